@@ -1,0 +1,24 @@
+import type { ClusterSpec, RestartPolicy, UpdateConfig } from './objects.js';
+
+/**
+ * Defaults Shoal chooses. Identical to Docker where users script against the behaviour (restart
+ * delay, update monitor, task history); tighter where failover speed is the point (heartbeats).
+ */
+export const DEFAULTS = {
+  /** Docker's default restart delay: 5 s. */
+  restart: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 } satisfies RestartPolicy,
+  /** Docker's default stop grace period: 10 s. */
+  stopGracePeriodMs: 10_000,
+  update: { parallelism: 1, delayMs: 0, failureAction: 'pause', monitorMs: 5000, maxFailureRatio: 0, order: 'stop-first' } satisfies UpdateConfig,
+  cluster: {
+    name: 'default',
+    taskHistoryRetentionLimit: 5,
+    /** Agents heartbeat every 1 s; a node is Down after 3 missed periods (SwarmKit: 5 s × 3). */
+    dispatcher: { heartbeatPeriodMs: 1000 },
+    caConfig: { nodeCertExpiryMs: 90 * 24 * 3600 * 1000 },
+  } satisfies ClusterSpec,
+  heartbeatGraceMultiplier: 3,
+  /** Dynamic published ports (ingress) come from this range. */
+  dynamicPortRange: [30000, 32767] as const,
+  listenPort: 2377,
+} as const;

@@ -1,0 +1,4 @@
+export * from './objects.js';
+export * from './errors.js';
+export * from './ids.js';
+export * from './defaults.js';

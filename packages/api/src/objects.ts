@@ -1,0 +1,264 @@
+/**
+ * Shoal's object model: the records every manager replicates through Raft and every agent reads.
+ *
+ * Shapes follow SwarmKit's `api/objects.proto` and `api/specs.proto` (renamed to camelCase), so the
+ * Docker Engine API façade can map them one to one. Durations are milliseconds (suffix `Ms`) unless a
+ * field name says otherwise; sizes are bytes. Times are ISO-8601 strings.
+ */
+
+/** Optimistic-concurrency stamp: `version` is the Raft log index of the object's last write. */
+export interface Meta {
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NodeRole = 'manager' | 'worker';
+export type NodeAvailability = 'active' | 'pause' | 'drain';
+/** Node liveness as seen by the dispatcher (Docker: Ready/Down/Unknown/Disconnected). */
+export type NodeState = 'unknown' | 'down' | 'ready' | 'disconnected';
+export type Reachability = 'unknown' | 'unreachable' | 'reachable';
+
+export interface NodeSpec {
+  name?: string;
+  labels: Record<string, string>;
+  /** Role the managers should reconcile this node to (promote/demote). */
+  desiredRole: NodeRole;
+  availability: NodeAvailability;
+}
+
+export interface NodeDescription {
+  hostname: string;
+  platform: { os: string; architecture: string };
+  resources: { nanoCpus: number; memoryBytes: number };
+  engine: { engineVersion: string; labels: Record<string, string> };
+  /** Load-balancer dataplane the node's agent chose (`nftables`, `ipvs`, `userspace`). */
+  dataplane?: string;
+}
+
+export interface Node {
+  id: string;
+  meta: Meta;
+  spec: NodeSpec;
+  /** Current role (what the node's certificate says). */
+  role: NodeRole;
+  description?: NodeDescription;
+  status: { state: NodeState; message: string; addr: string };
+  managerStatus?: { leader: boolean; reachability: Reachability; addr: string; raftId: string };
+}
+
+export type RestartCondition = 'none' | 'on-failure' | 'any';
+
+export interface ContainerSpec {
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: string[];
+  labels?: Record<string, string>;
+  hostname?: string;
+  dir?: string;
+  user?: string;
+  /** ms to wait after the stop signal before SIGKILL. Docker default 10 s. */
+  stopGracePeriodMs?: number;
+  stopSignal?: string;
+}
+
+export interface RestartPolicy {
+  condition: RestartCondition;
+  /** Delay before a replacement task starts. Default 5000 ms (Docker's). */
+  delayMs: number;
+  /** 0 = unlimited. */
+  maxAttempts: number;
+  /** Window in which restarts are counted; 0 = unbounded. */
+  windowMs: number;
+}
+
+export interface Placement {
+  /** `key==value` / `key!=value` expressions, all ANDed (SwarmKit constraint language). */
+  constraints: string[];
+  /** Maximum tasks of this service per node; 0 = unlimited. */
+  maxReplicas: number;
+}
+
+export interface TaskSpec {
+  container: ContainerSpec;
+  restart: RestartPolicy;
+  placement: Placement;
+  /** Networks (IDs) to attach; the allocator fills in addresses. */
+  networks: { target: string; aliases?: string[] }[];
+  resources?: { reservations?: { nanoCpus?: number; memoryBytes?: number }; limits?: { nanoCpus?: number; memoryBytes?: number } };
+  /** Bumped by `service update --force` to redeploy all tasks. */
+  forceUpdate: number;
+}
+
+export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> };
+
+export interface PortConfig {
+  name?: string;
+  protocol: 'tcp' | 'udp';
+  targetPort: number;
+  /** 0 = let the allocator choose from 30000–32767 (ingress mode). */
+  publishedPort: number;
+  publishMode: 'ingress' | 'host';
+}
+
+export interface EndpointSpec {
+  mode: 'vip' | 'dnsrr';
+  ports: PortConfig[];
+}
+
+export interface UpdateConfig {
+  parallelism: number;
+  delayMs: number;
+  failureAction: 'pause' | 'continue' | 'rollback';
+  monitorMs: number;
+  maxFailureRatio: number;
+  order: 'stop-first' | 'start-first';
+}
+
+export interface ServiceSpec {
+  name: string;
+  labels: Record<string, string>;
+  task: TaskSpec;
+  mode: ServiceMode;
+  update?: UpdateConfig;
+  rollback?: UpdateConfig;
+  endpoint?: EndpointSpec;
+}
+
+export interface Service {
+  id: string;
+  meta: Meta;
+  spec: ServiceSpec;
+  /** Incremented on every spec change; tasks remember the spec version they were made from. */
+  specVersion: number;
+  previousSpec?: ServiceSpec;
+  /** Allocated endpoint: ports with their published port chosen, and a VIP per network. */
+  endpoint?: { ports: PortConfig[]; virtualIps: { networkId: string; addr: string }[] };
+  updateStatus?: { state: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed'; startedAt?: string; completedAt?: string; message: string };
+  /** Set by `service rm`: the service stays until its tasks have shut down, then is deleted. */
+  pendingDelete?: boolean;
+}
+
+/**
+ * Task states in lifecycle order (SwarmKit `api/types.proto` TaskState). States only move forward;
+ * compare with {@link taskStateRank}. NEW→PENDING→ASSIGNED are set by managers (allocator,
+ * scheduler), the rest by the agent.
+ */
+export const TASK_STATES = [
+  'new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting', 'running',
+  'complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned',
+] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+
+const RANK: Record<TaskState, number> = {
+  new: 0, pending: 64, assigned: 192, accepted: 256, preparing: 320, ready: 384, starting: 448,
+  running: 512, complete: 576, shutdown: 640, failed: 704, rejected: 768, remove: 800, orphaned: 832,
+};
+
+/** Numeric order of a task state (SwarmKit's enum values). */
+export function taskStateRank(s: TaskState): number {
+  return RANK[s];
+}
+
+/** True once a task can no longer run: COMPLETE, SHUTDOWN, FAILED, REJECTED, REMOVE or ORPHANED. */
+export function isTerminal(s: TaskState): boolean {
+  return RANK[s] > RANK.running;
+}
+
+export interface TaskStatus {
+  state: TaskState;
+  timestamp: string;
+  message: string;
+  /** Error text shown in the ERROR column of `service ps`. */
+  err?: string;
+  containerId?: string;
+  exitCode?: number;
+  /** Ports bound on the node for host-mode publishing. */
+  ports?: PortConfig[];
+}
+
+export interface NetworkAttachment {
+  networkId: string;
+  /** CIDR addresses, e.g. `10.0.1.5/24`. */
+  addresses: string[];
+}
+
+export interface Task {
+  id: string;
+  meta: Meta;
+  serviceId: string;
+  /** Service name at task creation, for naming containers `<service>.<slot>.<taskid>`. */
+  serviceName: string;
+  /** Replica slot (1..N) for replicated services; 0 for global services (which use nodeId). */
+  slot: number;
+  /** Set only by the scheduler (or the global orchestrator). Empty until assigned. */
+  nodeId: string;
+  spec: TaskSpec;
+  /** The `Service.specVersion` this task was built from (rolling updates compare it). */
+  specVersion: number;
+  desiredState: TaskState;
+  status: TaskStatus;
+  networks: NetworkAttachment[];
+  endpoint?: { ports: PortConfig[]; virtualIps: { networkId: string; addr: string }[] };
+}
+
+export interface NetworkSpec {
+  name: string;
+  labels: Record<string, string>;
+  driver: string;
+  attachable: boolean;
+  ingress: boolean;
+  /** CIDR; empty = allocator picks one from the default pool. */
+  subnet?: string;
+}
+
+export interface Network {
+  id: string;
+  meta: Meta;
+  spec: NetworkSpec;
+  /** Allocated IPAM: subnet and gateway. */
+  ipam?: { subnet: string; gateway: string };
+  /** VXLAN network identifier. */
+  vni?: number;
+}
+
+export interface ClusterSpec {
+  name: string;
+  /** Old tasks kept per slot besides the current one (Docker default 5). */
+  taskHistoryRetentionLimit: number;
+  dispatcher: { heartbeatPeriodMs: number };
+  caConfig: { nodeCertExpiryMs: number };
+}
+
+export interface Cluster {
+  id: string;
+  meta: Meta;
+  spec: ClusterSpec;
+  /** PEM of the root CA certificate(s). */
+  rootCaCert?: string;
+  /** PEM private key of the root CA (replicated to managers only). */
+  rootCaKey?: string;
+  joinTokens?: { worker: string; manager: string };
+  /** Node IDs whose certificates are revoked (`node rm`). */
+  removedNodes?: string[];
+}
+
+export interface Secret {
+  id: string;
+  meta: Meta;
+  spec: { name: string; labels: Record<string, string>; data: string };
+}
+
+/** Every replicated table and its object type. */
+export interface Tables {
+  nodes: Node;
+  services: Service;
+  tasks: Task;
+  networks: Network;
+  clusters: Cluster;
+  secrets: Secret;
+}
+export type TableName = keyof Tables;
+export const TABLE_NAMES: readonly TableName[] = ['nodes', 'services', 'tasks', 'networks', 'clusters', 'secrets'];
+export type AnyObject = Tables[TableName];
