@@ -2,3 +2,4 @@ export * from './objects.js';
 export * from './errors.js';
 export * from './ids.js';
 export * from './defaults.js';
+export * from './dispatcher.js';
