@@ -1,0 +1,345 @@
+import {
+  type AnyObject, type TableName, type Tables, TABLE_NAMES, ShoalError, SequenceConflictError, alreadyExists, notFound,
+} from '@shoal/api';
+
+/**
+ * The replicated object store (SwarmKit `manager/state/store`): in-memory tables of cluster objects
+ * whose every write goes through Raft.
+ *
+ * - `view(fn)` runs `fn` against the committed state (synchronous, consistent).
+ * - `update(fn)` runs `fn` against a transaction overlay, turns its writes into {@link StoreAction}s,
+ *   proposes them through the {@link Proposer} (Raft), and resolves once the entry is committed and
+ *   applied here. Objects are stamped with `meta.version` = the Raft log index of the write.
+ * - Optimistic concurrency: every update/delete carries the version the transaction read; if the
+ *   object changed in between, the whole entry is a no-op on every replica and `update` rejects
+ *   with {@link SequenceConflictError} (after `retries` re-runs of `fn`).
+ * - `watch(fn)` delivers create/update/delete events per applied entry, then a `commit` event.
+ *
+ * Objects handed out are deep-frozen: never mutate them; copy (`structuredClone`) and write the copy.
+ * Inside `update`, `tx.get`/`tx.list` already return mutable copies.
+ */
+
+export type ActionKind = 'create' | 'update' | 'delete';
+
+export interface StoreAction {
+  kind: ActionKind;
+  table: TableName;
+  /** Whole object for create/update; for delete only `id` is read. */
+  object: AnyObject;
+  /** Version the writer read (update/delete). */
+  expectVersion?: number;
+}
+
+export type StoreEvent =
+  | { kind: ActionKind; table: TableName; object: AnyObject; old?: AnyObject }
+  | { kind: 'commit'; index: number }
+  /** The whole state was replaced from a snapshot: watchers must re-read everything. */
+  | { kind: 'restore'; index: number };
+
+/** The Raft side of the store (implemented by `@shoal/replication`'s RaftNode, or {@link LoopbackProposer} in unit tests). */
+export interface Proposer {
+  /**
+   * Replicates `data`; resolves once it is committed and has been passed to {@link MemoryStore.apply}
+   * locally. Rejects when this node cannot commit it (not leader, dropped, timeout).
+   */
+  propose(data: Uint8Array): Promise<unknown>;
+}
+
+export interface ReadTx {
+  get<T extends TableName>(table: T, id: string): Tables[T] | undefined;
+  list<T extends TableName>(table: T): Tables[T][];
+  /** Object whose `spec.name` is `name` (services, networks, secrets, nodes). */
+  byName<T extends 'services' | 'networks' | 'secrets' | 'nodes'>(table: T, name: string): Tables[T] | undefined;
+  tasksByService(serviceId: string): Tables['tasks'][];
+  tasksByNode(nodeId: string): Tables['tasks'][];
+}
+
+export interface Tx extends ReadTx {
+  /** Throws AlreadyExists when the ID (or a service/network/secret name) is taken. */
+  create<T extends TableName>(table: T, object: Tables[T]): void;
+  /** Throws NotFound when absent. The version checked at commit is the one this tx read. */
+  update<T extends TableName>(table: T, object: Tables[T]): void;
+  delete(table: TableName, id: string): void;
+}
+
+interface Envelope {
+  /** Proposal id, to hand the apply outcome back to the local `update` call. */
+  p: string;
+  a: StoreAction[];
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const UNIQUE_NAMES: ReadonlySet<TableName> = new Set(['services', 'networks', 'secrets']);
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
+}
+
+const nameOf = (o: AnyObject): string | undefined => (o as { spec?: { name?: string } }).spec?.name;
+
+export class MemoryStore {
+  private tables = new Map<TableName, Map<string, AnyObject>>(TABLE_NAMES.map((t) => [t, new Map()]));
+  private tasksBySvc = new Map<string, Set<string>>();
+  private tasksByNd = new Map<string, Set<string>>();
+  private watchers = new Set<(ev: StoreEvent) => void>();
+  private outcomes = new Map<string, Error | null>();
+  private seq = 0;
+  private readonly instance = Math.random().toString(36).slice(2, 10);
+  /** Raft index of the last applied entry. */
+  appliedIndex = 0;
+
+  constructor(private proposer?: Proposer) {}
+
+  setProposer(p: Proposer): void {
+    this.proposer = p;
+  }
+
+  view<R>(fn: (tx: ReadTx) => R): R {
+    return fn(this.reader(false));
+  }
+
+  /**
+   * Runs `fn` in a transaction and commits its writes through Raft.
+   * @throws SequenceConflictError when a read object changed concurrently `retries + 1` times;
+   *   AlreadyExists / NotFound from `fn`; whatever the proposer rejects with (e.g. NotLeaderError).
+   */
+  async update<R>(fn: (tx: Tx) => R, opts: { retries?: number } = {}): Promise<R> {
+    const retries = opts.retries ?? 3;
+    for (let attempt = 0; ; attempt++) {
+      const { tx, actions } = this.writer();
+      const result = fn(tx);
+      if (actions.length === 0) return result;
+      try {
+        await this.commit(actions);
+        return result;
+      } catch (e) {
+        if (e instanceof SequenceConflictError && attempt < retries) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** Proposes raw actions (already validated by a transaction). */
+  async commit(actions: StoreAction[]): Promise<void> {
+    if (!this.proposer) throw new ShoalError('Unavailable', 'store has no proposer (Raft not started)');
+    const p = `${this.instance}.${++this.seq}`;
+    const data = enc.encode(JSON.stringify({ p, a: actions } satisfies Envelope));
+    this.outcomes.set(p, null);
+    try {
+      await this.proposer.propose(data);
+      const out = this.outcomes.get(p);
+      if (out === undefined) throw new ShoalError('Internal', 'proposal committed but never applied');
+      if (out) throw out;
+    } finally {
+      this.outcomes.delete(p);
+    }
+  }
+
+  /** Subscribes to applied changes. Returns the unsubscribe function. */
+  watch(fn: (ev: StoreEvent) => void): () => void {
+    this.watchers.add(fn);
+    return () => this.watchers.delete(fn);
+  }
+
+  /** Raft applier: apply one committed entry. Deterministic on every replica. */
+  apply(entry: { index: number; data: Uint8Array }): void {
+    this.appliedIndex = Math.max(this.appliedIndex, entry.index);
+    if (entry.data.length === 0) return; // leader no-op
+    let env: Envelope;
+    try {
+      env = JSON.parse(dec.decode(entry.data)) as Envelope;
+    } catch {
+      return; // not a store entry (e.g. a membership change payload)
+    }
+    if (!Array.isArray(env.a)) return;
+    const err = this.check(env.a);
+    if (this.outcomes.has(env.p)) this.outcomes.set(env.p, err);
+    if (err) return;
+    const now = new Date().toISOString();
+    const events: StoreEvent[] = [];
+    for (const act of env.a) {
+      const table = this.tables.get(act.table)!;
+      const old = table.get(act.object.id);
+      if (act.kind === 'delete') {
+        if (!old) continue;
+        table.delete(old.id);
+        this.unindex(act.table, old);
+        events.push({ kind: 'delete', table: act.table, object: old });
+        continue;
+      }
+      const obj = act.object;
+      obj.meta = { version: entry.index, createdAt: old?.meta.createdAt ?? obj.meta?.createdAt ?? now, updatedAt: now };
+      deepFreeze(obj);
+      if (old) this.unindex(act.table, old);
+      table.set(obj.id, obj);
+      this.index(act.table, obj);
+      events.push(old ? { kind: 'update', table: act.table, object: obj, old } : { kind: 'create', table: act.table, object: obj });
+    }
+    events.push({ kind: 'commit', index: entry.index });
+    for (const ev of events) this.emit(ev);
+  }
+
+  /** Raft applier: serialize the whole state (JSON bytes). */
+  snapshot(): Uint8Array {
+    const out: Record<string, AnyObject[]> = {};
+    for (const [t, m] of this.tables) out[t] = [...m.values()];
+    return enc.encode(JSON.stringify({ index: this.appliedIndex, tables: out }));
+  }
+
+  /** Raft applier: replace the whole state with a snapshot taken at `index`. */
+  restore(data: Uint8Array, index: number): void {
+    const snap = data.length ? (JSON.parse(dec.decode(data)) as { tables: Record<string, AnyObject[]> }) : { tables: {} };
+    this.tables = new Map(TABLE_NAMES.map((t) => [t, new Map()]));
+    this.tasksBySvc.clear();
+    this.tasksByNd.clear();
+    for (const t of TABLE_NAMES) {
+      for (const o of snap.tables[t] ?? []) {
+        deepFreeze(o);
+        this.tables.get(t)!.set(o.id, o);
+        this.index(t, o);
+      }
+    }
+    this.appliedIndex = index;
+    this.emit({ kind: 'restore', index });
+  }
+
+  private emit(ev: StoreEvent): void {
+    for (const w of this.watchers) {
+      try {
+        w(ev);
+      } catch {
+        // a watcher's bug must not break replication
+      }
+    }
+  }
+
+  private check(actions: StoreAction[]): Error | null {
+    const seen = new Map<string, AnyObject | null>();
+    for (const act of actions) {
+      const key = `${act.table}/${act.object.id}`;
+      const cur = seen.has(key) ? seen.get(key)! : this.tables.get(act.table)?.get(act.object.id) ?? null;
+      if (!this.tables.has(act.table)) return new ShoalError('InvalidArgument', `unknown table ${act.table}`);
+      if (act.kind === 'create') {
+        if (cur) return alreadyExists(`${act.table} ${act.object.id} already exists`);
+        const name = nameOf(act.object);
+        if (UNIQUE_NAMES.has(act.table) && name !== undefined) {
+          const other = this.findByName(act.table, name);
+          if (other && other.id !== act.object.id) return alreadyExists(`${singular(act.table)} ${name} already exists`);
+        }
+      } else {
+        if (!cur) {
+          if (act.kind === 'delete') continue;
+          return new SequenceConflictError(`${singular(act.table)} ${act.object.id} was deleted`);
+        }
+        if (act.expectVersion !== undefined && !seen.has(key) && cur.meta.version !== act.expectVersion) {
+          return new SequenceConflictError(`${singular(act.table)} ${act.object.id}`);
+        }
+      }
+      seen.set(key, act.kind === 'delete' ? null : act.object);
+    }
+    return null;
+  }
+
+  private findByName(table: TableName, name: string): AnyObject | undefined {
+    for (const o of this.tables.get(table)!.values()) if (nameOf(o) === name) return o;
+    return undefined;
+  }
+
+  private index(table: TableName, o: AnyObject): void {
+    if (table !== 'tasks') return;
+    const t = o as Tables['tasks'];
+    addTo(this.tasksBySvc, t.serviceId, t.id);
+    if (t.nodeId) addTo(this.tasksByNd, t.nodeId, t.id);
+  }
+
+  private unindex(table: TableName, o: AnyObject): void {
+    if (table !== 'tasks') return;
+    const t = o as Tables['tasks'];
+    this.tasksBySvc.get(t.serviceId)?.delete(t.id);
+    if (t.nodeId) this.tasksByNd.get(t.nodeId)?.delete(t.id);
+  }
+
+  private reader(copy: boolean): ReadTx {
+    const c = <T>(o: T): T => (copy && o ? structuredClone(o) : o);
+    const tasksIn = (ids: Set<string> | undefined) =>
+      [...(ids ?? [])].map((id) => c(this.tables.get('tasks')!.get(id) as Tables['tasks']));
+    return {
+      get: (table, id) => c(this.tables.get(table)!.get(id) as never),
+      list: (table) => [...this.tables.get(table)!.values()].map((o) => c(o)) as never,
+      byName: (table, name) => c(this.findByName(table, name) as never),
+      tasksByService: (id) => tasksIn(this.tasksBySvc.get(id)),
+      tasksByNode: (id) => tasksIn(this.tasksByNd.get(id)),
+    };
+  }
+
+  private writer(): { tx: Tx; actions: StoreAction[] } {
+    const actions: StoreAction[] = [];
+    const base = this.reader(true);
+    // Overlay of this transaction's own writes, so reads after writes see them.
+    const overlay = new Map<string, AnyObject | null>();
+    const key = (t: TableName, id: string) => `${t}/${id}`;
+    const readVersion = (t: TableName, id: string) => this.tables.get(t)!.get(id)?.meta.version;
+    const pending = (t: TableName) => [...overlay.entries()].filter(([k]) => k.startsWith(`${t}/`));
+    // Base rows (already filtered by `pred`) with this transaction's pending writes laid over them.
+    const merged = <T extends TableName>(t: T, list: Tables[T][], pred: (o: Tables[T]) => boolean = () => true): Tables[T][] => {
+      const ov = pending(t);
+      if (ov.length === 0) return list;
+      const byId = new Map(list.map((o) => [o.id, o]));
+      for (const [k, v] of ov) {
+        const id = k.slice(t.length + 1);
+        if (v && pred(v as Tables[T])) byId.set(id, structuredClone(v) as Tables[T]);
+        else byId.delete(id);
+      }
+      return [...byId.values()];
+    };
+    const tx: Tx = {
+      get: (t, id) => {
+        const k = key(t, id);
+        if (overlay.has(k)) return (overlay.get(k) ? structuredClone(overlay.get(k)) : undefined) as never;
+        return base.get(t, id);
+      },
+      list: (t) => merged(t, base.list(t)),
+      byName: (t, name) => merged(t, base.list(t)).find((o) => nameOf(o) === name) as never,
+      tasksByService: (id) => merged('tasks', base.tasksByService(id), (x) => x.serviceId === id),
+      tasksByNode: (id) => merged('tasks', base.tasksByNode(id), (x) => x.nodeId === id),
+      create: (t, o) => {
+        if (tx.get(t, o.id)) throw alreadyExists(`${singular(t)} ${o.id} already exists`);
+        const name = nameOf(o);
+        if (UNIQUE_NAMES.has(t) && name !== undefined && tx.byName(t as 'services', name)) {
+          throw alreadyExists(`${singular(t)} ${name} already exists`);
+        }
+        overlay.set(key(t, o.id), o);
+        actions.push({ kind: 'create', table: t, object: o });
+      },
+      update: (t, o) => {
+        if (!tx.get(t, o.id)) throw notFound(`${singular(t)} ${o.id} not found`);
+        overlay.set(key(t, o.id), o);
+        const v = readVersion(t, o.id);
+        actions.push({ kind: 'update', table: t, object: o, ...(v !== undefined ? { expectVersion: v } : {}) });
+      },
+      delete: (t, id) => {
+        const cur = tx.get(t, id);
+        if (!cur) return;
+        overlay.set(key(t, id), null);
+        const v = readVersion(t, id);
+        actions.push({ kind: 'delete', table: t, object: { id } as AnyObject, ...(v !== undefined ? { expectVersion: v } : {}) });
+      },
+    };
+    return { tx, actions };
+  }
+}
+
+function addTo(m: Map<string, Set<string>>, k: string, v: string): void {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Set()));
+  s.add(v);
+}
+
+function singular(t: TableName): string {
+  return t === 'nodes' ? 'node' : t.replace(/s$/, '');
+}

@@ -1,0 +1,105 @@
+import test from 'ava';
+import type { Service, Task } from '@shoal/api';
+import { SequenceConflictError } from '@shoal/api';
+import { MemoryStore, newTestStore, type StoreEvent } from '../src/index.js';
+
+const svc = (id: string, name: string): Service => ({
+  id, meta: { version: 0, createdAt: '', updatedAt: '' }, specVersion: 1,
+  spec: {
+    name, labels: {}, mode: { replicated: { replicas: 1 } },
+    task: { container: { image: 'x' }, restart: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 }, placement: { constraints: [], maxReplicas: 0 }, networks: [], forceUpdate: 0 },
+  },
+});
+const task = (id: string, serviceId: string, nodeId = ''): Task => ({
+  id, meta: { version: 0, createdAt: '', updatedAt: '' }, serviceId, serviceName: 's', slot: 1, nodeId, specVersion: 1,
+  spec: svc('x', 'x').spec.task, desiredState: 'running', status: { state: 'new', timestamp: '', message: '' }, networks: [],
+});
+
+test('create then view; version is the log index', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => tx.create('services', svc('a', 'web')));
+  const got = s.view((tx) => tx.get('services', 'a'));
+  t.is(got?.spec.name, 'web');
+  t.is(got?.meta.version, 1);
+  t.true(Object.isFrozen(got));
+  t.is(s.view((tx) => tx.byName('services', 'web'))?.id, 'a');
+});
+
+test('duplicate name is refused and nothing is written', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => tx.create('services', svc('a', 'web')));
+  await t.throwsAsync(s.update((tx) => tx.create('services', svc('b', 'web'))), { message: /service web already exists/ });
+  t.is(s.view((tx) => tx.list('services')).length, 1);
+});
+
+test('a transaction sees its own writes', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => {
+    tx.create('services', svc('a', 'web'));
+    tx.create('tasks', task('t1', 'a'));
+    t.is(tx.tasksByService('a').length, 1);
+    const x = tx.get('tasks', 't1')!;
+    x.nodeId = 'n1';
+    tx.update('tasks', x);
+    t.is(tx.tasksByNode('n1').length, 1);
+  });
+  t.is(s.view((tx) => tx.tasksByNode('n1')).length, 1);
+  t.is(s.view((tx) => tx.tasksByService('a')).length, 1);
+});
+
+test('concurrent conflicting updates: one wins, the other retries against fresh state', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => tx.create('tasks', task('t1', 'a')));
+  let runs = 0;
+  const p1 = s.update((tx) => {
+    runs++;
+    const x = tx.get('tasks', 't1')!;
+    x.status = { ...x.status, message: x.status.message + 'A' };
+    tx.update('tasks', x);
+  });
+  const p2 = s.update((tx) => {
+    const x = tx.get('tasks', 't1')!;
+    x.status = { ...x.status, message: x.status.message + 'B' };
+    tx.update('tasks', x);
+  });
+  await Promise.all([p1, p2]);
+  const msg = s.view((tx) => tx.get('tasks', 't1'))!.status.message;
+  t.is(msg.length, 2, `both writes applied in some order: ${msg} (${runs} runs)`);
+});
+
+test('conflict without retries rejects with SequenceConflictError', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => tx.create('tasks', task('t1', 'a')));
+  const stale = s.view((tx) => tx.get('tasks', 't1'))!;
+  await s.update((tx) => tx.update('tasks', { ...tx.get('tasks', 't1')!, nodeId: 'n2' }));
+  // Replay a write based on the stale version directly.
+  await t.throwsAsync(s.commit([{ kind: 'update', table: 'tasks', object: { ...stale, nodeId: 'n3' }, expectVersion: stale.meta.version }]), {
+    instanceOf: SequenceConflictError,
+  });
+  t.is(s.view((tx) => tx.get('tasks', 't1'))!.nodeId, 'n2');
+});
+
+test('watch gets events then commit; snapshot/restore round-trips with indexes', async (t) => {
+  const s = newTestStore();
+  const evs: StoreEvent[] = [];
+  s.watch((e) => evs.push(e));
+  await s.update((tx) => {
+    tx.create('services', svc('a', 'web'));
+    tx.create('tasks', task('t1', 'a', 'n1'));
+  });
+  t.deepEqual(evs.map((e) => e.kind), ['create', 'create', 'commit']);
+  const snap = s.snapshot();
+  const r = new MemoryStore();
+  r.restore(snap, 7);
+  t.is(r.appliedIndex, 7);
+  t.is(r.view((tx) => tx.tasksByNode('n1')).length, 1);
+  t.is(r.view((tx) => tx.byName('services', 'web'))?.id, 'a');
+});
+
+test('deletes', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => tx.create('tasks', task('t1', 'a', 'n1')));
+  await s.update((tx) => tx.delete('tasks', 't1'));
+  t.is(s.view((tx) => tx.tasksByService('a')).length, 0);
+  t.is(s.view((tx) => tx.get('tasks', 't1')), undefined);
+});
