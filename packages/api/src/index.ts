@@ -3,3 +3,4 @@ export * from './errors.js';
 export * from './ids.js';
 export * from './defaults.js';
 export * from './dispatcher.js';
+export * from './rpc.js';

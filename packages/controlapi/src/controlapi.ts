@@ -1,0 +1,326 @@
+import {
+  type Cluster, type Network, type Node, type NodeAvailability, type Service, type Task, type TaskState,
+  DEFAULTS, alreadyExists, failedPrecondition, invalidArgument, isTerminal, newId, notFound, taskStateRank,
+} from '@shoal/api';
+import type { MemoryStore, ReadTx } from '@shoal/store';
+import { checkReplicas, normalizeServiceSpec, type ServiceSpecInput } from './validate.js';
+
+/** A service as `service ls` shows it: the object plus running/desired task counts. */
+export interface ServiceSummary {
+  service: Service;
+  running: number;
+  desired: number;
+}
+
+export interface TaskFilter {
+  service?: string;
+  node?: string;
+  desiredState?: TaskState;
+}
+
+export interface NodeUpdate {
+  availability?: NodeAvailability;
+  labelAdd?: Record<string, string>;
+  labelRm?: string[];
+  role?: 'manager' | 'worker';
+}
+
+const meta0 = () => ({ version: 0, createdAt: '', updatedAt: '' });
+
+/**
+ * The user-facing API of the cluster (SwarmKit `manager/controlapi`): validates requests and
+ * writes the store in one transaction each, so a refused request changes nothing. Runs on the
+ * leader (writes) — followers forward to it. Errors are ShoalErrors with one-line messages.
+ */
+export class ControlApi {
+  constructor(private readonly store: MemoryStore) {}
+
+  // ---- services ----------------------------------------------------------------------------
+
+  async createService(input: ServiceSpecInput): Promise<{ id: string }> {
+    const spec = normalizeServiceSpec(input);
+    const id = newId();
+    await this.store.update((tx) => {
+      if (tx.byName('services', spec.name)) throw alreadyExists(`service ${spec.name} already exists; use another name or update it`);
+      spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
+      checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
+      tx.create('services', { id, meta: meta0(), spec, specVersion: 1 });
+    }, { retries: 0 });
+    return { id };
+  }
+
+  getService(ref: string): Service {
+    return this.store.view((tx) => resolveService(tx, ref));
+  }
+
+  listServices(): ServiceSummary[] {
+    return this.store.view((tx) => {
+      const nodesUp = new Set(tx.list('nodes').filter((n) => n.status.state === 'ready').map((n) => n.id));
+      return tx.list('services')
+        .map((service) => {
+          const tasks = tx.tasksByService(service.id);
+          const running = tasks.filter((t) => t.status.state === 'running' && t.desiredState === 'running' && nodesUp.has(t.nodeId)).length;
+          const desired = 'replicated' in service.spec.mode
+            ? service.spec.mode.replicated.replicas
+            : tasks.filter((t) => t.desiredState === 'running').length;
+          return { service, running, desired };
+        })
+        .sort((a, b) => a.service.spec.name.localeCompare(b.service.spec.name, undefined, { numeric: true }));
+    });
+  }
+
+  /**
+   * Updates a service. `version` (optional) is the `meta.version` the caller read: if the service
+   * changed since, the update is refused ("update out of sequence"). `force` redeploys all tasks.
+   */
+  async updateService(ref: string, change: { spec?: Partial<ServiceSpecInput>; version?: number; force?: boolean; rollback?: boolean }): Promise<{ id: string }> {
+    let id = '';
+    await this.store.update((tx) => {
+      const cur = resolveService(tx, ref);
+      id = cur.id;
+      if (change.version !== undefined && change.version !== cur.meta.version) {
+        throw failedPrecondition(`update out of sequence: service ${cur.spec.name} is at version ${cur.meta.version}, not ${change.version}; inspect it again and retry`);
+      }
+      let spec;
+      if (change.rollback) {
+        if (!cur.previousSpec) throw failedPrecondition(`service ${cur.spec.name} has no previous spec to roll back to`);
+        spec = cur.previousSpec;
+      } else {
+        spec = normalizeServiceSpec({ ...(change.spec ?? {}), name: change.spec?.name ?? cur.spec.name } as ServiceSpecInput, cur.spec);
+        if (spec.name !== cur.spec.name) throw invalidArgument('renaming a service is not supported');
+      }
+      if (change.force) spec = { ...spec, task: { ...spec.task, forceUpdate: spec.task.forceUpdate + 1 } };
+      spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
+      checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
+      const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task);
+      tx.update('services', {
+        ...cur,
+        spec,
+        previousSpec: cur.spec,
+        specVersion: taskChanged ? cur.specVersion + 1 : cur.specVersion,
+      });
+    }, { retries: change.version === undefined ? 3 : 0 });
+    return { id };
+  }
+
+  /** Sets the replica count of a replicated service. @throws NotFound / InvalidArgument. */
+  async scaleService(ref: string, replicas: number): Promise<{ id: string; replicas: number }> {
+    checkReplicas(replicas);
+    let id = '';
+    await this.store.update((tx) => {
+      const cur = resolveService(tx, ref);
+      id = cur.id;
+      if (!('replicated' in cur.spec.mode)) throw invalidArgument(`scale can only be used with replicated mode; ${cur.spec.name} is global`);
+      tx.update('services', { ...cur, spec: { ...cur.spec, mode: { replicated: { replicas } } } });
+    });
+    return { id, replicas };
+  }
+
+  /**
+   * Removes a service: the service object goes at once (its name is free again) and all its tasks
+   * get desired state REMOVE in the same transaction; agents stop and remove the containers, and
+   * the task reaper deletes the task records once they have stopped.
+   */
+  async removeService(ref: string): Promise<{ id: string }> {
+    let id = '';
+    await this.store.update((tx) => {
+      const cur = resolveService(tx, ref);
+      id = cur.id;
+      for (const t of tx.tasksByService(cur.id)) {
+        if (taskStateRank(t.desiredState) < taskStateRank('remove')) tx.update('tasks', { ...t, desiredState: 'remove' });
+      }
+      tx.delete('services', cur.id);
+    });
+    return { id };
+  }
+
+  // ---- tasks -------------------------------------------------------------------------------
+
+  listTasks(filter: TaskFilter = {}): Task[] {
+    return this.store.view((tx) => {
+      let tasks: Task[];
+      if (filter.service) tasks = tx.tasksByService(resolveService(tx, filter.service).id);
+      else if (filter.node) tasks = tx.tasksByNode(resolveNode(tx, filter.node).id);
+      else tasks = tx.list('tasks');
+      if (filter.node && filter.service) {
+        const nodeId = resolveNode(tx, filter.node).id;
+        tasks = tasks.filter((t) => t.nodeId === nodeId);
+      }
+      if (filter.desiredState) tasks = tasks.filter((t) => t.desiredState === filter.desiredState);
+      return tasks.sort((a, b) => a.serviceName.localeCompare(b.serviceName) || a.slot - b.slot || a.nodeId.localeCompare(b.nodeId)
+        || b.meta.createdAt.localeCompare(a.meta.createdAt));
+    });
+  }
+
+  getTask(ref: string): Task {
+    return this.store.view((tx) => {
+      const t = tx.get('tasks', ref) ?? uniquePrefix(tx.list('tasks'), ref, 'task');
+      if (!t) throw notFound(`no such task: ${ref}`);
+      return t;
+    });
+  }
+
+  // ---- nodes -------------------------------------------------------------------------------
+
+  listNodes(): Node[] {
+    return this.store.view((tx) => tx.list('nodes').sort((a, b) =>
+      (a.description?.hostname ?? '').localeCompare(b.description?.hostname ?? '', undefined, { numeric: true })));
+  }
+
+  getNode(ref: string): Node {
+    return this.store.view((tx) => resolveNode(tx, ref));
+  }
+
+  async updateNode(ref: string, change: NodeUpdate): Promise<{ id: string }> {
+    if (change.availability && !['active', 'pause', 'drain'].includes(change.availability)) {
+      throw invalidArgument(`invalid availability ${JSON.stringify(change.availability)}: must be active, pause or drain`);
+    }
+    let id = '';
+    await this.store.update((tx) => {
+      const cur = resolveNode(tx, ref);
+      id = cur.id;
+      const labels = { ...cur.spec.labels, ...(change.labelAdd ?? {}) };
+      for (const k of change.labelRm ?? []) {
+        if (!(k in labels)) throw notFound(`label ${k} is not set on node ${cur.description?.hostname ?? cur.id}`);
+        delete labels[k];
+      }
+      if (change.role === 'worker' && cur.role === 'manager') {
+        const managers = tx.list('nodes').filter((n) => n.role === 'manager' && n.spec.desiredRole === 'manager');
+        if (managers.length <= 1) throw failedPrecondition(`node ${cur.description?.hostname ?? cur.id} is the last manager of the swarm; demoting it would destroy the cluster`);
+      }
+      tx.update('nodes', {
+        ...cur,
+        spec: { ...cur.spec, labels, availability: change.availability ?? cur.spec.availability, desiredRole: change.role ?? cur.spec.desiredRole },
+      });
+    });
+    return { id };
+  }
+
+  /** Removes a node. Without `force` it must be Down; managers must be demoted first. */
+  async removeNode(ref: string, force = false): Promise<{ id: string }> {
+    let id = '';
+    await this.store.update((tx) => {
+      const cur = resolveNode(tx, ref);
+      id = cur.id;
+      const name = cur.description?.hostname ?? cur.id;
+      if (cur.role === 'manager') throw failedPrecondition(`node ${name} is a cluster manager and is a member of the raft cluster; demote it before removal`);
+      if (!force && cur.status.state === 'ready') throw failedPrecondition(`node ${name} is not down and can't be removed; stop it first or use --force`);
+      for (const t of tx.tasksByNode(cur.id)) {
+        if (!isTerminal(t.status.state)) tx.update('tasks', { ...t, desiredState: 'remove', status: { ...t.status, state: 'orphaned', message: 'node removed' } });
+      }
+      const cluster = tx.list('clusters')[0];
+      if (cluster) tx.update('clusters', { ...cluster, removedNodes: [...(cluster.removedNodes ?? []), cur.id] });
+      tx.delete('nodes', cur.id);
+    });
+    return { id };
+  }
+
+  // ---- cluster -----------------------------------------------------------------------------
+
+  getCluster(): Cluster {
+    const c = this.store.view((tx) => tx.list('clusters')[0]);
+    if (!c) throw failedPrecondition('this node is not part of a swarm; run `shoal swarm init` or `shoal swarm join`');
+    return c;
+  }
+
+  async updateCluster(change: { taskHistoryLimit?: number; heartbeatPeriodMs?: number }): Promise<void> {
+    if (change.taskHistoryLimit !== undefined) checkReplicas(change.taskHistoryLimit);
+    await this.store.update((tx) => {
+      const c = tx.list('clusters')[0];
+      if (!c) throw failedPrecondition('this node is not part of a swarm');
+      tx.update('clusters', {
+        ...c,
+        spec: {
+          ...c.spec,
+          taskHistoryRetentionLimit: change.taskHistoryLimit ?? c.spec.taskHistoryRetentionLimit,
+          dispatcher: { heartbeatPeriodMs: change.heartbeatPeriodMs ?? c.spec.dispatcher.heartbeatPeriodMs },
+        },
+      });
+    });
+  }
+
+  // ---- networks ----------------------------------------------------------------------------
+
+  async createNetwork(input: { name: string; driver?: string; subnet?: string; attachable?: boolean; labels?: Record<string, string> }): Promise<{ id: string }> {
+    if (!input?.name || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(input.name)) throw invalidArgument(`invalid network name ${JSON.stringify(input?.name)}`);
+    const driver = input.driver ?? 'overlay';
+    if (driver !== 'overlay') throw invalidArgument(`invalid driver ${JSON.stringify(driver)}: only overlay networks are swarm-scoped`);
+    if (input.subnet !== undefined && !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(input.subnet)) throw invalidArgument(`invalid subnet ${JSON.stringify(input.subnet)}: expected CIDR like 10.1.0.0/24`);
+    const id = newId();
+    const net: Network = {
+      id, meta: meta0(),
+      spec: { name: input.name, labels: input.labels ?? {}, driver, attachable: !!input.attachable, ingress: false, ...(input.subnet ? { subnet: input.subnet } : {}) },
+    };
+    await this.store.update((tx) => {
+      if (tx.byName('networks', input.name)) throw alreadyExists(`network with name ${input.name} already exists`);
+      tx.create('networks', net);
+    }, { retries: 0 });
+    return { id };
+  }
+
+  listNetworks(): Network[] {
+    return this.store.view((tx) => tx.list('networks').sort((a, b) => a.spec.name.localeCompare(b.spec.name)));
+  }
+
+  getNetwork(ref: string): Network {
+    return this.store.view((tx) => resolveNetwork(tx, ref));
+  }
+
+  async removeNetwork(ref: string): Promise<{ id: string }> {
+    let id = '';
+    await this.store.update((tx) => {
+      const net = resolveNetwork(tx, ref);
+      id = net.id;
+      if (net.spec.ingress) throw failedPrecondition('the ingress network cannot be removed while services may publish ports');
+      const users = tx.list('services').filter((s) => s.spec.task.networks.some((n) => n.target === net.id));
+      if (users.length) throw failedPrecondition(`network ${net.spec.name} is in use by service ${users[0]!.spec.name}`);
+      tx.delete('networks', net.id);
+    });
+    return { id };
+  }
+}
+
+// ---- resolution helpers (Docker: full ID, then exact name, then unique ID prefix) -------------
+
+function uniquePrefix<T extends { id: string }>(list: T[], ref: string, what: string): T | undefined {
+  if (ref.length === 0) return undefined;
+  const hits = list.filter((o) => o.id.startsWith(ref));
+  if (hits.length > 1) throw invalidArgument(`${what} ${ref} is ambiguous (${hits.length} matches); give more of the ID`);
+  return hits[0];
+}
+
+export function resolveService(tx: ReadTx, ref: string): Service {
+  const s = tx.get('services', ref) ?? tx.byName('services', ref) ?? uniquePrefix(tx.list('services'), ref, 'service');
+  if (!s) throw notFound(`service ${ref} not found`);
+  return s;
+}
+
+export function resolveNode(tx: ReadTx, ref: string): Node {
+  const n = tx.get('nodes', ref)
+    ?? tx.list('nodes').find((x) => x.description?.hostname === ref || x.spec.name === ref)
+    ?? uniquePrefix(tx.list('nodes'), ref, 'node');
+  if (!n) throw notFound(`node ${ref} not found`);
+  return n;
+}
+
+export function resolveNetwork(tx: ReadTx, ref: string): Network {
+  const n = tx.get('networks', ref) ?? tx.byName('networks', ref) ?? uniquePrefix(tx.list('networks'), ref, 'network');
+  if (!n) throw notFound(`network ${ref} not found`);
+  return n;
+}
+
+/** Refuses a published (ingress) port another service already uses. */
+function checkPortConflicts(tx: ReadTx, name: string, ports: { publishedPort: number; protocol: string; publishMode: string }[]): void {
+  for (const p of ports) {
+    if (p.publishedPort === 0 || p.publishMode !== 'ingress') continue;
+    for (const other of tx.list('services')) {
+      if (other.spec.name === name) continue;
+      const used = [...(other.spec.endpoint?.ports ?? []), ...(other.endpoint?.ports ?? [])];
+      if (used.some((q) => q.publishMode === 'ingress' && q.publishedPort === p.publishedPort && q.protocol === p.protocol)) {
+        throw invalidArgument(`port ${p.publishedPort}/${p.protocol} is already in use by service ${other.spec.name}; pick another published port`);
+      }
+    }
+  }
+}
+
+export const defaultClusterSpec = () => structuredClone(DEFAULTS.cluster) as Cluster['spec'];

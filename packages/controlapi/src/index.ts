@@ -1,0 +1,2 @@
+export * from './controlapi.js';
+export * from './validate.js';

@@ -1,0 +1,159 @@
+import {
+  DEFAULTS, invalidArgument, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
+} from '@shoal/api';
+
+/** What a client sends to create or update a service: a ServiceSpec whose optional parts get defaults. */
+export interface ServiceSpecInput {
+  name: string;
+  labels?: Record<string, string>;
+  mode?: 'replicated' | 'global';
+  replicas?: number;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: string[];
+  containerLabels?: Record<string, string>;
+  hostname?: string;
+  stopGracePeriodMs?: number;
+  restart?: Partial<RestartPolicy>;
+  constraints?: string[];
+  maxReplicasPerNode?: number;
+  networks?: string[];
+  ports?: Partial<PortConfig>[];
+  endpointMode?: 'vip' | 'dnsrr';
+  update?: Partial<UpdateConfig>;
+  rollback?: Partial<UpdateConfig>;
+  reserveNanoCpus?: number;
+  reserveMemoryBytes?: number;
+}
+
+const NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,62})$/;
+const CONSTRAINT_RE = /^\s*([a-zA-Z0-9_.-]+)\s*(==|!=)\s*(.+?)\s*$/;
+const CONSTRAINT_KEYS = /^(node\.(id|hostname|role|ip|platform\.os|platform\.arch)|node\.labels\.[^\s]+|engine\.labels\.[^\s]+)$/i;
+
+/** Validates a replica count: a whole number ≥ 0. @throws InvalidArgument naming the value. */
+export function checkReplicas(n: unknown): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw invalidArgument(`invalid replicas value ${JSON.stringify(n)}: must be a whole number >= 0`);
+  }
+  return n;
+}
+
+/** Validates one placement constraint (`key==value` / `key!=value`, SwarmKit's language). */
+export function checkConstraint(expr: string): void {
+  const m = CONSTRAINT_RE.exec(expr);
+  if (!m) throw invalidArgument(`invalid constraint ${JSON.stringify(expr)}: expected KEY==VALUE or KEY!=VALUE, e.g. node.labels.zone==a`);
+  const key = m[1]!;
+  if (!CONSTRAINT_KEYS.test(key)) {
+    throw invalidArgument(`invalid constraint ${JSON.stringify(expr)}: unknown constraint key '${key}'; did you mean node.labels.${key}?`);
+  }
+}
+
+function checkPort(p: Partial<PortConfig>): PortConfig {
+  const target = p.targetPort;
+  if (typeof target !== 'number' || !Number.isInteger(target) || target < 1 || target > 65535) {
+    throw invalidArgument(`invalid target port ${JSON.stringify(target)}: must be 1-65535`);
+  }
+  const published = p.publishedPort ?? 0;
+  if (!Number.isInteger(published) || published < 0 || published > 65535) {
+    throw invalidArgument(`invalid published port ${JSON.stringify(published)}: must be 0-65535 (0 picks one)`);
+  }
+  const protocol = p.protocol ?? 'tcp';
+  if (protocol !== 'tcp' && protocol !== 'udp') throw invalidArgument(`invalid protocol ${JSON.stringify(protocol)}: must be tcp or udp`);
+  const publishMode = p.publishMode ?? 'ingress';
+  if (publishMode !== 'ingress' && publishMode !== 'host') throw invalidArgument(`invalid publish mode ${JSON.stringify(publishMode)}: must be ingress or host`);
+  return { protocol, targetPort: target, publishedPort: published, publishMode, ...(p.name ? { name: p.name } : {}) };
+}
+
+function checkDuration(what: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidArgument(`invalid ${what} ${JSON.stringify(v)}: must be a duration >= 0`);
+  return v;
+}
+
+/**
+ * Turns client input into a complete, valid ServiceSpec (defaults from Docker where users script
+ * against them). @throws ShoalError('InvalidArgument') with a one-line message naming the bad value.
+ */
+export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec): ServiceSpec {
+  if (!input || typeof input !== 'object') throw invalidArgument('missing service spec');
+  const name = input.name ?? base?.name;
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    throw invalidArgument(`invalid service name ${JSON.stringify(name)}: use letters, digits, '_', '.', '-' (max 63), starting with a letter or digit`);
+  }
+  const image = input.image ?? base?.task.container.image;
+  if (typeof image !== 'string' || image.trim() === '' || /\s/.test(image)) {
+    throw invalidArgument(`invalid image ${JSON.stringify(image)}: give an image reference such as shoal/busybox:latest`);
+  }
+  const modeName = input.mode ?? (base && 'global' in base.mode ? 'global' : 'replicated');
+  if (modeName !== 'replicated' && modeName !== 'global') throw invalidArgument(`invalid mode ${JSON.stringify(modeName)}: must be replicated or global`);
+  if (base && ('global' in base.mode) !== (modeName === 'global')) {
+    throw invalidArgument('service mode cannot be changed; remove and recreate the service');
+  }
+  if (modeName === 'global' && input.replicas !== undefined) {
+    throw invalidArgument('replicas can only be used with replicated mode');
+  }
+  const baseReplicas = base && 'replicated' in base.mode ? base.mode.replicated.replicas : 1;
+  const mode = modeName === 'global' ? { global: {} as Record<string, never> } : { replicated: { replicas: checkReplicas(input.replicas ?? baseReplicas) } };
+  for (const e of input.env ?? []) {
+    if (typeof e !== 'string' || e === '' || e.startsWith('=')) throw invalidArgument(`invalid environment variable ${JSON.stringify(e)}: expected KEY=VALUE`);
+  }
+  const constraints = input.constraints ?? base?.task.placement.constraints ?? [];
+  constraints.forEach(checkConstraint);
+  const restartIn = { ...(base?.task.restart ?? DEFAULTS.restart), ...(input.restart ?? {}) };
+  if (!['none', 'on-failure', 'any'].includes(restartIn.condition)) {
+    throw invalidArgument(`invalid restart condition ${JSON.stringify(restartIn.condition)}: must be none, on-failure or any`);
+  }
+  const restart: RestartPolicy = {
+    condition: restartIn.condition,
+    delayMs: checkDuration('restart delay', restartIn.delayMs),
+    maxAttempts: checkReplicas(restartIn.maxAttempts),
+    windowMs: checkDuration('restart window', restartIn.windowMs),
+  };
+  const maxReplicas = input.maxReplicasPerNode ?? base?.task.placement.maxReplicas ?? 0;
+  checkReplicas(maxReplicas);
+  const ports = (input.ports ?? base?.endpoint?.ports ?? []).map(checkPort);
+  const seen = new Set<string>();
+  for (const p of ports) {
+    if (p.publishedPort === 0) continue;
+    const k = `${p.publishedPort}/${p.protocol}`;
+    if (seen.has(k)) throw invalidArgument(`published port ${k} is given twice`);
+    seen.add(k);
+  }
+  const endpointMode = input.endpointMode ?? base?.endpoint?.mode ?? 'vip';
+  if (endpointMode !== 'vip' && endpointMode !== 'dnsrr') throw invalidArgument(`invalid endpoint mode ${JSON.stringify(endpointMode)}: must be vip or dnsrr`);
+  if (endpointMode === 'dnsrr' && ports.some((p) => p.publishMode === 'ingress')) {
+    throw invalidArgument('port published with ingress mode cannot be used with dnsrr mode; use mode=host');
+  }
+  const prev = base?.task.container;
+  const container: ServiceSpec['task']['container'] = {
+    image,
+    ...(input.command ?? prev?.command ? { command: input.command ?? prev?.command } : {}),
+    ...(input.args ?? prev?.args ? { args: input.args ?? prev?.args } : {}),
+    env: input.env ?? prev?.env ?? [],
+    labels: input.containerLabels ?? prev?.labels ?? {},
+    ...(input.hostname ?? prev?.hostname ? { hostname: input.hostname ?? prev?.hostname } : {}),
+    stopGracePeriodMs: checkDuration('stop grace period', input.stopGracePeriodMs ?? prev?.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs),
+  };
+  const update = { ...DEFAULTS.update, ...(base?.update ?? {}), ...(input.update ?? {}) };
+  const rollback = { ...DEFAULTS.update, ...(base?.rollback ?? {}), ...(input.rollback ?? {}) };
+  const reservations = {
+    nanoCpus: input.reserveNanoCpus ?? base?.task.resources?.reservations?.nanoCpus ?? 0,
+    memoryBytes: input.reserveMemoryBytes ?? base?.task.resources?.reservations?.memoryBytes ?? 0,
+  };
+  return {
+    name,
+    labels: input.labels ?? base?.labels ?? {},
+    mode,
+    task: {
+      container,
+      restart,
+      placement: { constraints, maxReplicas },
+      networks: (input.networks ?? base?.task.networks.map((n) => n.target) ?? []).map((target) => ({ target })),
+      resources: { reservations },
+      forceUpdate: base?.task.forceUpdate ?? 0,
+    },
+    update,
+    rollback,
+    endpoint: { mode: endpointMode, ports },
+  };
+}
