@@ -1,0 +1,285 @@
+import type { Assignments, DispatcherClient, SessionInfo, Task, TaskStatus } from '@shoal/api';
+import type { Executor } from './exec.js';
+import type { Logger } from './logger.js';
+import { nullLogger } from './logger.js';
+import { StatusReporter } from './reporter.js';
+import { TaskRunner } from './task.js';
+
+export interface AgentOptions {
+  /** This node's ID (also the `shoal.node.id` label on its containers). */
+  nodeId: string;
+  /** Address other nodes reach this node at (sent in the session request). */
+  addr: string;
+  dispatcher: DispatcherClient;
+  executor: Executor;
+  logger?: Logger;
+  /** Overrides the hostname the executor reports (shoald `--hostname`). */
+  hostname?: string;
+  /** Session re-open backoff in ms: starts at `initialMs`, doubles, capped at `maxMs`. Default 100 → 2000. */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Timeout of openSession/heartbeat calls, ms. Default 5000 (SwarmKit's agent RPC timeout). */
+  rpcTimeoutMs?: number;
+  /** Longest a task status waits before it is sent, ms. Default 100. */
+  statusBatchMs?: number;
+  /** ms between retries of a failed container wait / status send. Default 1000. */
+  retryMs?: number;
+}
+
+/** What `Agent.state()` returns, for diagnostics (`shoald` logs, tests). */
+export interface AgentState {
+  /** The open session, if any. */
+  sessionId: string | undefined;
+  /** Sessions opened since start(). */
+  sessions: number;
+  /** Task IDs in the last assignment set. */
+  assigned: string[];
+  /** Task statuses queued and not yet acknowledged by the dispatcher. */
+  pendingStatuses: number;
+}
+
+/**
+ * The worker side of a node (SwarmKit `agent/agent.go`, `session.go`, `worker.go`).
+ *
+ * - Holds one dispatcher session: `openSession` with the executor's node description, heartbeats
+ *   every `heartbeatPeriodMs` the manager returns, and re-opens with backoff (100 ms doubling to
+ *   2 s) when a call fails, the heartbeat times out or the assignment stream ends.
+ * - Reconciles each assignment message (the complete set of this node's tasks): a {@link TaskRunner}
+ *   per new task, updates (desired state) to existing ones, and removal of the container of every
+ *   task that left the set.
+ * - Sweeps orphans after each assignment set: containers labelled for this node whose task is not
+ *   assigned are removed. Containers without the Shoal labels are never touched.
+ * - Batches task statuses to `updateTaskStatus` (≤ `statusBatchMs`), forwards only.
+ *
+ * A restarted agent adopts the containers of its assigned tasks (controllers are idempotent and
+ * find containers by name), so nothing is duplicated. The agent never restarts a container: the
+ * managers' restart policy replaces tasks that end.
+ */
+export class Agent {
+  private readonly nodeId: string;
+  private readonly logger: Logger;
+  private readonly reporter: StatusReporter;
+  private readonly runners = new Map<string, TaskRunner>();
+  private readonly removing = new Map<string, Promise<void>>();
+  private assigned = new Set<string>();
+  private running = false;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private sessionId: string | undefined;
+  private sessions = 0;
+  private endSession: ((why: string) => void) | undefined;
+  private wakeBackoff: (() => void) | undefined;
+  private sweeping: Promise<void> | undefined;
+  private sweepAgain = false;
+
+  constructor(private readonly opts: AgentOptions) {
+    if (!opts.nodeId) throw new Error('Agent: nodeId is empty; pass the node ID the managers know this node by');
+    this.nodeId = opts.nodeId;
+    this.logger = opts.logger ?? nullLogger;
+    this.reporter = new StatusReporter({ batchMs: opts.statusBatchMs ?? 100, retryMs: opts.retryMs ?? 1000, logger: this.logger });
+  }
+
+  /** Starts the session loop in the background; returns at once. Calling it twice is an error. */
+  start(): void {
+    if (this.running) throw new Error('Agent: already started');
+    this.running = true;
+    this.loop = this.sessionLoop();
+  }
+
+  /**
+   * Stops the agent: task runners stop watching (containers keep running, for the next agent to
+   * adopt), pending statuses get one last send (≤ 1 s), the session's streams are closed.
+   */
+  async stop(): Promise<void> {
+    if (!this.running || this.stopping) return this.loop;
+    this.stopping = true;
+    await Promise.all([...this.runners.values()].map((r) => r.close()));
+    await Promise.all(this.removing.values());
+    await Promise.race([this.reporter.flush(), delay(1000)]);
+    this.reporter.close();
+    this.endSession?.('agent stopping');
+    this.wakeBackoff?.();
+    await this.loop;
+    await this.sweeping;
+    this.runners.clear();
+  }
+
+  state(): AgentState {
+    return {
+      sessionId: this.sessionId,
+      sessions: this.sessions,
+      assigned: [...this.assigned],
+      pendingStatuses: this.reporter.size,
+    };
+  }
+
+  private async sessionLoop(): Promise<void> {
+    const initial = this.opts.backoff?.initialMs ?? 100;
+    const max = this.opts.backoff?.maxMs ?? 2000;
+    let backoff = initial;
+    while (!this.stopping) {
+      let healthy = false;
+      try {
+        const description = await this.opts.executor.describe();
+        if (this.opts.hostname) description.hostname = this.opts.hostname;
+        const info = await this.call(
+          this.opts.dispatcher.openSession({ nodeId: this.nodeId, description, addr: this.opts.addr }),
+          'openSession',
+        );
+        if (this.stopping) break;
+        healthy = await this.runSession(info);
+      } catch (err) {
+        this.logger.warn({ err: String(err), retryInMs: backoff }, 'dispatcher session failed');
+      }
+      if (this.stopping) break;
+      backoff = healthy ? initial : backoff;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, backoff);
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+        this.wakeBackoff = done;
+      });
+      this.wakeBackoff = undefined;
+      backoff = Math.min(backoff * 2, max);
+    }
+  }
+
+  /**
+   * Runs one open session until it ends. Resolves true if the session was healthy at some point
+   * (a heartbeat or an assignment went through), which resets the backoff.
+   */
+  private runSession(info: SessionInfo): Promise<boolean> {
+    const { dispatcher } = this.opts;
+    const sessionId = info.sessionId;
+    this.sessionId = sessionId;
+    this.sessions++;
+    this.logger.info({ sessionId, heartbeatPeriodMs: info.heartbeatPeriodMs }, 'dispatcher session open');
+    return new Promise<boolean>((resolve) => {
+      let ended = false;
+      let healthy = false;
+      let timer: NodeJS.Timeout | undefined;
+      let cancelWatch: (() => void) | undefined;
+      const end = (why: string): void => {
+        if (ended) return;
+        ended = true;
+        if (timer) clearTimeout(timer);
+        cancelWatch?.();
+        this.reporter.setSender(undefined);
+        if (this.sessionId === sessionId) this.sessionId = undefined;
+        this.endSession = undefined;
+        if (!this.stopping) this.logger.warn({ sessionId, why }, 'dispatcher session ended');
+        resolve(healthy);
+      };
+      this.endSession = end;
+      this.reporter.setSender((updates) => dispatcher.updateTaskStatus(sessionId, updates));
+      const beat = (periodMs: number): void => {
+        timer = setTimeout(() => {
+          this.call(dispatcher.heartbeat(sessionId), 'heartbeat').then(
+            (r) => {
+              healthy = true;
+              if (!ended) beat(r.heartbeatPeriodMs);
+            },
+            (err: unknown) => end(`heartbeat failed: ${String(err)}`),
+          );
+        }, periodMs);
+      };
+      beat(info.heartbeatPeriodMs);
+      cancelWatch = dispatcher.watchAssignments(
+        sessionId,
+        (a) => {
+          if (ended || this.stopping) return;
+          healthy = true;
+          this.reconcile(a);
+        },
+        (err) => end(err ? `assignment stream ended: ${String(err)}` : 'assignment stream ended'),
+      );
+      if (ended) cancelWatch();
+    });
+  }
+
+  /** Applies one complete assignment set. */
+  private reconcile(a: Assignments): void {
+    const next = new Set<string>();
+    for (const task of a.tasks) {
+      if (task.nodeId && task.nodeId !== this.nodeId) {
+        this.logger.warn({ taskId: task.id, nodeId: task.nodeId }, 'ignoring a task assigned to another node');
+        continue;
+      }
+      next.add(task.id);
+      const runner = this.runners.get(task.id);
+      if (runner) runner.update(task);
+      else if (!this.removing.has(task.id)) this.startRunner(task);
+    }
+    this.assigned = next;
+    for (const [id, runner] of this.runners) {
+      if (next.has(id)) continue;
+      this.runners.delete(id);
+      this.removing.set(
+        id,
+        runner.remove().finally(() => {
+          this.removing.delete(id);
+          this.reporter.forget(id);
+        }),
+      );
+    }
+    this.sweep();
+  }
+
+  private startRunner(task: Task): void {
+    const report = (taskId: string, status: TaskStatus): void => {
+      this.reporter.push({ taskId, status });
+    };
+    const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000);
+    this.runners.set(task.id, runner);
+    runner.start();
+  }
+
+  /** Removes this node's labelled containers whose task is not assigned (one sweep at a time). */
+  private sweep(): void {
+    if (this.sweeping) {
+      this.sweepAgain = true;
+      return;
+    }
+    this.sweeping = (async () => {
+      do {
+        this.sweepAgain = false;
+        try {
+          const containers = await this.opts.executor.list();
+          for (const c of containers) {
+            if (this.stopping) return;
+            if (c.nodeId !== this.nodeId) continue;
+            if (this.assigned.has(c.taskId) || this.removing.has(c.taskId)) continue;
+            this.logger.info({ containerId: c.containerId, name: c.name, taskId: c.taskId }, 'removing container of unassigned task');
+            await this.opts.executor.removeOrphan(c.containerId);
+          }
+        } catch (err) {
+          this.logger.warn({ err: String(err) }, 'orphan sweep failed');
+        }
+      } while (this.sweepAgain && !this.stopping);
+    })().finally(() => {
+      this.sweeping = undefined;
+    });
+  }
+
+  private call<T>(p: Promise<T>, what: string): Promise<T> {
+    const ms = this.opts.rpcTimeoutMs ?? 5000;
+    return new Promise<T>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      p.then(
+        (v) => {
+          clearTimeout(t);
+          resolve(v);
+        },
+        (err: unknown) => {
+          clearTimeout(t);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

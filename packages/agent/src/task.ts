@@ -1,0 +1,267 @@
+import type { Task, TaskState, TaskStatus } from '@shoal/api';
+import { isTerminal, taskStateRank } from '@shoal/api';
+import type { Controller } from './exec.js';
+import { ContainerNotFoundError } from './exec.js';
+import type { Logger } from './logger.js';
+import { nullLogger } from './logger.js';
+
+/**
+ * One assigned task on this node: drives its controller through the observed-state machine
+ * (SwarmKit `agent/exec.Do` and `agent/task.go`) and reports every state it reaches.
+ *
+ * ```
+ *  (ASSIGNED) → ACCEPTED → PREPARING ──prepare()──▶ READY ──(desired ≥ RUNNING)──▶ STARTING ──start()──▶ RUNNING
+ *                              │ error                                                  │ error            │ wait()
+ *                              ▼                                                        ▼                  ▼
+ *                          REJECTED                                                  FAILED     exit 0 → COMPLETE
+ *                                                                                              exit N → FAILED "task: non-zero exit (N)"
+ *  desired ≥ SHUTDOWN: before RUNNING → SHUTDOWN (nothing started); at RUNNING → shutdown(grace), then SHUTDOWN.
+ * ```
+ *
+ * Observed states only move forward. The runner never restarts a container: after a terminal state
+ * it idles until the managers shut the task down or remove it from the assignment set (then
+ * {@link TaskRunner.remove}). On start it first looks at an existing container (adoption after an
+ * agent restart): a running one is reported RUNNING and waited on, an exited one gets its terminal
+ * state, a missing one for a task already RUNNING is FAILED.
+ */
+export class TaskRunner {
+  private task: Task;
+  private state: TaskState;
+  private containerId: string | undefined;
+  private readonly abort = new AbortController();
+  private wake: (() => void) | undefined;
+  /** Bumped by update(), so a change during a step is never slept through. */
+  private changes = 0;
+  private stopping: Promise<void> | undefined;
+  private stoppedAfterTerminal = false;
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    task: Task,
+    private readonly controller: Controller,
+    private readonly report: (taskId: string, status: TaskStatus) => void,
+    private readonly logger: Logger = nullLogger,
+    /** ms between re-inspections when wait() fails for a reason other than a vanished container. */
+    private readonly retryMs = 1000,
+  ) {
+    this.task = task;
+    this.state = task.status.state;
+    this.containerId = task.status.containerId;
+  }
+
+  get id(): string {
+    return this.task.id;
+  }
+
+  /** The last observed state this runner reported (or received from the manager). */
+  get observed(): TaskState {
+    return this.state;
+  }
+
+  /** Starts driving the task; returns at once. */
+  start(): void {
+    this.done = this.run();
+  }
+
+  /** A newer version of the task (new desired state); the manager's status never moves ours backwards. */
+  update(task: Task): void {
+    this.task = task;
+    this.changes++;
+    if (taskStateRank(task.status.state) > taskStateRank(this.state)) this.state = task.status.state;
+    if (wantsStop(task) && this.state === 'running') this.beginShutdown();
+    this.wake?.();
+  }
+
+  /** Stops driving (agent shutting down); the container is left as it is. Resolves when the loop has ended. */
+  async close(): Promise<void> {
+    this.abort.abort();
+    this.wake?.();
+    await this.done;
+  }
+
+  /**
+   * The task left the assignment set: stop driving, stop the container with its grace period if it
+   * still runs, and remove it. Errors are logged, not thrown.
+   */
+  async remove(): Promise<void> {
+    await this.close();
+    try {
+      if (!isTerminal(this.state)) await this.controller.shutdown();
+      await this.controller.remove();
+    } catch (err) {
+      this.logger.warn({ taskId: this.id, err: String(err) }, 'could not remove container of unassigned task');
+    }
+  }
+
+  private get closed(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await this.adopt();
+      while (!this.closed) {
+        const seen = this.changes;
+        const moved = await this.step();
+        if (!moved && !this.closed && seen === this.changes) {
+          await new Promise<void>((resolve) => (this.wake = resolve));
+        }
+        this.wake = undefined;
+      }
+    } catch (err) {
+      if (!this.closed) this.logger.error({ taskId: this.id, err: String(err) }, 'task runner stopped on an unexpected error');
+    }
+  }
+
+  /** Looks at an existing container once, before the state machine runs. */
+  private async adopt(): Promise<void> {
+    if (isTerminal(this.state)) return;
+    const st = await this.controller.inspect();
+    if (this.closed) return;
+    if (!st.exists) {
+      if (this.state === 'running') this.exited(undefined, new ContainerNotFoundError(this.task.id).message);
+      return;
+    }
+    this.containerId = st.containerId;
+    if (st.running) {
+      if (this.state !== 'running') this.setState('running', 'started (adopted running container)');
+    } else if (st.started) {
+      this.exited(st.exitCode ?? 0);
+    }
+  }
+
+  /** One transition; false when there is nothing to do until the task changes. */
+  private async step(): Promise<boolean> {
+    const s = this.state;
+    if (isTerminal(s)) {
+      if (wantsStop(this.task) && !this.stoppedAfterTerminal) {
+        // e.g. FAILED while the container still runs: honour the shutdown anyway.
+        this.stoppedAfterTerminal = true;
+        await this.controller.shutdown().catch((err) => this.logger.debug({ taskId: this.id, err: String(err) }, 'shutdown after terminal state'));
+      }
+      return false;
+    }
+    if (wantsStop(this.task) && s !== 'running') {
+      this.setState('shutdown', 'shutdown before the task started');
+      return true;
+    }
+    const rank = taskStateRank(s);
+    if (rank < taskStateRank('accepted')) {
+      this.setState('accepted', 'accepted');
+    } else if (s === 'accepted') {
+      this.setState('preparing', 'preparing');
+    } else if (s === 'preparing') {
+      try {
+        await this.controller.prepare();
+      } catch (err) {
+        this.setState('rejected', 'preparing failed', { err: errText(err) });
+        return true;
+      }
+      this.setState('ready', 'prepared');
+    } else if (s === 'ready') {
+      if (taskStateRank(this.task.desiredState) < taskStateRank('running')) return false;
+      this.setState('starting', 'starting');
+    } else if (s === 'starting') {
+      try {
+        await this.controller.start();
+        const st = await this.controller.inspect();
+        this.containerId = st.containerId ?? this.containerId;
+      } catch (err) {
+        this.setState('failed', 'starting failed', { err: errText(err) });
+        return true;
+      }
+      this.setState('running', 'started');
+    } else if (s === 'running') {
+      if (wantsStop(this.task)) this.beginShutdown();
+      await this.waitExit();
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  /** Waits for the running container to stop, riding out runtime hiccups, and reports the outcome. */
+  private async waitExit(): Promise<void> {
+    for (;;) {
+      try {
+        const { exitCode } = await this.controller.wait(this.abort.signal);
+        if (this.closed) return;
+        await this.stopping;
+        this.exited(exitCode);
+        return;
+      } catch (err) {
+        if (this.closed) return;
+        if (err instanceof ContainerNotFoundError) {
+          this.exited(undefined, err.message);
+          return;
+        }
+        this.logger.warn({ taskId: this.id, err: String(err) }, 'waiting for container failed; inspecting');
+        const st = await this.controller.inspect().catch(() => undefined);
+        if (this.closed) return;
+        if (st && !st.exists) {
+          this.exited(undefined, new ContainerNotFoundError(this.task.id).message);
+          return;
+        }
+        if (st && st.started && !st.running) {
+          this.exited(st.exitCode ?? 0);
+          return;
+        }
+        await sleep(this.retryMs, this.abort.signal);
+      }
+    }
+  }
+
+  /** Terminal state after the container stopped (exitCode) or vanished (missing = error text). */
+  private exited(exitCode: number | undefined, missing?: string): void {
+    if (wantsStop(this.task)) {
+      this.setState('shutdown', 'shutdown', exitCode === undefined ? {} : { exitCode });
+    } else if (missing !== undefined) {
+      this.setState('failed', 'container gone', { err: `task: ${missing}` });
+    } else if (exitCode === 0) {
+      this.setState('complete', 'finished', { exitCode });
+    } else {
+      this.setState('failed', 'started', { err: `task: non-zero exit (${exitCode})`, exitCode });
+    }
+  }
+
+  private beginShutdown(): void {
+    if (this.stopping) return;
+    this.stopping = this.controller.shutdown().catch(async (err) => {
+      this.logger.warn({ taskId: this.id, err: String(err) }, 'graceful stop failed; killing');
+      await this.controller.terminate().catch(() => undefined);
+    });
+  }
+
+  private setState(state: TaskState, message: string, extra: { err?: string; exitCode?: number } = {}): void {
+    if (taskStateRank(state) <= taskStateRank(this.state)) return;
+    this.state = state;
+    const status: TaskStatus = { state, timestamp: new Date().toISOString(), message };
+    if (extra.err !== undefined) status.err = extra.err;
+    if (extra.exitCode !== undefined) status.exitCode = extra.exitCode;
+    if (this.containerId) status.containerId = this.containerId;
+    this.logger.debug({ taskId: this.id, state, err: extra.err }, 'task state');
+    this.report(this.task.id, status);
+  }
+}
+
+/** True when the managers want the task stopped (desired state past RUNNING: SHUTDOWN, REMOVE, …). */
+export function wantsStop(task: Pick<Task, 'desiredState'>): boolean {
+  return taskStateRank(task.desiredState) > taskStateRank('running');
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
