@@ -1,0 +1,308 @@
+import { taskStateRank, type Node, type Task } from '@shoal/api';
+import type { MemoryStore, StoreEvent } from '@shoal/store';
+import { noSuitableNode, Pipeline, type Filter } from './filters.js';
+import { Heap } from './heap.js';
+import { NodeInfo } from './nodeinfo.js';
+
+export interface SchedulerOptions {
+  /** Quiet gap after the last relevant commit before a pass runs (ms, default 50; SwarmKit's). */
+  debounceMs?: number;
+  /** Longest a pass is delayed while commits keep arriving (ms, default 1000). */
+  maxDelayMs?: number;
+  /** Decisions per store transaction (default 500, keeps Raft entries well under 1 MiB-ish). */
+  maxBatch?: number;
+  /** Delay before retrying after a failed write, e.g. leadership lost (ms, default 1000). */
+  retryMs?: number;
+  /** Filter pipeline (default {@link defaultFilters}). */
+  filters?: () => Filter[];
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+type Decision =
+  | { kind: 'assign'; task: Task; nodeId: string }
+  | { kind: 'pending'; task: Task; err: string };
+
+const RUNNING = taskStateRank('running');
+
+/** A task the scheduler must place: PENDING, desired state at most RUNNING. */
+const wantsScheduling = (t: Task) => t.status.state === 'pending' && taskStateRank(t.desiredState) <= RUNNING;
+
+/**
+ * The scheduler (SwarmKit `manager/scheduler`, behaviour only): places PENDING tasks on nodes.
+ *
+ * - Watches the store; keeps a {@link NodeInfo} per node updated incrementally from events.
+ * - Tasks with no node are grouped by service and spec version; for each group the filter
+ *   pipeline (ready, availability, resources, constraints, host ports, max replicas) selects
+ *   nodes and tasks go one by one to the node that comes first in **spread** order: fewest active
+ *   tasks of this service, then fewest active tasks overall, then node ID.
+ * - Tasks that arrive with a node already set (global services) are checked against that node only.
+ * - Decisions are written in batches (status ASSIGNED + nodeId). A task no node can take stays
+ *   PENDING with `status.err` = `no suitable node (<per-filter reasons>)`, written only when the
+ *   text changes; pending tasks are re-evaluated whenever a node or a node's tasks change.
+ * - Passes are debounced: `debounceMs` after the last relevant commit, at most `maxDelayMs`.
+ *
+ * Only the scheduler sets `task.nodeId` for replicated tasks.
+ */
+export class Scheduler {
+  private nodes = new Map<string, NodeInfo>();
+  private unassigned = new Map<string, Task>();
+  private preassigned = new Map<string, Task>();
+  private dirty = false;
+  private unwatch: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private firstDirtyAt = 0;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+  private readonly opts: Required<Omit<SchedulerOptions, 'log' | 'filters'>> & Pick<SchedulerOptions, 'log'>;
+  private readonly pipeline: Pipeline;
+
+  constructor(private readonly store: MemoryStore, opts: SchedulerOptions = {}) {
+    this.opts = {
+      debounceMs: opts.debounceMs ?? 50,
+      maxDelayMs: opts.maxDelayMs ?? 1000,
+      maxBatch: opts.maxBatch ?? 500,
+      retryMs: opts.retryMs ?? 1000,
+      log: opts.log,
+    };
+    this.pipeline = new Pipeline(opts.filters?.());
+  }
+
+  /** Loads nodes and tasks from the store, subscribes to changes, and schedules a first pass. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.unwatch = this.store.watch((ev) => this.onEvent(ev));
+    this.rebuild();
+  }
+
+  /** Stops watching; resolves once an in-flight pass has finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unwatch?.();
+    this.unwatch = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** Tasks waiting for a node (for tests and metrics). */
+  get pendingCount(): number {
+    return this.unassigned.size + this.preassigned.size;
+  }
+
+  /** Runs a pass now (serialised with the debounced ones). */
+  tick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.pass();
+        } while (this.again && !this.stopped);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  private rebuild(): void {
+    this.nodes.clear();
+    this.unassigned.clear();
+    this.preassigned.clear();
+    this.store.view((tx) => {
+      for (const n of tx.list('nodes')) this.nodes.set(n.id, new NodeInfo(n));
+      for (const t of tx.list('tasks')) this.trackTask(t, undefined);
+    });
+    this.dirty = true;
+    this.schedule();
+  }
+
+  private onEvent(ev: StoreEvent): void {
+    switch (ev.kind) {
+      case 'commit':
+        this.schedule();
+        return;
+      case 'restore':
+        this.rebuild();
+        return;
+    }
+    if (ev.table === 'nodes') {
+      if (ev.kind === 'delete') this.nodes.delete(ev.object.id);
+      else {
+        const info = this.nodes.get(ev.object.id);
+        if (info) info.node = ev.object as Node;
+        else this.nodes.set(ev.object.id, this.loadNode(ev.object as Node));
+      }
+      this.dirty = true;
+    } else if (ev.table === 'tasks') {
+      if (ev.kind === 'delete') this.forgetTask(ev.object as Task);
+      else this.trackTask(ev.object as Task, ev.old as Task | undefined);
+    }
+  }
+
+  /** A node seen for the first time mid-stream: pick up tasks already recorded on it. */
+  private loadNode(n: Node): NodeInfo {
+    const info = new NodeInfo(n);
+    for (const t of this.store.view((tx) => tx.tasksByNode(n.id))) info.setTask(t);
+    return info;
+  }
+
+  private forgetTask(t: Task): void {
+    this.unassigned.delete(t.id);
+    this.preassigned.delete(t.id);
+    if (t.nodeId && this.nodes.get(t.nodeId)?.removeTask(t.id)) this.dirty = true;
+  }
+
+  private trackTask(t: Task, old: Task | undefined): void {
+    if (old?.nodeId && old.nodeId !== t.nodeId && this.nodes.get(old.nodeId)?.removeTask(t.id)) this.dirty = true;
+    if (t.nodeId && this.nodes.get(t.nodeId)?.setTask(t)) this.dirty = true;
+    const queue = t.nodeId ? this.preassigned : this.unassigned;
+    const other = t.nodeId ? this.unassigned : this.preassigned;
+    other.delete(t.id);
+    if (wantsScheduling(t)) {
+      const prev = queue.get(t.id);
+      // A pending-reason update (ours) changes nothing the scheduler decides on.
+      if (!prev || prev.specVersion !== t.specVersion || prev.desiredState !== t.desiredState) this.dirty = true;
+      queue.set(t.id, t);
+    } else {
+      queue.delete(t.id);
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped || !this.dirty || this.pendingCount === 0) return;
+    const now = Date.now();
+    if (!this.timer) this.firstDirtyAt = now;
+    else clearTimeout(this.timer);
+    const wait = Math.max(0, Math.min(this.opts.debounceMs, this.firstDirtyAt + this.opts.maxDelayMs - now));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.tick();
+    }, wait);
+  }
+
+  private async pass(): Promise<void> {
+    if (this.stopped) return;
+    this.dirty = false;
+    const decisions: Decision[] = [];
+    this.placePreassigned(decisions);
+    this.placeUnassigned(decisions);
+    for (let i = 0; i < decisions.length && !this.stopped; i += this.opts.maxBatch) {
+      await this.write(decisions.slice(i, i + this.opts.maxBatch));
+    }
+  }
+
+  private placePreassigned(out: Decision[]): void {
+    for (const t of this.preassigned.values()) {
+      const info = this.nodes.get(t.nodeId);
+      this.pipeline.setTask(t);
+      // The task already counts on its node; judge the node without it.
+      info?.removeTask(t.id);
+      if (info && this.pipeline.check(info)) {
+        this.preassigned.delete(t.id);
+        info.setTask(assigned(t, t.nodeId));
+        out.push({ kind: 'assign', task: t, nodeId: t.nodeId });
+      } else {
+        info?.setTask(t);
+        const err = noSuitableNode(info ? this.pipeline.explain() : `node ${t.nodeId} is not in the cluster`);
+        if (t.status.err !== err) out.push({ kind: 'pending', task: t, err });
+      }
+    }
+  }
+
+  private placeUnassigned(out: Decision[]): void {
+    const groups = new Map<string, Task[]>();
+    for (const t of this.unassigned.values()) {
+      const key = `${t.serviceId}\u0000${t.specVersion}`;
+      const g = groups.get(key);
+      if (g) g.push(t);
+      else groups.set(key, [t]);
+    }
+    const keys = [...groups.keys()].sort();
+    for (const key of keys) {
+      const tasks = groups.get(key)!.sort((a, b) => a.slot - b.slot || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.placeGroup(tasks, out);
+    }
+  }
+
+  private placeGroup(tasks: Task[], out: Decision[]): void {
+    const first = tasks[0]!;
+    const svc = first.serviceId;
+    this.pipeline.setTask(first);
+    const heap = new Heap<NodeInfo>((a, b) => {
+      const sa = a.activeOf(svc), sb = b.activeOf(svc);
+      if (sa !== sb) return sa < sb;
+      if (a.activeTotal !== b.activeTotal) return a.activeTotal < b.activeTotal;
+      return a.id < b.id;
+    });
+    for (const info of this.nodes.values()) if (this.pipeline.check(info)) heap.push(info);
+    let i = 0;
+    for (; i < tasks.length; i++) {
+      const t = tasks[i]!;
+      let info: NodeInfo | undefined;
+      while ((info = heap.pop()) && !this.pipeline.passes(info)) {
+        // full after this pass's own placements: drop it for the rest of the group
+      }
+      if (!info) break;
+      this.unassigned.delete(t.id);
+      info.setTask(assigned(t, info.id));
+      heap.push(info);
+      out.push({ kind: 'assign', task: t, nodeId: info.id });
+    }
+    if (i === tasks.length) return;
+    this.pipeline.resetCounts();
+    for (const info of this.nodes.values()) this.pipeline.check(info);
+    const err = noSuitableNode(this.pipeline.explain());
+    for (; i < tasks.length; i++) {
+      const t = tasks[i]!;
+      if (t.status.err !== err) out.push({ kind: 'pending', task: t, err });
+    }
+  }
+
+  private async write(batch: Decision[]): Promise<void> {
+    const now = new Date().toISOString();
+    try {
+      await this.store.update((tx) => {
+        for (const d of batch) {
+          const cur = tx.get('tasks', d.task.id);
+          if (!cur || !wantsScheduling(cur)) continue;
+          if (d.kind === 'assign') {
+            if (cur.nodeId !== '' && cur.nodeId !== d.nodeId) continue;
+            cur.nodeId = d.nodeId;
+            cur.status = { state: 'assigned', timestamp: now, message: 'scheduler assigned task to node' };
+          } else {
+            if (cur.status.err === d.err) continue;
+            cur.status = { ...cur.status, timestamp: now, err: d.err };
+          }
+          tx.update('tasks', cur);
+        }
+      });
+    } catch (e) {
+      this.opts.log?.('scheduler: writing decisions failed; will retry', { error: (e as Error).message, decisions: batch.length });
+      if (!this.stopped) setTimeout(() => { this.dirty = true; this.schedule(); }, this.opts.retryMs);
+    }
+    // Reconcile provisional placements with what the store now says.
+    for (const d of batch) {
+      if (d.kind !== 'assign') continue;
+      const cur = this.store.view((tx) => tx.get('tasks', d.task.id));
+      const info = this.nodes.get(d.nodeId);
+      if (!cur) {
+        info?.removeTask(d.task.id);
+        this.unassigned.delete(d.task.id);
+        this.preassigned.delete(d.task.id);
+      } else if (cur.nodeId !== d.nodeId || cur.status.state === 'pending') {
+        info?.removeTask(d.task.id);
+        this.trackTask(cur, undefined);
+      }
+    }
+  }
+}
+
+function assigned(t: Task, nodeId: string): Task {
+  return { ...t, nodeId, status: { ...t.status, state: 'assigned' } };
+}
