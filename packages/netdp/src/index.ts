@@ -1,0 +1,5 @@
+export * from './table.js';
+export * from './exec.js';
+export * from './dataplane.js';
+export * from './conntrack.js';
+export * from './nft.js';

@@ -1,0 +1,331 @@
+/**
+ * nftables dataplane: pure renderers of one `nft -f` transaction, plus a thin applier.
+ *
+ * Layout (reference/overlay-recipe.md §3, kube-proxy's `pkg/proxy/nftables/README.md` for the vmap
+ * idea; own table only, never another's):
+ *
+ *   table ip shoal
+ *     map svc_vips     ipv4_addr . inet_proto . inet_service : verdict   VIP:port → service chain
+ *     map svc_vip_all  ipv4_addr . inet_proto : verdict                  VIP (all ports) → chain
+ *     map mesh_ports   inet_proto . inet_service : verdict               published port → chain
+ *     chain prerouting (nat, −110) / output (nat, −110): the three vmap lookups
+ *     chain postrouting (nat, 110): masquerade for the routing mesh and for hairpin
+ *     chain svc_<id>_<proto><port>: `numgen random mod N map {…}` DNAT, or reject with 0 backends
+ *
+ * Priorities −110/110 sit just before/after iptables-nft's nat chains (−100/100).
+ * A full sync is `table ip shoal` + `delete table ip shoal` + the whole table, which the kernel
+ * applies as one transaction, so there is no window without rules.
+ */
+import type { LbService, ServiceTable } from './table.js';
+import { activeBackends, allPortProtocols, removedBackends, validateTable } from './table.js';
+import { NFT, run } from './exec.js';
+import type { Capabilities, Dataplane, SyncResult } from './dataplane.js';
+import { Serial, probeHost } from './dataplane.js';
+import { conntrackCleanup } from './conntrack.js';
+
+export interface NftOptions {
+  /** Table name in family `ip` (default `shoal`). */
+  table?: string;
+  /** Priority of the nat prerouting/output chains (default −110). */
+  dnatPriority?: number;
+  /** Priority of the nat postrouting chain (default 110). */
+  snatPriority?: number;
+}
+
+/** A map element: key text → target chain, with a comment. */
+interface Elem {
+  chain: string;
+  comment: string;
+}
+
+/** Everything the table holds, keyed for diffing. */
+export interface NftModel {
+  chains: Map<string, string[]>;
+  svcVips: Map<string, Elem>;
+  vipAll: Map<string, Elem>;
+  mesh: Map<string, Elem>;
+  postrouting: string[];
+}
+
+const MAX_COMMENT = 120;
+
+/** nft comment literal: quotes stripped, ≤120 bytes (nft caps comments at 128). */
+function comment(s: string): string {
+  let c = s.replace(/["\\\n]/g, '');
+  if (Buffer.byteLength(c) > MAX_COMMENT) c = c.slice(0, MAX_COMMENT - 3) + '...';
+  return `comment "${c}"`;
+}
+
+export const portChainName = (svcId: string, proto: string, port: number): string => `svc_${svcId}_${proto}${port}`;
+export const allPortsChainName = (svcId: string, proto: string): string => `svc_${svcId}_${proto}`;
+
+/** The DNAT (or reject) rule of one service chain; `port` undefined = keep the packet's port. */
+function serviceRule(s: LbService, proto: 'tcp' | 'udp', targetPort: number | undefined): string {
+  const bs = activeBackends(s);
+  const what = targetPort === undefined ? `${proto}/*` : `${proto}/${targetPort}`;
+  if (bs.length === 0) {
+    const rej = proto === 'tcp' ? 'reject with tcp reset' : 'reject';
+    return `meta l4proto ${proto} ${rej} ${comment(`svc=${s.name} ${what} no backends`)}`;
+  }
+  const total = bs.reduce((a, b) => a + (b.weight ?? 1), 0);
+  let slot = 0;
+  const elems = bs.map((b) => {
+    const w = b.weight ?? 1;
+    const key = w === 1 ? `${slot}` : `${slot}-${slot + w - 1}`;
+    slot += w;
+    const p = b.port ?? targetPort;
+    return p === undefined ? `${key} : ${b.ip}` : `${key} : ${b.ip} . ${p}`;
+  });
+  const tasks = bs.map((b) => b.taskId.slice(0, 12)).join(',');
+  return `meta l4proto ${proto} dnat ip to numgen random mod ${total} map { ${elems.join(', ')} } ${comment(`svc=${s.name} ${what} tasks=${tasks}`)}`;
+}
+
+/**
+ * Build the keyed model of a table (pure).
+ * @throws ShoalError(InvalidArgument) from {@link validateTable}.
+ */
+export function nftModel(t: ServiceTable): NftModel {
+  validateTable(t);
+  const m: NftModel = { chains: new Map(), svcVips: new Map(), vipAll: new Map(), mesh: new Map(), postrouting: [] };
+  const services = [...t.services].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const s of services) {
+    const ports = [...s.ports].sort((a, b) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : a.targetPort - b.targetPort));
+    for (const p of ports) {
+      const chain = portChainName(s.id, p.protocol, p.targetPort);
+      m.chains.set(chain, [serviceRule(s, p.protocol, p.targetPort)]);
+      if (s.vip) m.svcVips.set(`${s.vip} . ${p.protocol} . ${p.targetPort}`, { chain, comment: `svc=${s.name}` });
+      if (p.publishedPort) m.mesh.set(`${p.protocol} . ${p.publishedPort}`, { chain, comment: `svc=${s.name} mesh` });
+    }
+    if (s.vip && s.vipAllPorts) {
+      for (const proto of allPortProtocols(s)) {
+        const chain = allPortsChainName(s.id, proto);
+        // Per-backend port overrides make no sense when the port is kept: drop them.
+        const keepPort: LbService = { ...s, backends: s.backends.map(({ port: _p, ...b }) => b) };
+        m.chains.set(chain, [serviceRule(keepPort, proto, undefined)]);
+        m.vipAll.set(`${s.vip} . ${proto}`, { chain, comment: `svc=${s.name} all ports` });
+      }
+    }
+  }
+  m.postrouting.push(
+    t.clusterCidr
+      ? `ct status dnat ip saddr != ${t.clusterCidr} masquerade ${comment('routing mesh: reply must return via the ingress host')}`
+      : `ct status dnat masquerade ${comment('routing mesh: reply must return via the ingress host')}`,
+  );
+  for (const h of t.hairpin ?? []) {
+    m.postrouting.push(`ct status dnat ip saddr ${h.subnet} oifname "${h.bridge}" masquerade ${comment('hairpin: client and backend on this bridge')}`);
+  }
+  return m;
+}
+
+const elemText = (k: string, e: Elem) => `${k} ${comment(e.comment)} : goto ${e.chain}`;
+
+function mapBlock(name: string, type: string, elems: Map<string, Elem>): string[] {
+  const out = [`\tmap ${name} {`, `\t\ttype ${type} : verdict`];
+  if (elems.size > 0) {
+    const list = [...elems].map(([k, e]) => elemText(k, e));
+    out.push(`\t\telements = {`);
+    list.forEach((l, i) => out.push(`\t\t\t${l}${i < list.length - 1 ? ',' : ''}`));
+    out.push(`\t\t}`);
+  }
+  out.push('\t}');
+  return out;
+}
+
+const VMAP_LOOKUPS = [
+  'ip daddr . meta l4proto . th dport vmap @svc_vips',
+  'ip daddr . meta l4proto vmap @svc_vip_all',
+  'fib daddr type local meta l4proto . th dport vmap @mesh_ports',
+];
+
+/**
+ * Render the whole table as one transaction: `table ip shoal` + `delete table ip shoal` prelude,
+ * then the full declaration. Pure; output is deterministic (services sorted by id, ports by
+ * protocol/port, backends by address) so it can be compared to golden files.
+ * @throws ShoalError(InvalidArgument) on a bad table.
+ */
+export function renderNftRuleset(t: ServiceTable, opts: NftOptions = {}): string {
+  return renderModel(nftModel(t), opts);
+}
+
+function renderModel(m: NftModel, opts: NftOptions): string {
+  const name = opts.table ?? 'shoal';
+  const pre = opts.dnatPriority ?? -110;
+  const post = opts.snatPriority ?? 110;
+  const out: string[] = [`table ip ${name}`, `delete table ip ${name}`, `table ip ${name} {`];
+  out.push(...mapBlock('svc_vips', 'ipv4_addr . inet_proto . inet_service', m.svcVips));
+  out.push(...mapBlock('svc_vip_all', 'ipv4_addr . inet_proto', m.vipAll));
+  out.push(...mapBlock('mesh_ports', 'inet_proto . inet_service', m.mesh));
+  for (const [chain, rules] of m.chains) {
+    out.push(`\tchain ${chain} {`, ...rules.map((r) => `\t\t${r}`), '\t}');
+  }
+  for (const hook of ['prerouting', 'output']) {
+    out.push(`\tchain ${hook} {`, `\t\ttype nat hook ${hook} priority ${pre}; policy accept;`, ...VMAP_LOOKUPS.map((r) => `\t\t${r}`), '\t}');
+  }
+  out.push('\tchain postrouting {', `\t\ttype nat hook postrouting priority ${post}; policy accept;`, ...m.postrouting.map((r) => `\t\t${r}`), '\t}');
+  out.push('}');
+  return out.join('\n') + '\n';
+}
+
+function sameRules(a: string[] | undefined, b: string[] | undefined): boolean {
+  return !!a && !!b && a.length === b.length && a.every((r, i) => r === b[i]);
+}
+
+/**
+ * Render the smallest transaction that turns table `prev` (as last applied) into `next`:
+ * new chains are added, changed chains flushed and refilled, map elements added/deleted
+ * (a changed element is deleted then re-added), removed chains deleted last. Returns `''` when
+ * nothing changed, and `null` when an incremental update cannot express the change (postrouting
+ * rules differ) — then apply {@link renderNftRuleset}. Pure.
+ */
+export function renderNftUpdate(prev: ServiceTable, next: ServiceTable, opts: NftOptions = {}): string | null {
+  const a = nftModel(prev);
+  const b = nftModel(next);
+  if (!sameRules(a.postrouting, b.postrouting)) return null;
+  const t = `ip ${opts.table ?? 'shoal'}`;
+  const out: string[] = [];
+  for (const [chain, rules] of b.chains) {
+    if (!a.chains.has(chain)) {
+      out.push(`add chain ${t} ${chain}`, ...rules.map((r) => `add rule ${t} ${chain} ${r}`));
+    } else if (!sameRules(a.chains.get(chain), rules)) {
+      out.push(`flush chain ${t} ${chain}`, ...rules.map((r) => `add rule ${t} ${chain} ${r}`));
+    }
+  }
+  for (const [map, ea, eb] of [['svc_vips', a.svcVips, b.svcVips], ['svc_vip_all', a.vipAll, b.vipAll], ['mesh_ports', a.mesh, b.mesh]] as const) {
+    for (const [k, e] of ea) {
+      const n = eb.get(k);
+      if (!n || n.chain !== e.chain || n.comment !== e.comment) out.push(`delete element ${t} ${map} { ${k} }`);
+    }
+    for (const [k, e] of eb) {
+      const o = ea.get(k);
+      if (!o || o.chain !== e.chain || o.comment !== e.comment) out.push(`add element ${t} ${map} { ${elemText(k, e)} }`);
+    }
+  }
+  for (const chain of a.chains.keys()) {
+    if (!b.chains.has(chain)) out.push(`delete chain ${t} ${chain}`);
+  }
+  return out.length ? out.join('\n') + '\n' : '';
+}
+
+/** Where and how `nft` runs. */
+export interface NftRunner {
+  /** Apply one transaction (nft -f - text). @throws Error with nft's stderr on a non-zero exit. */
+  apply(tx: string): Promise<void>;
+  /** `nft list table ip <name>` text, or null when the table does not exist. */
+  list(table: string): Promise<string | null>;
+  /** `nft -c -f -`: check a transaction without committing it. @throws like apply. */
+  check(tx: string): Promise<void>;
+}
+
+/** Error thrown when nft rejects a transaction (the whole transaction is then not applied). */
+export class NftError extends Error {
+  constructor(readonly stderr: string, readonly code: number) {
+    super(`nft -f - exited ${code}: ${stderr.trim().split('\n').slice(0, 12).join('\n')}`);
+    this.name = 'NftError';
+  }
+}
+
+/**
+ * Runner that spawns `/usr/sbin/nft -f -` with the transaction on stdin, optionally inside a
+ * network namespace (`nsenter --net=/var/run/netns/<netns>`).
+ */
+export function nftRunner(opts: { netns?: string; nft?: string } = {}): NftRunner {
+  const bin = opts.nft ?? NFT;
+  const go = async (args: string[], tx: string) => {
+    const r = await run([bin, ...args], { input: tx, netns: opts.netns, timeoutMs: 60000 });
+    if (r.code !== 0) throw new NftError(r.stderr || r.stdout, r.code);
+  };
+  return {
+    apply: (tx) => go(['-f', '-'], tx),
+    check: (tx) => go(['-c', '-f', '-'], tx),
+    async list(table) {
+      const r = await run([bin, 'list', 'table', 'ip', table], { netns: opts.netns });
+      return r.code === 0 ? r.stdout : null;
+    },
+  };
+}
+
+export interface NftDataplaneOptions extends NftOptions {
+  /** Run nft (and conntrack) inside this network namespace (name under /var/run/netns or a path). */
+  netns?: string;
+  /** Injected runner (default {@link nftRunner} for `netns`). */
+  runner?: NftRunner;
+  /** Rewrite the whole table every N syncs even when incremental would do (default 100; 0 = never). */
+  fullResyncEvery?: number;
+  /** Delete conntrack entries of removed backends (default true; skipped quietly without the tool). */
+  conntrack?: boolean;
+}
+
+/**
+ * nftables {@link Dataplane}. The first sync (and every `fullResyncEvery`-th, and any sync after a
+ * failure) rewrites the whole table atomically; the others send only the changed services.
+ */
+export class NftDataplane implements Dataplane {
+  readonly kind = 'nftables' as const;
+  private readonly runner: NftRunner;
+  private last: ServiceTable | null = null;
+  private syncs = 0;
+  private readonly serial = new Serial();
+
+  constructor(private readonly opts: NftDataplaneOptions = {}) {
+    this.runner = opts.runner ?? nftRunner({ netns: opts.netns });
+  }
+
+  probe(): Promise<Capabilities> {
+    return probeHost({ netns: this.opts.netns });
+  }
+
+  /** Text of the last applied table (for `nft list` comparisons and debugging). */
+  lastTable(): ServiceTable | null {
+    return this.last;
+  }
+
+  sync(table: ServiceTable): Promise<SyncResult> {
+    return this.serial.run(async () => {
+      const t0 = performance.now();
+      const next = structuredClone(table);
+      const every = this.opts.fullResyncEvery ?? 100;
+      const prev = this.last;
+      let mode: SyncResult['mode'] = 'full';
+      let text: string | null = null;
+      if (prev && !(every > 0 && this.syncs % every === 0)) {
+        text = renderNftUpdate(prev, next, this.opts);
+        mode = text === null ? 'full' : text === '' ? 'noop' : 'incremental';
+      }
+      if (text === null) text = renderNftRuleset(next, this.opts);
+      this.syncs++;
+      if (mode !== 'noop') {
+        try {
+          await this.runner.apply(text);
+        } catch (e) {
+          if (mode !== 'incremental') {
+            this.last = null;
+            throw e;
+          }
+          // The kernel state drifted from what we last applied (someone flushed the table?): rewrite it.
+          text = renderNftRuleset(next, this.opts);
+          mode = 'full';
+          try {
+            await this.runner.apply(text);
+          } catch (e2) {
+            this.last = null;
+            throw e2;
+          }
+        }
+      }
+      this.last = next;
+      if (prev && (this.opts.conntrack ?? true)) {
+        const removed = removedBackends(prev, next);
+        if (removed.length) await conntrackCleanup(removed, { netns: this.opts.netns });
+      }
+      return { mode, bytes: mode === 'noop' ? 0 : Buffer.byteLength(text), ms: performance.now() - t0 };
+    });
+  }
+
+  close(): Promise<void> {
+    return this.serial.run(async () => {
+      const name = this.opts.table ?? 'shoal';
+      await this.runner.apply(`table ip ${name}\ndelete table ip ${name}\n`);
+      this.last = null;
+    });
+  }
+}
