@@ -1,0 +1,147 @@
+/**
+ * In-memory {@link Storage}: the log, hard state and latest snapshot held in arrays. The host
+ * appends what each `Ready` asks it to persist (after persisting it durably elsewhere, if it has
+ * a disk), and the core reads it back. Shape and semantics follow etcd-io/raft `MemoryStorage`.
+ */
+import { CompactedError, SnapshotOutOfDateError, UnavailableError } from './errors.js';
+import type { ConfState, Entry, HardState, Snapshot, Storage } from './types.js';
+import { EntryType, NONE } from './types.js';
+import { limitSize } from './util.js';
+
+export class MemoryStorage implements Storage {
+  private hardState: HardState = { term: 0, vote: NONE, commit: 0 };
+  private snap: Snapshot;
+  /**
+   * `ents[0]` is a dummy entry carrying the snapshot's index and term; real entries follow, so
+   * `ents[i]` has log index `ents[0].index + i`.
+   */
+  private ents: Entry[];
+
+  /**
+   * @param confState the initial membership for a new cluster (every founding member passes the
+   *   same voters); omit it for a node that joins an existing cluster and learns its
+   *   configuration from the leader's snapshot.
+   */
+  constructor(confState: ConfState = { voters: [], learners: [] }) {
+    this.snap = {
+      metadata: { index: 0, term: 0, confState: cloneConfState(confState) },
+      data: new Uint8Array(0),
+    };
+    this.ents = [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }];
+  }
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return { hardState: { ...this.hardState }, confState: cloneConfState(this.snap.metadata.confState) };
+  }
+
+  /** Records the durable hard state (term, vote, commit) from a `Ready`. */
+  setHardState(hs: HardState): void {
+    this.hardState = { ...hs };
+  }
+
+  hardStateSnapshot(): HardState {
+    return { ...this.hardState };
+  }
+
+  entries(lo: number, hi: number, maxSizeBytes: number = Infinity): Entry[] {
+    const offset = this.ents[0]!.index;
+    if (lo <= offset) throw new CompactedError(lo, offset + 1);
+    if (hi > this.lastIndex() + 1) throw new UnavailableError(hi - 1, this.lastIndex());
+    if (lo > hi) throw new RangeError(`raft storage: entries(${lo}, ${hi}) has lo > hi; pass lo <= hi`);
+    // Only the dummy entry: nothing to return.
+    if (this.ents.length === 1) return [];
+    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSizeBytes);
+  }
+
+  term(i: number): number {
+    const offset = this.ents[0]!.index;
+    if (i < offset) throw new CompactedError(i, offset + 1);
+    if (i - offset >= this.ents.length) throw new UnavailableError(i, this.lastIndex());
+    return this.ents[i - offset]!.term;
+  }
+
+  lastIndex(): number {
+    return this.ents[0]!.index + this.ents.length - 1;
+  }
+
+  firstIndex(): number {
+    return this.ents[0]!.index + 1;
+  }
+
+  snapshot(): Snapshot {
+    return this.snap;
+  }
+
+  /**
+   * Replaces the whole log with `snap` (a follower installing the leader's snapshot). Throws
+   * {@link SnapshotOutOfDateError} if `snap` is older than the snapshot held.
+   */
+  applySnapshot(snap: Snapshot): void {
+    const cur = this.snap.metadata.index;
+    if (snap.metadata.index < cur) throw new SnapshotOutOfDateError(snap.metadata.index, cur);
+    this.snap = snap;
+    this.ents = [{ term: snap.metadata.term, index: snap.metadata.index, type: EntryType.Normal, data: new Uint8Array(0) }];
+  }
+
+  /**
+   * Records a snapshot of the state machine as of applied index `i` (≤ last index), with the
+   * configuration in effect at `i`. Does not drop entries: call {@link compact} for that.
+   * Throws {@link SnapshotOutOfDateError} when `i` is not newer than the held snapshot.
+   */
+  createSnapshot(i: number, confState: ConfState | undefined, data: Uint8Array): Snapshot {
+    if (i <= this.snap.metadata.index) throw new SnapshotOutOfDateError(i, this.snap.metadata.index);
+    if (i > this.lastIndex()) {
+      throw new UnavailableError(i, this.lastIndex());
+    }
+    this.snap = {
+      metadata: {
+        index: i,
+        term: this.term(i),
+        confState: cloneConfState(confState ?? this.snap.metadata.confState),
+      },
+      data,
+    };
+    return this.snap;
+  }
+
+  /**
+   * Discards entries before `compactIndex` (keeping `compactIndex` as the new dummy entry). The
+   * host must not compact past its applied index. Throws {@link CompactedError} if already
+   * compacted past it, {@link UnavailableError} if beyond the last index.
+   */
+  compact(compactIndex: number): void {
+    const offset = this.ents[0]!.index;
+    if (compactIndex <= offset) throw new CompactedError(compactIndex, offset + 1);
+    if (compactIndex > this.lastIndex()) throw new UnavailableError(compactIndex, this.lastIndex());
+    const i = compactIndex - offset;
+    const first = this.ents[i]!;
+    this.ents = [{ term: first.term, index: first.index, type: EntryType.Normal, data: new Uint8Array(0) }, ...this.ents.slice(i + 1)];
+  }
+
+  /**
+   * Appends entries from a `Ready`, truncating any existing entries at or after the first new
+   * index (a new leader overwrote them). Entries already compacted are skipped. Entries must be
+   * contiguous and start at most one past the last index.
+   */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = this.firstIndex();
+    const last = entries[0]!.index + entries.length - 1;
+    if (last < first) return; // all compacted
+    let ents = entries as Entry[];
+    if (first > ents[0]!.index) ents = ents.slice(first - ents[0]!.index);
+    const offset = ents[0]!.index - this.ents[0]!.index;
+    if (offset > this.ents.length) {
+      throw new RangeError(
+        `raft storage: append at index ${ents[0]!.index} leaves a gap after last index ${this.lastIndex()}; append contiguous entries`,
+      );
+    }
+    // Truncate in place (a conflicting suffix), then append: O(new entries), not O(log).
+    this.ents.length = offset;
+    for (const e of ents) this.ents.push(e);
+  }
+}
+
+export function cloneConfState(cs: ConfState): ConfState {
+  return { voters: [...cs.voters], learners: [...cs.learners] };
+}
