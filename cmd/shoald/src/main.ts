@@ -1,0 +1,55 @@
+import os from 'node:os';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { pino } from 'pino';
+import { Daemon } from './daemon.js';
+
+/** `shoald`: the Shoal daemon. Flags and defaults are part of the contract scripts rely on (README). */
+export async function main(argv = process.argv): Promise<void> {
+  const args = await yargs(hideBin(argv))
+    .scriptName('shoald')
+    .usage('$0 [options]\n\nRuns the Shoal daemon: local control socket, agent, and (on managers) Raft and the manager components.')
+    .option('data-dir', { type: 'string', default: '/var/lib/shoal', describe: 'state directory (node identity, Raft log in LevelDB)' })
+    .option('socket', { type: 'string', default: '/run/shoal/shoal.sock', describe: 'local control socket (mode 0600)' })
+    .option('docker-host', { type: 'string', default: process.env['DOCKER_HOST'] || 'unix:///var/run/docker.sock', describe: 'Docker engine to run tasks on' })
+    .option('hostname', { type: 'string', default: os.hostname(), describe: 'node name shown in `node ls`' })
+    .option('listen-addr', { type: 'string', default: '0.0.0.0:2377', describe: 'cluster (gRPC) listen address' })
+    .option('advertise-addr', { type: 'string', describe: 'address other nodes use to reach this node' })
+    .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] })
+    .strict()
+    .fail((msg, err) => {
+      process.stderr.write(`shoald: ${err?.message ?? msg}\n`);
+      process.exit(2);
+    })
+    .version(false)
+    .help()
+    .parse();
+  const logger = pino({ level: args['log-level'], base: { pid: process.pid } });
+  const daemon = new Daemon({
+    dataDir: args['data-dir'],
+    socket: args.socket,
+    dockerHost: args['docker-host'],
+    hostname: args.hostname,
+    listenAddr: args['listen-addr'],
+    ...(args['advertise-addr'] ? { advertiseAddr: args['advertise-addr'] } : {}),
+    logger,
+  });
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ sig }, 'shutting down (containers keep running)');
+    const t = setTimeout(() => process.exit(1), 10_000);
+    t.unref();
+    await daemon.stop().catch((e) => logger.error({ err: String(e) }, 'stop failed'));
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  try {
+    await daemon.start();
+  } catch (e) {
+    process.stderr.write(`shoald: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { ShoalError, httpStatusOf } from '@shoal/api';
+
+export type Handler = (params: Record<string, unknown>) => unknown;
+
+/**
+ * The daemon's local control socket: `POST /shoal/v1/<method>` with JSON params → `{result}` or
+ * `{error:{code,message}}` with the matching HTTP status. The socket file is created with mode
+ * 0600 (root only), like Docker's.
+ */
+export async function serveRpc(socketPath: string, handlers: Map<string, Handler>, log: { warn(o: unknown, m?: string): void }): Promise<http.Server> {
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+  try {
+    fs.unlinkSync(socketPath); // stale socket of a previous run
+  } catch {
+    /* absent */
+  }
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const send = (status: number, body: unknown) => {
+        const text = JSON.stringify(body);
+        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      };
+      const m = /^\/shoal\/v1\/([a-zA-Z.]+)$/.exec(req.url ?? '');
+      const handler = m ? handlers.get(m[1]!) : undefined;
+      if (!handler) return send(404, { error: { code: 'Unimplemented', message: `unknown method ${req.url}` } });
+      try {
+        const params = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+        const result = await handler(params ?? {});
+        send(200, { result: result ?? {} });
+      } catch (e) {
+        const err = e instanceof ShoalError ? e : new ShoalError('Internal', (e as Error)?.message ?? String(e));
+        if (!(e instanceof ShoalError)) log.warn({ err: String((e as Error)?.stack ?? e), method: m![1] }, 'rpc failed');
+        send(httpStatusOf(err.code), { error: { code: err.code, message: err.message } });
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
+  fs.chmodSync(socketPath, 0o600);
+  return server;
+}

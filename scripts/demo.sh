@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Usage: ./scripts/demo.sh [--down]
+#
+# The main job, on one machine as root: installs what is missing (scripts/setup.sh), starts
+# dockerd and shoald, runs `shoal swarm init`, creates the service `web` with 3 replicas serving
+# HTTP, shows `shoal service ls` and `shoal service ps web`, and fetches a page from each replica.
+# `--down` removes the service, stops shoald and deletes the demo's state.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DATA=${SHOAL_DEMO_DATA:-/var/lib/shoal}
+SOCK=${SHOAL_DEMO_SOCKET:-/run/shoal/shoal.sock}
+LOG=${SHOAL_DEMO_LOG:-/var/log/shoald.log}
+PIDFILE=/run/shoal/shoald.pid
+export SHOAL_HOST=unix://$SOCK
+shoal() { node "$ROOT/cmd/shoal/bin/shoal.js" "$@"; }
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+if [ "${1:-}" = "--down" ]; then
+  say "cleaning up the demo"
+  if [ -S "$SOCK" ]; then shoal service rm web 2>/dev/null || true; sleep 2; fi
+  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then kill "$(cat "$PIDFILE")"; sleep 1; fi
+  # Any container the demo node still ran (Shoal labels only).
+  ids=$(docker ps -aq --filter label=shoal.service.name=web 2>/dev/null || true)
+  [ -n "$ids" ] && docker rm -f $ids >/dev/null
+  rm -rf "$DATA" "$SOCK" "$PIDFILE"
+  echo "removed the service, stopped shoald, deleted $DATA"
+  exit 0
+fi
+[ $# -eq 0 ] || { echo "usage: $0 [--down]" >&2; exit 2; }
+
+say "setting up (Debian packages, npm packages, build, dockerd, test image)"
+./scripts/setup.sh
+
+# swarm_state: prints the daemon's localNodeState (inactive/active), or fails if no daemon answers.
+swarm_state() {
+  node -e "require('http').request({socketPath:'$SOCK',method:'POST',path:'/shoal/v1/swarm.info'},r=>{let b='';r.on('data',d=>b+=d);r.on('end',()=>{try{console.log(JSON.parse(b).result.localNodeState)}catch{process.exit(1)}})}).on('error',()=>process.exit(1)).end()"
+}
+if swarm_state >/dev/null 2>&1; then
+  say "shoald already answers on $SOCK"
+else
+  say "starting shoald (log: $LOG)"
+  mkdir -p "$(dirname "$SOCK")"
+  nohup node "$ROOT/cmd/shoald/bin/shoald.js" --data-dir "$DATA" --socket "$SOCK" >>"$LOG" 2>&1 &
+  echo $! >"$PIDFILE"
+  for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+  [ -S "$SOCK" ] || { echo "shoald did not start; see $LOG"; tail -20 "$LOG"; exit 1; }
+fi
+
+if [ "$(swarm_state)" = active ]; then
+  say "this node is already in a swarm"
+else
+  say "shoal swarm init"
+  shoal swarm init
+fi
+
+if shoal service inspect web >/dev/null 2>&1; then
+  say "service web exists already"
+else
+  say "shoal service create --name web --replicas 3 shoal/busybox:latest (busybox httpd answering with its hostname)"
+  shoal service create --name web --replicas 3 shoal/busybox:latest \
+    sh -c 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'
+fi
+
+say "shoal service ls"
+shoal service ls
+say "shoal service ps web"
+shoal service ps web
+
+say "fetching a page from each replica (printf 'GET / HTTP/1.0' | nc)"
+for id in $(docker ps -q --filter label=shoal.service.name=web); do
+  name=$(docker inspect -f '{{.Name}}' "$id" | sed 's#^/##')
+  ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$id")
+  body=$(printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 "$ip" 80 | tail -1)
+  printf '  %-45s %-15s -> %s\n' "$name" "$ip" "$body"
+done
+
+cat <<EOT
+
+Shoal is running a replicated service. Try:
+  export SHOAL_HOST=$SHOAL_HOST
+  node cmd/shoal/bin/shoal.js service scale web=5      # or: npx shoal service scale web=5
+  docker kill \$(docker ps -q --filter label=shoal.service.name=web | head -1)   # watch it heal
+Clean up with: ./scripts/demo.sh --down
+EOT
