@@ -3,3 +3,4 @@ export * from './exec.js';
 export * from './dataplane.js';
 export * from './conntrack.js';
 export * from './nft.js';
+export * from './ipvs.js';
