@@ -1,0 +1,791 @@
+/**
+ * `RaftNode`: hosts the pure Raft core (`@shoal/raft` RawNode) with durable LevelDB storage, a
+ * gRPC transport, a tick timer and one serialized Ready loop:
+ *
+ *   persist (one fsynced LevelDB batch) → send messages → apply snapshot → apply committed
+ *   entries → advance   (etcd-io/raft README "Usage"; Raft thesis §10.2.1)
+ *
+ * Proposals arriving while a Ready is being persisted join the next Ready, so one fsync covers
+ * many proposals (group commit).
+ */
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { EntryType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
+import type { ConfChange, ConfState, Entry, Logger as CoreLogger, NodeId, Ready, ReadState, Snapshot, SoftState, Status } from '@shoal/raft';
+import { LevelStorage } from './level-storage.js';
+import { GrpcTransport, type TransportCredentials, type TransportHandler } from './transport.js';
+import { NodeClosedError, TimeoutError } from './errors.js';
+import { frameProposal, parseConfContext, parseProposal, unwrapSnapshot, wrapSnapshot, type PeerMap } from './envelope.js';
+
+/** The replicated state machine the driver feeds (e.g. the store). Calls are serialized. */
+export interface Applier {
+  /** Applies one committed entry, in log order. A throw rejects that entry's proposal (on the proposer) and is otherwise logged. */
+  apply(entry: { index: number; term: number; data: Uint8Array }): void;
+  /** Serializes the whole state as of the last applied entry. */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state with `data` (from {@link snapshot}), as of log index `index`. */
+  restore(data: Uint8Array, index: number): void;
+}
+
+/** pino-compatible logger (object first, then message). */
+export interface DriverLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface PeerAddr {
+  id: NodeId;
+  /** `host:port` of the peer's Raft gRPC server. */
+  addr: string;
+}
+
+export interface RaftNodeOptions {
+  /** This member's Raft id (non-empty, unique in the cluster, stable across restarts). */
+  id: NodeId;
+  /** Directory for durable state; Raft uses `<dataDir>/raft` (a LevelDB database). */
+  dataDir: string;
+  /** The peer transport, already started (`await transport.start()`). The caller closes it. */
+  transport?: GrpcTransport;
+  /** Instead of `transport`: `host:port` for a transport the node creates, starts and closes. */
+  listen?: string;
+  /** Credentials for the transport created from `listen` (default insecure). */
+  credentials?: TransportCredentials;
+  /** Tick interval in ms (default 100). */
+  tickMs?: number;
+  /**
+   * Election timeout in ticks (default 5): a follower campaigns after a randomized
+   * [electionTick, 2·electionTick) ticks without a leader — 0.5–1 s with the default tick.
+   */
+  electionTick?: number;
+  /** Heartbeat interval in ticks (default 1). */
+  heartbeatTick?: number;
+  applier: Applier;
+  /** Take a snapshot after this many applied entries (default 10,000). */
+  snapshotEvery?: number;
+  /** Log entries kept behind a snapshot for slow followers (default 500). */
+  keepEntries?: number;
+  /**
+   * New cluster: the founding voters (every founding member passes the same list, including
+   * itself). Used only when `<dataDir>/raft` is empty. Default when neither `bootstrap` nor
+   * `join` is given: a single-voter cluster of this node.
+   */
+  bootstrap?: { peers: PeerAddr[] };
+  /**
+   * Join an existing cluster: start with no configuration and wait for the leader (after the
+   * leader ran `addLearner`/`addVoter` for this id). `peers` are address hints for existing
+   * members. Used only when `<dataDir>/raft` is empty.
+   */
+  join?: { peers: PeerAddr[] };
+  /**
+   * Restart as a single-voter cluster keeping all committed state (`swarm init
+   * --force-new-cluster`): uncommitted entries are dropped and conf changes removing every other
+   * member are appended and committed locally.
+   */
+  forceNewCluster?: boolean;
+  /** Largest proposal payload in bytes (default 8 MiB). */
+  maxProposalBytes?: number;
+  /** Default deadline of propose/readIndex/membership calls, ms (default 10,000). */
+  defaultTimeoutMs?: number;
+  logger?: DriverLogger;
+}
+
+export interface NodeStatus {
+  id: NodeId;
+  /** Leader id, `''` if none known. */
+  leader: NodeId;
+  role: SoftState['role'];
+  term: number;
+  commit: number;
+  applied: number;
+  snapshotIndex: number;
+  confState: ConfState;
+  /** Known member addresses (including this node's). */
+  peers: PeerMap;
+  /** The core's status (leader: per-peer progress). */
+  raft: Status;
+}
+
+interface PendingOp {
+  resolve(v: { index: number }): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+interface PendingRead {
+  resolve(): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+  /** Read index once the leader confirmed it; -1 while waiting. */
+  index: number;
+}
+
+const nopLogger: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+function coreLogger(l: DriverLogger): CoreLogger {
+  return {
+    debug: (msg, f) => l.debug(f ?? {}, msg),
+    info: (msg, f) => l.info(f ?? {}, msg),
+    warn: (msg, f) => l.warn(f ?? {}, msg),
+    error: (msg, f) => l.error(f ?? {}, msg),
+  };
+}
+
+/**
+ * A Raft member. Events:
+ * - `'leader-change' (leaderId: string ('' = none), isLocalLeader: boolean)`;
+ * - `'removed' ()` — this member was removed from the configuration;
+ * - `'error' (err)` — fatal (disk write failed); the node has stopped. Emitted only when a
+ *   listener exists, logged otherwise.
+ */
+export class RaftNode extends EventEmitter {
+  readonly id: NodeId;
+  private raw!: RawNode;
+  private readonly storage: LevelStorage;
+  private readonly transport: GrpcTransport | undefined;
+  private readonly ownsTransport: boolean;
+  private readonly applier: Applier;
+  private readonly log: DriverLogger;
+  private readonly tickMs: number;
+  private readonly snapshotEvery: number;
+  private readonly keepEntries: number;
+  private readonly maxProposalBytes: number;
+  private readonly defaultTimeoutMs: number;
+  /** Random per process start: tags this node's proposals (see envelope.ts). */
+  private readonly instance = randomInt(0, 2 ** 32 - 1);
+  private seq = 0;
+  private readonly pending = new Map<number, PendingOp>();
+  private readonly reads = new Map<number, PendingRead>();
+  private applyWaiters: { index: number; resolve(): void }[] = [];
+  private peers: PeerMap = {};
+  private confState: ConfState = { voters: [], learners: [] };
+  private applied = 0;
+  private snapIndex = 0;
+  private lead: NodeId = '';
+  private role: SoftState['role'] = 'follower';
+  private curTerm = 0;
+  private commit = 0;
+  private ticker: NodeJS.Timeout | undefined;
+  private wakeFn: (() => void) | undefined;
+  private loopDone: Promise<void> = Promise.resolve();
+  private closed = false;
+  private failure: Error | undefined;
+
+  private constructor(opts: RaftNodeOptions, storage: LevelStorage, transport: GrpcTransport | undefined, ownsTransport: boolean) {
+    super();
+    this.id = opts.id;
+    this.storage = storage;
+    this.transport = transport;
+    this.ownsTransport = ownsTransport;
+    this.applier = opts.applier;
+    this.log = opts.logger ?? nopLogger;
+    this.tickMs = opts.tickMs ?? 100;
+    this.snapshotEvery = opts.snapshotEvery ?? 10_000;
+    this.keepEntries = opts.keepEntries ?? 500;
+    this.maxProposalBytes = opts.maxProposalBytes ?? 8 << 20;
+    this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
+  }
+
+  /**
+   * Opens (or creates) the member's durable state, restores the snapshot, replays committed log
+   * entries into `applier`, and starts ticking. Resolves once the replay is done; a single-voter
+   * cluster is leader (writable) by then.
+   * @throws CorruptLogError when a persisted record fails its checksum.
+   * @throws RangeError on invalid options (naming the option).
+   */
+  static async open(opts: RaftNodeOptions): Promise<RaftNode> {
+    validate(opts);
+    const dir = join(opts.dataDir, 'raft');
+    await mkdir(dir, { recursive: true });
+    let transport = opts.transport;
+    let owns = false;
+    if (!transport && opts.listen) {
+      transport = new GrpcTransport({ id: opts.id, listen: opts.listen, ...(opts.credentials ? { credentials: opts.credentials } : {}) });
+      await transport.start();
+      owns = true;
+    }
+    let storage: LevelStorage;
+    try {
+      storage = await LevelStorage.open(dir);
+    } catch (err) {
+      if (owns) await transport!.close();
+      throw err;
+    }
+    const node = new RaftNode(opts, storage, transport, owns);
+    try {
+      await node.init(opts);
+    } catch (err) {
+      await node.close().catch(() => {});
+      throw err;
+    }
+    return node;
+  }
+
+  private async init(opts: RaftNodeOptions): Promise<void> {
+    const selfAddr = this.transport?.address() ?? '';
+    if (this.storage.loaded.fresh && !opts.join) {
+      const founders = opts.bootstrap?.peers ?? [{ id: this.id, addr: selfAddr }];
+      if (!founders.some((p) => p.id === this.id)) {
+        throw new RangeError(`bootstrap.peers does not list this node (${this.id}); include every founding member, this one too`);
+      }
+      // Like etcd's Bootstrap: the founding configuration is a run of committed ConfChange
+      // entries at term 1, so members that join later learn it from the log or a snapshot.
+      const ents: Entry[] = founders.map((p, i) => ({
+        term: 1,
+        index: i + 1,
+        type: EntryType.ConfChange,
+        data: Buffer.from(JSON.stringify({ type: 'addNode', nodeId: p.id, context: JSON.stringify({ addr: p.addr }) } satisfies ConfChange)),
+      }));
+      await this.storage.save({ term: 1, vote: '', commit: ents.length }, ents);
+    }
+    for (const p of opts.join?.peers ?? []) this.transport?.addPeer(p.id, p.addr);
+    if (opts.forceNewCluster) await this.forceNewCluster(selfAddr);
+
+    const snap = this.storage.snapshot();
+    this.restoreSnapshot(snap, false);
+    const hs = this.storage.mem.hardStateSnapshot();
+    this.curTerm = hs.term;
+    this.commit = hs.commit;
+    this.raw = new RawNode(
+      {
+        id: this.id,
+        electionTick: opts.electionTick ?? 5,
+        heartbeatTick: opts.heartbeatTick ?? 1,
+        preVote: true,
+        checkQuorum: true,
+        applied: snap.metadata.index,
+        disableProposalForwarding: true,
+        maxSizePerMsg: 1 << 20,
+        maxInflightMsgs: 256,
+        random: Math.random,
+        logger: coreLogger(this.log),
+      },
+      this.storage,
+    );
+    this.transport?.setHandler(this.handler);
+    this.loopDone = this.run();
+    this.ticker = setInterval(() => {
+      if (this.closed) return;
+      this.raw.tick();
+      this.wake();
+    }, this.tickMs);
+    this.ticker.unref?.();
+    // Replay committed entries before reporting the node open.
+    await this.waitApplied(hs.commit);
+    if (this.failure) throw this.failure;
+    if (this.confState.voters.length === 1 && this.confState.voters[0] === this.id) {
+      // Sole voter: no one to wait for, elect ourselves now instead of after a timeout.
+      this.raw.campaign();
+      this.wake();
+      await new Promise<void>((resolve) => {
+        if (this.lead === this.id || this.closed) return resolve();
+        const on = (): void => {
+          if (this.lead === this.id || this.closed) {
+            this.off('leader-change', on);
+            resolve();
+          }
+        };
+        this.on('leader-change', on);
+      });
+    }
+  }
+
+  /** See {@link RaftNodeOptions.forceNewCluster}. */
+  private async forceNewCluster(selfAddr: string): Promise<void> {
+    const mem = this.storage.mem;
+    const hs = mem.hardStateSnapshot();
+    const snap = mem.snapshot();
+    const voters = new Set(snap.metadata.confState.voters);
+    const learners = new Set(snap.metadata.confState.learners);
+    if (hs.commit > snap.metadata.index) {
+      for (const e of mem.entries(snap.metadata.index + 1, hs.commit + 1, Infinity)) {
+        if (e.type !== EntryType.ConfChange) continue;
+        const cc = decodeConfChange(e.data);
+        if (cc.type === 'addNode') (learners.delete(cc.nodeId), voters.add(cc.nodeId));
+        else if (cc.type === 'addLearner') (voters.delete(cc.nodeId), learners.add(cc.nodeId));
+        else (voters.delete(cc.nodeId), learners.delete(cc.nodeId));
+      }
+    }
+    const changes: ConfChange[] = [];
+    if (!voters.has(this.id)) changes.push({ type: 'addNode', nodeId: this.id, context: JSON.stringify({ addr: selfAddr }) });
+    for (const id of [...voters, ...learners]) if (id !== this.id) changes.push({ type: 'removeNode', nodeId: id });
+    if (changes.length === 0 && mem.lastIndex() === hs.commit) return;
+    const term = mem.term(hs.commit);
+    const ents: Entry[] = changes.map((cc, i) => ({
+      term,
+      index: hs.commit + 1 + i,
+      type: EntryType.ConfChange,
+      data: Buffer.from(JSON.stringify(cc)),
+    }));
+    if (ents.length === 0) {
+      // Nothing to change but an uncommitted tail: keep it (as sole voter we will commit it).
+      return;
+    }
+    this.log.warn({ id: this.id, removed: changes.filter((c) => c.type === 'removeNode').map((c) => c.nodeId) }, 'raft: forcing a new single-voter cluster');
+    await this.storage.save({ ...hs, commit: hs.commit + ents.length }, ents);
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  /**
+   * Replicates `data` through the log. Resolves with the entry's log index once it is committed
+   * AND has been passed to `applier.apply` on this node.
+   * @param timeoutMs deadline in ms (default `defaultTimeoutMs`, 10 s).
+   * @throws NotLeaderError (`leader` = hint) when this node is not the leader — send it there.
+   * @throws ProposalDroppedError when the core refuses it (leadership transfer in progress, ...).
+   * @throws TimeoutError after `timeoutMs` (outcome unknown). Leadership loss while pending
+   *   rejects with NotLeaderError (outcome unknown: the entry may still commit).
+   * @throws RangeError when `data` exceeds `maxProposalBytes`.
+   */
+  propose(data: Uint8Array, timeoutMs = this.defaultTimeoutMs): Promise<{ index: number }> {
+    if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('propose'));
+    if (data.byteLength > this.maxProposalBytes) {
+      return Promise.reject(new RangeError(`proposal is ${data.byteLength} bytes, above maxProposalBytes ${this.maxProposalBytes}; split it`));
+    }
+    if (this.lead !== this.id) return Promise.reject(new NotLeaderError(this.lead));
+    const seq = this.nextSeq();
+    try {
+      this.raw.propose(frameProposal(this.instance, seq, data));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    this.wake();
+    return this.track(seq, 'propose', timeoutMs);
+  }
+
+  /**
+   * Linearizable read barrier (Raft thesis §6.4, ReadIndex): resolves once this node has applied
+   * everything committed before the call, as confirmed by a leader heartbeat round. Works on
+   * followers too (the request goes to the leader).
+   * @throws ProposalDroppedError when no leader is known; NotLeaderError if the leader changed
+   *   before confirming; TimeoutError after `timeoutMs`.
+   */
+  readIndex(timeoutMs = this.defaultTimeoutMs): Promise<void> {
+    if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('readIndex'));
+    const seq = this.nextSeq();
+    const ctx = Buffer.allocUnsafe(8);
+    ctx.writeUInt32LE(this.instance, 0);
+    ctx.writeUInt32LE(seq, 4);
+    try {
+      this.raw.readIndex(ctx);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    this.wake();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.reads.delete(seq)) reject(new TimeoutError('readIndex', timeoutMs));
+      }, timeoutMs);
+      this.reads.set(seq, { resolve, reject, timer, index: -1 });
+    });
+  }
+
+  isLeader(): boolean {
+    return this.lead === this.id;
+  }
+
+  /** Current leader's id, `''` if none is known. */
+  leaderId(): NodeId {
+    return this.lead;
+  }
+
+  /** Address of a member (`host:port`), if known. */
+  peerAddr(id: NodeId): string | undefined {
+    return this.peers[id] ?? this.transport?.peerAddr(id);
+  }
+
+  term(): number {
+    return this.curTerm;
+  }
+
+  /** Index of the last entry passed to the applier. */
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  status(): NodeStatus {
+    return {
+      id: this.id,
+      leader: this.lead,
+      role: this.role,
+      term: this.curTerm,
+      commit: this.commit,
+      applied: this.applied,
+      snapshotIndex: this.snapIndex,
+      confState: { voters: [...this.confState.voters], learners: [...this.confState.learners] },
+      peers: { ...this.peers },
+      raft: this.raw.status(),
+    };
+  }
+
+  /** Members: voters and learners with addresses. */
+  members(): { id: NodeId; addr: string; voter: boolean }[] {
+    return [
+      ...this.confState.voters.map((id) => ({ id, addr: this.peerAddr(id) ?? '', voter: true })),
+      ...this.confState.learners.map((id) => ({ id, addr: this.peerAddr(id) ?? '', voter: false })),
+    ];
+  }
+
+  /**
+   * Adds `id` as a learner (non-voter) reachable at `addr`; it catches up from the log or a
+   * snapshot. Leader only. Resolves when the change is applied here. Raft thesis §4.2.1.
+   * @throws NotLeaderError, ProposalDroppedError (another change pending), TimeoutError.
+   */
+  addLearner(id: NodeId, addr: string, timeoutMs?: number): Promise<{ index: number }> {
+    return this.proposeConf({ type: 'addLearner', nodeId: id }, addr, timeoutMs);
+  }
+
+  /** Promotes learner `id` to voter (address already known). Leader only. */
+  promote(id: NodeId, timeoutMs?: number): Promise<{ index: number }> {
+    return this.proposeConf({ type: 'addNode', nodeId: id }, this.peerAddr(id) ?? '', timeoutMs);
+  }
+
+  /**
+   * Adds (or promotes) `id` as a voter at `addr`. Prefer `addLearner` + wait for catch-up +
+   * `promote`, so the quorum does not wait on an empty member.
+   */
+  addVoter(id: NodeId, addr: string, timeoutMs?: number): Promise<{ index: number }> {
+    return this.proposeConf({ type: 'addNode', nodeId: id }, addr, timeoutMs);
+  }
+
+  /** Removes a voter or learner. Removing the leader itself makes it step down once applied. */
+  removeMember(id: NodeId, timeoutMs?: number): Promise<{ index: number }> {
+    return this.proposeConf({ type: 'removeNode', nodeId: id }, '', timeoutMs);
+  }
+
+  /**
+   * Hands leadership to `to` (default: the most up-to-date other voter) with TimeoutNow (Raft
+   * thesis §3.10). Resolves when this node sees `to` as leader.
+   * @throws NotLeaderError, RangeError (no other voter), TimeoutError (default 5 s).
+   */
+  async transferLeadership(to?: NodeId, timeoutMs = 5_000): Promise<void> {
+    if (this.lead !== this.id) throw new NotLeaderError(this.lead);
+    let target = to;
+    if (!target) {
+      const progress = this.raw.status().progress;
+      let best = -1;
+      for (const v of this.confState.voters) {
+        if (v === this.id) continue;
+        const m = progress[v]?.match ?? 0;
+        if (m > best) (best = m), (target = v);
+      }
+    }
+    if (!target) throw new RangeError('transferLeadership: there is no other voter to hand leadership to; add one first');
+    if (!this.confState.voters.includes(target)) throw new RangeError(`transferLeadership: ${target} is not a voter; pass a voter id`);
+    const dest = target;
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('leader-change', on);
+        reject(new TimeoutError(`transferLeadership to ${dest}`, timeoutMs));
+      }, timeoutMs);
+      const on = (lead: NodeId): void => {
+        if (lead === dest) {
+          clearTimeout(timer);
+          this.off('leader-change', on);
+          resolve();
+        }
+      };
+      this.on('leader-change', on);
+    });
+    this.raw.transferLeader(dest);
+    this.wake();
+    return done;
+  }
+
+  /** Resolves once this node has applied at least `index`. */
+  waitApplied(index: number): Promise<void> {
+    if (this.applied >= index || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.applyWaiters.push({ index, resolve }));
+  }
+
+  /** Stops ticking and the Ready loop, rejects pending calls, closes storage (and an owned transport). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.wake();
+    await this.loopDone.catch(() => {});
+    this.failAll(new NodeClosedError('operation'));
+    for (const w of this.applyWaiters) w.resolve();
+    this.applyWaiters = [];
+    if (this.transport) {
+      if (this.ownsTransport) await this.transport.close();
+      else this.transport.setHandler(idleHandler);
+    }
+    await this.storage.close();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+
+  private track(seq: number, op: string, timeoutMs: number): Promise<{ index: number }> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.delete(seq)) reject(new TimeoutError(op, timeoutMs));
+      }, timeoutMs);
+      this.pending.set(seq, { resolve, reject, timer });
+    });
+  }
+
+  private proposeConf(cc: ConfChange, addr: string, timeoutMs = this.defaultTimeoutMs): Promise<{ index: number }> {
+    if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('membership change'));
+    if (!cc.nodeId) return Promise.reject(new RangeError('membership change: node id is empty; pass the member id'));
+    if (cc.type !== 'removeNode' && !addr) {
+      return Promise.reject(new RangeError(`membership change for ${cc.nodeId}: no address known; pass its host:port`));
+    }
+    if (this.lead !== this.id) return Promise.reject(new NotLeaderError(this.lead));
+    const seq = this.nextSeq();
+    const ctx: { addr?: string; req: string } = { req: `${this.instance}:${seq}` };
+    if (addr) ctx.addr = addr;
+    try {
+      this.raw.proposeConfChange({ ...cc, context: JSON.stringify(ctx) });
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (addr) this.transport?.addPeer(cc.nodeId, addr);
+    this.wake();
+    return this.track(seq, `${cc.type} ${cc.nodeId}`, timeoutMs);
+  }
+
+  private readonly handler: TransportHandler = {
+    onMessage: (m) => {
+      if (this.closed) return;
+      try {
+        this.raw.step(m);
+      } catch (err) {
+        this.log.debug({ id: this.id, type: m.type, from: m.from, err: (err as Error).message }, 'raft: step failed');
+      }
+      this.wake();
+    },
+    onUnreachable: (peer) => {
+      if (this.closed) return;
+      this.raw.reportUnreachable(peer);
+    },
+    onSnapshotStatus: (peer, ok) => {
+      if (this.closed) return;
+      this.raw.reportSnapshot(peer, ok);
+      this.wake();
+    },
+  };
+
+  private wake(): void {
+    const f = this.wakeFn;
+    if (f) {
+      this.wakeFn = undefined;
+      f();
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      if (!this.raw.hasReady()) {
+        await new Promise<void>((resolve) => (this.wakeFn = resolve));
+        continue;
+      }
+      const rd = this.raw.ready();
+      try {
+        await this.handleReady(rd);
+      } catch (err) {
+        this.fatal(err as Error);
+        return;
+      }
+      this.raw.advance();
+      if (this.applyWaiters.length > 0) {
+        // After advance(): the core now counts these entries as applied (it may campaign).
+        const still: typeof this.applyWaiters = [];
+        for (const w of this.applyWaiters) (this.applied >= w.index ? w.resolve() : still.push(w));
+        this.applyWaiters = still;
+      }
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const prevLead = this.lead;
+    const wasLeader = this.role === 'leader';
+    if (rd.softState) {
+      this.lead = rd.softState.lead;
+      this.role = rd.softState.role;
+    }
+    if (rd.hardState) {
+      this.curTerm = rd.hardState.term;
+      this.commit = rd.hardState.commit;
+    }
+    await this.storage.save(rd.hardState, rd.entries, rd.snapshot, rd.mustSync);
+    if (this.closed) return;
+    if (rd.messages.length > 0) this.transport?.send(rd.messages);
+    if (rd.snapshot && rd.snapshot.metadata.index > this.applied) this.restoreSnapshot(rd.snapshot, true);
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) this.onReadState(rs);
+    this.settleReads();
+    if (this.lead !== prevLead) {
+      if (wasLeader && this.lead !== this.id) this.failProposals(new NotLeaderError(this.lead));
+      // ReadIndex requests still waiting for confirmation were addressed to the old leader.
+      for (const [seq, r] of this.reads) {
+        if (r.index < 0) {
+          clearTimeout(r.timer);
+          this.reads.delete(seq);
+          r.reject(new NotLeaderError(this.lead));
+        }
+      }
+      this.log.info({ id: this.id, leader: this.lead, term: this.curTerm }, 'raft: leader changed');
+      this.emit('leader-change', this.lead, this.lead === this.id);
+    } else if (wasLeader && this.role !== 'leader') {
+      this.failProposals(new NotLeaderError(this.lead));
+    }
+    if (this.applied - this.snapIndex >= this.snapshotEvery) await this.takeSnapshot();
+  }
+
+  private restoreSnapshot(snap: Snapshot, fromLeader: boolean): void {
+    const { peers, state } = unwrapSnapshot(snap.data);
+    this.peers = { ...peers };
+    for (const [id, addr] of Object.entries(peers)) this.transport?.addPeer(id, addr);
+    if (snap.metadata.index > 0) this.applier.restore(state, snap.metadata.index);
+    this.applied = snap.metadata.index;
+    this.snapIndex = snap.metadata.index;
+    this.confState = { voters: [...snap.metadata.confState.voters], learners: [...snap.metadata.confState.learners] };
+    if (fromLeader) this.log.info({ id: this.id, index: snap.metadata.index, bytes: snap.data.byteLength }, 'raft: installed snapshot from leader');
+  }
+
+  private applyEntry(e: Entry): void {
+    if (e.index <= this.applied) return;
+    this.applied = e.index;
+    if (e.type === EntryType.ConfChange) {
+      let cc: ConfChange;
+      try {
+        cc = decodeConfChange(e.data);
+      } catch (err) {
+        this.log.error({ id: this.id, index: e.index, err: (err as Error).message }, 'raft: undecodable conf change entry skipped');
+        return;
+      }
+      this.confState = this.raw.applyConfChange(cc);
+      const ctx = parseConfContext(cc.context);
+      if (cc.type === 'removeNode') {
+        delete this.peers[cc.nodeId];
+        if (cc.nodeId !== this.id) this.transport?.removePeer(cc.nodeId);
+      } else if (ctx.addr) {
+        this.peers[cc.nodeId] = ctx.addr;
+        this.transport?.addPeer(cc.nodeId, ctx.addr);
+      }
+      if (ctx.req) {
+        const [inst, s] = ctx.req.split(':');
+        if (Number(inst) === this.instance) this.settle(Number(s), e.index);
+      }
+      if (cc.type === 'removeNode' && cc.nodeId === this.id) this.emit('removed');
+      return;
+    }
+    if (e.data.byteLength === 0) return; // leader no-op
+    const p = parseProposal(e.data);
+    if (!p) {
+      this.log.error({ id: this.id, index: e.index }, 'raft: entry without proposal header skipped');
+      return;
+    }
+    const mine = p.instance === this.instance;
+    try {
+      this.applier.apply({ index: e.index, term: e.term, data: p.payload });
+    } catch (err) {
+      if (mine) this.settle(p.seq, e.index, err as Error);
+      else this.log.warn({ id: this.id, index: e.index, err: (err as Error).message }, 'raft: applier rejected entry');
+      return;
+    }
+    if (mine) this.settle(p.seq, e.index);
+  }
+
+  private settle(seq: number, index: number, err?: Error): void {
+    const op = this.pending.get(seq);
+    if (!op) return;
+    this.pending.delete(seq);
+    clearTimeout(op.timer);
+    if (err) op.reject(err);
+    else op.resolve({ index });
+  }
+
+  private onReadState(rs: ReadState): void {
+    const ctx = rs.requestCtx;
+    if (!ctx || ctx.byteLength !== 8) return;
+    const b = Buffer.from(ctx.buffer, ctx.byteOffset, 8);
+    if (b.readUInt32LE(0) !== this.instance) return;
+    const r = this.reads.get(b.readUInt32LE(4));
+    if (r) r.index = rs.index;
+  }
+
+  private settleReads(): void {
+    if (this.reads.size === 0) return;
+    for (const [seq, r] of this.reads) {
+      if (r.index >= 0 && this.applied >= r.index) {
+        this.reads.delete(seq);
+        clearTimeout(r.timer);
+        r.resolve();
+      }
+    }
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    const index = this.applied;
+    const self = this.transport?.address();
+    const peers: PeerMap = { ...this.peers };
+    if (self) peers[this.id] = self;
+    const data = wrapSnapshot(peers, this.applier.snapshot());
+    const compactIndex = Math.max(0, index - this.keepEntries);
+    await this.storage.saveSnapshot(index, this.confState, data, compactIndex);
+    this.snapIndex = index;
+    this.log.info({ id: this.id, index, bytes: data.byteLength, compactIndex }, 'raft: snapshot taken, log compacted');
+  }
+
+  private failProposals(err: Error): void {
+    for (const [seq, op] of this.pending) {
+      clearTimeout(op.timer);
+      this.pending.delete(seq);
+      op.reject(err);
+    }
+  }
+
+  private failAll(err: Error): void {
+    this.failProposals(err);
+    for (const [seq, r] of this.reads) {
+      clearTimeout(r.timer);
+      this.reads.delete(seq);
+      r.reject(err);
+    }
+  }
+
+  private fatal(err: Error): void {
+    this.failure = err;
+    this.log.error({ id: this.id, err: err.message }, 'raft: fatal error, node stopped');
+    if (this.ticker) clearInterval(this.ticker);
+    this.failAll(err);
+    for (const w of this.applyWaiters) w.resolve();
+    this.applyWaiters = [];
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+const idleHandler: TransportHandler = { onMessage() {}, onUnreachable() {}, onSnapshotStatus() {} };
+
+function validate(o: RaftNodeOptions): void {
+  if (typeof o.id !== 'string' || o.id === '') throw new RangeError(`RaftNode: id ${JSON.stringify(o.id)} is invalid; pass a non-empty member id`);
+  if (!o.dataDir) throw new RangeError('RaftNode: dataDir is empty; pass a directory for durable state');
+  if (!o.applier) throw new RangeError('RaftNode: applier is missing; pass {apply, snapshot, restore}');
+  const pos = (name: string, v: number | undefined): void => {
+    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw new RangeError(`RaftNode: ${name} = ${v} is invalid; pass a positive integer`);
+  };
+  pos('tickMs', o.tickMs);
+  pos('electionTick', o.electionTick);
+  pos('heartbeatTick', o.heartbeatTick);
+  pos('snapshotEvery', o.snapshotEvery);
+  pos('maxProposalBytes', o.maxProposalBytes);
+  pos('defaultTimeoutMs', o.defaultTimeoutMs);
+  if (o.keepEntries !== undefined && (!Number.isInteger(o.keepEntries) || o.keepEntries < 0)) {
+    throw new RangeError(`RaftNode: keepEntries = ${o.keepEntries} is invalid; pass a non-negative integer`);
+  }
+  if (o.bootstrap && o.join) throw new RangeError('RaftNode: pass either bootstrap (new cluster) or join (existing cluster), not both');
+  if (o.transport && o.listen) throw new RangeError('RaftNode: pass either transport or listen, not both');
+}
+
+export { ProposalDroppedError, NotLeaderError };
