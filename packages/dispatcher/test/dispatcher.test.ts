@@ -1,0 +1,230 @@
+import test from 'ava';
+import type { Assignments, Node, NodeDescription, Task } from '@shoal/api';
+import { ShoalError } from '@shoal/api';
+import { newTestStore, type MemoryStore } from '@shoal/store';
+import { Dispatcher, localDispatcherClient, ManualClock } from '../src/index.js';
+
+const meta = { version: 0, createdAt: '', updatedAt: '' };
+const desc: NodeDescription = {
+  hostname: 'w1', platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 2e9, memoryBytes: 2 ** 31 },
+  engine: { engineVersion: '28.0', labels: {} },
+};
+
+function node(id: string, state: Node['status']['state'] = 'ready'): Node {
+  return { id, meta, role: 'worker', spec: { labels: {}, desiredRole: 'worker', availability: 'active' }, status: { state, message: '', addr: '10.0.0.9' } };
+}
+
+function task(id: string, nodeId: string, state: Task['status']['state'] = 'assigned', desiredState: Task['desiredState'] = 'running'): Task {
+  return {
+    id, meta, serviceId: 's', serviceName: 'web', slot: 1, nodeId, specVersion: 1, desiredState, networks: [],
+    spec: { container: { image: 'busybox' }, restart: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 }, placement: { constraints: [], maxReplicas: 0 }, networks: [], forceUpdate: 0 },
+    status: { state, timestamp: '', message: '' },
+  };
+}
+
+/** Lets queued promise callbacks and microtasks (store commits, deliveries) run. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+const nodeState = (store: MemoryStore, id: string) => store.view((tx) => tx.get('nodes', id))?.status;
+
+function setup(opts: { nodes?: Node[] } = {}) {
+  const store = newTestStore();
+  const clock = new ManualClock();
+  return {
+    store, clock,
+    async start() {
+      if (opts.nodes) await store.update((tx) => opts.nodes!.forEach((n) => tx.create('nodes', n)));
+      const d = new Dispatcher(store, { heartbeatPeriodMs: 1000, graceMultiplier: 3, clock });
+      d.start();
+      return { d, client: localDispatcherClient(d) };
+    },
+  };
+}
+
+test('openSession: node object created if missing, marked ready with its description and address', async (t) => {
+  const env = setup();
+  const { d, client } = await env.start();
+  const info = await client.openSession({ nodeId: 'w1', description: desc, addr: '10.0.0.7' });
+  t.is(info.heartbeatPeriodMs, 1000);
+  t.truthy(info.sessionId);
+  const n = env.store.view((tx) => tx.get('nodes', 'w1'))!;
+  t.deepEqual(n.status, { state: 'ready', message: '', addr: '10.0.0.7' });
+  t.is(n.role, 'worker');
+  t.is(n.spec.availability, 'active');
+  t.is(n.description?.hostname, 'w1');
+  t.deepEqual(d.connectedNodes(), ['w1']);
+  await t.throwsAsync(client.openSession({ nodeId: '', description: desc, addr: '' }), { message: /nodeId is required/ });
+  await d.stop();
+});
+
+test('an existing down node comes back ready; a newer session replaces the old one', async (t) => {
+  const env = setup({ nodes: [node('w1', 'down')] });
+  const { d, client } = await env.start();
+  const s1 = await client.openSession({ nodeId: 'w1', description: desc, addr: '10.0.0.7' });
+  t.is(nodeState(env.store, 'w1')?.state, 'ready');
+  let ended: Error | undefined;
+  client.watchAssignments(s1.sessionId, () => {}, (e) => { ended = e; });
+  const s2 = await client.openSession({ nodeId: 'w1', description: desc, addr: '10.0.0.7' });
+  await settle();
+  t.regex(ended?.message ?? '', /replaced/);
+  await t.throwsAsync(client.heartbeat(s1.sessionId), { instanceOf: ShoalError, message: /unknown or expired/ });
+  t.deepEqual(await client.heartbeat(s2.sessionId), { heartbeatPeriodMs: 1000 });
+  await d.stop();
+});
+
+test('heartbeats keep a node ready; missing them for period × grace marks it down', async (t) => {
+  const env = setup();
+  const { d, client } = await env.start();
+  const { sessionId } = await client.openSession({ nodeId: 'w1', description: desc, addr: '10.0.0.7' });
+  let ended: Error | undefined;
+  client.watchAssignments(sessionId, () => {}, (e) => { ended = e; });
+  for (let i = 0; i < 5; i++) {
+    env.clock.advance(2900);
+    await client.heartbeat(sessionId);
+  }
+  await settle();
+  t.is(nodeState(env.store, 'w1')?.state, 'ready');
+  env.clock.advance(2999);
+  await settle();
+  t.is(nodeState(env.store, 'w1')?.state, 'ready');
+  env.clock.advance(1);
+  await settle();
+  t.deepEqual(nodeState(env.store, 'w1'), { state: 'down', message: 'heartbeat failure', addr: '10.0.0.7' });
+  t.is((ended as ShoalError | undefined)?.code, 'Unavailable');
+  await t.throwsAsync(client.heartbeat(sessionId), { message: /unknown or expired/ });
+  // It comes back by opening a new session.
+  await client.openSession({ nodeId: 'w1', description: desc, addr: '10.0.0.7' });
+  t.is(nodeState(env.store, 'w1')?.state, 'ready');
+  await d.stop();
+});
+
+test('assignments: full set on subscribe, re-sent when the set or a member changes, once per commit', async (t) => {
+  const env = setup();
+  const { d, client } = await env.start();
+  await env.store.update((tx) => {
+    tx.create('tasks', task('a', 'w1'));
+    tx.create('tasks', task('p', 'w1', 'pending'));
+    tx.create('tasks', task('o', 'w2'));
+  });
+  const { sessionId } = await client.openSession({ nodeId: 'w1', description: desc, addr: '' });
+  const got: Assignments[] = [];
+  const cancel = client.watchAssignments(sessionId, (a) => got.push(a), () => {});
+  await settle();
+  t.deepEqual(got.map((a) => a.tasks.map((x) => x.id)), [['a']]);
+
+  // One commit touching two tasks → one message.
+  await env.store.update((tx) => {
+    tx.create('tasks', task('b', 'w1'));
+    const p = tx.get('tasks', 'p')!;
+    p.status.state = 'assigned';
+    tx.update('tasks', p);
+  });
+  await settle();
+  t.deepEqual(got.map((a) => a.tasks.map((x) => x.id)), [['a'], ['a', 'b', 'p']]);
+
+  // A member changes (desired state) → re-sent; changes on other nodes → nothing.
+  await env.store.update((tx) => { const a = tx.get('tasks', 'a')!; a.desiredState = 'shutdown'; tx.update('tasks', a); });
+  await env.store.update((tx) => { const o = tx.get('tasks', 'o')!; o.desiredState = 'shutdown'; tx.update('tasks', o); });
+  await settle();
+  t.is(got.length, 3);
+  t.is(got[2]!.tasks.find((x) => x.id === 'a')?.desiredState, 'shutdown');
+
+  // Desired REMOVE and deletion take tasks out of the set.
+  await env.store.update((tx) => { const a = tx.get('tasks', 'a')!; a.desiredState = 'remove'; tx.update('tasks', a); tx.delete('tasks', 'b'); });
+  await settle();
+  t.deepEqual(got.at(-1)!.tasks.map((x) => x.id), ['p']);
+
+  cancel();
+  await env.store.update((tx) => tx.create('tasks', task('c', 'w1')));
+  await settle();
+  t.is(got.length, 4);
+  await d.stop();
+});
+
+test('task status: batched, forward only, only for tasks on the caller\'s node', async (t) => {
+  const env = setup();
+  const { d, client } = await env.start();
+  await env.store.update((tx) => { tx.create('tasks', task('a', 'w1')); tx.create('tasks', task('x', 'w2')); });
+  const { sessionId } = await client.openSession({ nodeId: 'w1', description: desc, addr: '' });
+  const st = (state: Task['status']['state'], message = '') => ({ state, timestamp: new Date(env.clock.now()).toISOString(), message });
+
+  const p1 = client.updateTaskStatus(sessionId, [{ taskId: 'a', status: st('preparing') }]);
+  const p2 = client.updateTaskStatus(sessionId, [{ taskId: 'a', status: st('running', 'started') }, { taskId: 'x', status: st('failed') }, { taskId: 'gone', status: st('running') }]);
+  await settle();
+  t.is(env.store.view((tx) => tx.get('tasks', 'a'))!.status.state, 'assigned', 'nothing written before the batch window');
+  const before = env.store.appliedIndex;
+  env.clock.advance(100);
+  await Promise.all([p1, p2]);
+  t.is(env.store.appliedIndex, before + 1, 'one store write for the batch');
+  t.is(env.store.view((tx) => tx.get('tasks', 'a'))!.status.message, 'started');
+  t.is(env.store.view((tx) => tx.get('tasks', 'a'))!.status.state, 'running');
+  t.is(env.store.view((tx) => tx.get('tasks', 'x'))!.status.state, 'assigned', 'a task of another node is not touched');
+
+  const p3 = client.updateTaskStatus(sessionId, [{ taskId: 'a', status: st('starting') }]);
+  env.clock.advance(100);
+  await p3;
+  t.is(env.store.view((tx) => tx.get('tasks', 'a'))!.status.state, 'running', 'backward move ignored');
+
+  const p4 = client.updateTaskStatus(sessionId, [{ taskId: 'a', status: { ...st('failed'), err: 'exit 1', exitCode: 1 } }]);
+  env.clock.advance(100);
+  await p4;
+  t.like(env.store.view((tx) => tx.get('tasks', 'a'))!.status, { state: 'failed', err: 'exit 1', exitCode: 1 });
+  await t.throwsAsync(client.updateTaskStatus('nope', []), { message: /unknown or expired/ });
+  await d.stop();
+});
+
+test('B08: after a (re)start every node gets a full grace period before being marked down', async (t) => {
+  const env = setup({ nodes: [node('n1'), node('n2'), node('n3', 'down')] });
+  // These nodes heartbeated the old leader long ago as far as this manager knows; nothing is down at once.
+  const { d, client } = await env.start();
+  env.clock.advance(2000);
+  await settle();
+  t.is(nodeState(env.store, 'n1')?.state, 'ready');
+  t.is(nodeState(env.store, 'n2')?.state, 'ready');
+  const { sessionId } = await client.openSession({ nodeId: 'n1', description: desc, addr: '' });
+  env.clock.advance(999);
+  await settle();
+  t.is(nodeState(env.store, 'n2')?.state, 'ready');
+  env.clock.advance(1);
+  await settle();
+  t.is(nodeState(env.store, 'n1')?.state, 'ready', 'the reconnected node stays ready');
+  t.deepEqual(nodeState(env.store, 'n2'), { state: 'down', message: 'heartbeat failure', addr: '10.0.0.9' });
+  t.is(nodeState(env.store, 'n3')?.state, 'down');
+  await client.heartbeat(sessionId);
+  await d.stop();
+});
+
+test('stop ends every session with Unavailable; calls are refused until restarted', async (t) => {
+  const env = setup();
+  const { d, client } = await env.start();
+  const { sessionId } = await client.openSession({ nodeId: 'w1', description: desc, addr: '' });
+  let ended: Error | undefined;
+  client.watchAssignments(sessionId, () => {}, (e) => { ended = e; });
+  await d.stop();
+  await settle();
+  t.is((ended as ShoalError).code, 'Unavailable');
+  t.regex(ended!.message, /no longer the leader/);
+  await t.throwsAsync(client.heartbeat(sessionId), { message: /not running/ });
+  await t.throwsAsync(client.openSession({ nodeId: 'w1', description: desc, addr: '' }), { message: /not running/ });
+  // The node is not marked down by stopping.
+  t.is(nodeState(env.store, 'w1')?.state, 'ready');
+  t.is(env.clock.pending, 0, 'no timers left armed');
+});
+
+test('removed nodes are refused; deleting a node ends its session', async (t) => {
+  const env = setup();
+  await env.store.update((tx) => tx.create('clusters', {
+    id: 'c', meta, spec: { name: 'default', taskHistoryRetentionLimit: 5, dispatcher: { heartbeatPeriodMs: 1000 }, caConfig: { nodeCertExpiryMs: 1 } }, removedNodes: ['bad'],
+  }));
+  const { d, client } = await env.start();
+  await t.throwsAsync(client.openSession({ nodeId: 'bad', description: desc, addr: '' }), { message: /removed from the swarm/ });
+  const { sessionId } = await client.openSession({ nodeId: 'w1', description: desc, addr: '' });
+  let ended: Error | undefined;
+  client.watchAssignments(sessionId, () => {}, (e) => { ended = e; });
+  await env.store.update((tx) => tx.delete('nodes', 'w1'));
+  await settle();
+  t.regex(ended?.message ?? '', /removed from the swarm/);
+  await d.stop();
+});
