@@ -1,0 +1,184 @@
+import type Dockerode from 'dockerode';
+import type { Task } from '@shoal/api';
+import { DEFAULTS } from '@shoal/api';
+import type { ContainerStatus, Controller } from '@shoal/agent';
+import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, normalizeImageRef, taskLabels } from '@shoal/agent';
+import { engineMessage, statusCodeOf } from './docker-host.js';
+
+export interface DockerControllerOptions {
+  /** Written to the `shoal.node.id` label (the executor's node, whatever the task says). */
+  nodeId: string;
+  /** Longest an image pull may take, ms; then the task is REJECTED. Default 120 000. */
+  pullTimeoutMs: number;
+}
+
+/**
+ * The {@link Controller} of one task's Docker container, named `<service>.<slot>.<taskId>`
+ * (`<service>.<nodeId>.<taskId>` for global services) and found by that name, so a controller made
+ * by a restarted agent drives the same container. The container maps the ContainerSpec the way
+ * moby's swarm executor does (`daemon/cluster/executor/container/container.go`): `command` replaces
+ * the image entrypoint and `args` its cmd; env, labels, hostname, dir, user, stop signal; Docker
+ * restart policy "no" (the managers restart tasks, never the engine).
+ */
+export class DockerController implements Controller {
+  readonly name: string;
+
+  constructor(
+    private readonly docker: Dockerode,
+    private readonly task: Task,
+    private readonly opts: DockerControllerOptions,
+  ) {
+    this.name = containerName(task);
+  }
+
+  /** Pulls the image only when it is missing, then creates the container (nothing if it exists). */
+  async prepare(): Promise<void> {
+    if ((await this.inspect()).exists) return;
+    await this.ensureImage();
+    try {
+      await this.docker.createContainer(this.createOptions());
+    } catch (err) {
+      // 409: created meanwhile under the same name (a concurrent prepare); adopt it if it is ours.
+      if (statusCodeOf(err) === 409 && (await this.inspect()).exists) return;
+      if (statusCodeOf(err) === 404) throw new ImageUnavailableError(normalizeImageRef(this.task.spec.container.image), engineMessage(err));
+      throw new Error(`create container ${this.name}: ${engineMessage(err)}`);
+    }
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.container().start();
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code === 304) return; // already running
+      if (code === 404) throw new ContainerNotFoundError(this.name);
+      throw new Error(`start container ${this.name}: ${engineMessage(err)}`);
+    }
+  }
+
+  async wait(signal?: AbortSignal): Promise<{ exitCode: number }> {
+    try {
+      const opts: Dockerode.ContainerWaitOptions = { condition: 'not-running' };
+      if (signal) opts.abortSignal = signal;
+      const res = (await this.container().wait(opts)) as { StatusCode?: number };
+      return { exitCode: res.StatusCode ?? -1 };
+    } catch (err) {
+      if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(this.name);
+      throw err;
+    }
+  }
+
+  /**
+   * `docker stop`: the stop signal, then SIGKILL after the grace period (rounded up to whole
+   * seconds, the Engine API's unit). Default: the spec's `stopGracePeriodMs`, else 10 s.
+   */
+  async shutdown(gracePeriodMs?: number): Promise<void> {
+    const ms = gracePeriodMs ?? this.task.spec.container.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs;
+    try {
+      await this.container().stop({ t: Math.max(0, Math.ceil(ms / 1000)) });
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code === 304 || code === 404) return; // already stopped / gone
+      throw new Error(`stop container ${this.name}: ${engineMessage(err)}`);
+    }
+  }
+
+  async terminate(): Promise<void> {
+    try {
+      await this.container().kill();
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code === 404 || code === 409) return; // gone / not running
+      throw new Error(`kill container ${this.name}: ${engineMessage(err)}`);
+    }
+  }
+
+  async remove(): Promise<void> {
+    try {
+      await this.container().remove({ force: true });
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code === 404 || (code === 409 && /already in progress/.test(engineMessage(err)))) return;
+      throw new Error(`remove container ${this.name}: ${engineMessage(err)}`);
+    }
+  }
+
+  /** Throws if a container of this name exists but is not this task's (no matching `shoal.task.id` label). */
+  async inspect(): Promise<ContainerStatus> {
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await this.container().inspect();
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return { exists: false, running: false, started: false };
+      throw new Error(`inspect container ${this.name}: ${engineMessage(err)}`);
+    }
+    if (info.Config?.Labels?.[LABELS.taskId] !== this.task.id) {
+      throw new Error(`container name ${this.name} is taken by a container Shoal does not manage (${info.Id.slice(0, 12)}); remove or rename it`);
+    }
+    const started = !!info.State.StartedAt && !info.State.StartedAt.startsWith('0001-');
+    const status: ContainerStatus = { exists: true, containerId: info.Id, running: info.State.Running, started };
+    if (started && !info.State.Running) status.exitCode = info.State.ExitCode;
+    return status;
+  }
+
+  private container(): Dockerode.Container {
+    return this.docker.getContainer(this.name);
+  }
+
+  private async ensureImage(): Promise<void> {
+    const image = this.task.spec.container.image;
+    try {
+      await this.docker.getImage(image).inspect();
+      return;
+    } catch (err) {
+      if (statusCodeOf(err) !== 404) throw new Error(`inspect image ${image}: ${engineMessage(err)}`);
+    }
+    const ref = normalizeImageRef(image);
+    try {
+      await this.pull(ref);
+    } catch (err) {
+      throw new ImageUnavailableError(ref, engineMessage(err));
+    }
+  }
+
+  /** `docker pull`, resolved when the progress stream ends; stream errors reject. */
+  private async pull(ref: string): Promise<void> {
+    const signal = AbortSignal.timeout(this.opts.pullTimeoutMs);
+    const stream = (await this.docker.pull(ref, { abortSignal: signal })) as NodeJS.ReadableStream;
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(stream, (err: Error | null, events: { error?: string; errorDetail?: { message?: string } }[]) => {
+        if (err) return reject(err);
+        const failed = events.find((e) => e.error || e.errorDetail);
+        if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error ?? 'pull failed'));
+        resolve();
+      });
+    });
+  }
+
+  private createOptions(): Dockerode.ContainerCreateOptions {
+    const spec = this.task.spec.container;
+    const labels = { ...(spec.labels ?? {}), ...taskLabels(this.task), [LABELS.nodeId]: this.opts.nodeId };
+    const o: Dockerode.ContainerCreateOptions = {
+      name: this.name,
+      Image: spec.image,
+      Labels: labels,
+      HostConfig: { RestartPolicy: { Name: 'no' } },
+    };
+    if (spec.command && spec.command.length > 0) {
+      o.Entrypoint = spec.command;
+      o.Cmd = spec.args ?? [];
+    } else if (spec.args && spec.args.length > 0) {
+      o.Cmd = spec.args;
+    }
+    if (spec.env) o.Env = spec.env;
+    if (spec.hostname) o.Hostname = spec.hostname;
+    if (spec.dir) o.WorkingDir = spec.dir;
+    if (spec.user) o.User = spec.user;
+    if (spec.stopSignal) o.StopSignal = spec.stopSignal;
+    o.StopTimeout = Math.ceil((spec.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs) / 1000);
+    const limits = this.task.spec.resources?.limits;
+    if (limits?.nanoCpus) o.HostConfig!.NanoCpus = limits.nanoCpus;
+    if (limits?.memoryBytes) o.HostConfig!.Memory = limits.memoryBytes;
+    return o;
+  }
+}

@@ -1,0 +1,106 @@
+import Dockerode from 'dockerode';
+import type { NodeDescription, Task } from '@shoal/api';
+import type { Controller, Executor, ManagedContainer } from '@shoal/agent';
+import { LABELS, managedFromLabels } from '@shoal/agent';
+import { DockerController } from './controller.js';
+import { defaultDockerHost, dockerOptions, engineMessage, statusCodeOf } from './docker-host.js';
+
+export interface DockerExecutorOptions {
+  /** This node's ID: the `shoal.node.id` label of the containers it creates, lists and removes. */
+  nodeId: string;
+  /** Engine address, `unix:///path` or `tcp://host:port`. Default `$DOCKER_HOST`, else `unix:///var/run/docker.sock`. */
+  dockerHost?: string;
+  /** Reported instead of the engine's hostname (shoald `--hostname`). */
+  hostname?: string;
+  /** Longest an image pull may take, ms (then the task is REJECTED). Default 120 000. */
+  pullTimeoutMs?: number;
+}
+
+/**
+ * {@link Executor} on a Docker engine via dockerode (the role of moby's
+ * `daemon/cluster/executor/container`). Every container it creates carries the Shoal labels
+ * (`shoal.service.id`, `shoal.service.name`, `shoal.task.id`, `shoal.task.slot`, `shoal.node.id`);
+ * `list()` and `removeOrphan()` only see and touch containers labelled with this node's ID.
+ */
+export class DockerExecutor implements Executor {
+  /** The dockerode client (for diagnostics and tests). */
+  readonly docker: Dockerode;
+  readonly nodeId: string;
+  readonly dockerHost: string;
+  private readonly hostname: string | undefined;
+  private readonly pullTimeoutMs: number;
+
+  /** Throws a one-line error when `nodeId` is empty or `dockerHost` is not a unix:// or tcp:// address. */
+  constructor(opts: DockerExecutorOptions) {
+    if (!opts.nodeId) throw new Error('DockerExecutor: nodeId is empty; pass the node ID the managers know this node by');
+    this.nodeId = opts.nodeId;
+    this.dockerHost = opts.dockerHost || defaultDockerHost();
+    this.docker = new Dockerode(dockerOptions(this.dockerHost));
+    this.hostname = opts.hostname;
+    this.pullTimeoutMs = opts.pullTimeoutMs ?? 120_000;
+  }
+
+  /**
+   * From `docker info` and `docker version`: hostname (engine `Name`), OS/architecture as the
+   * engine reports them (`linux`/`x86_64`, like `docker node inspect`), NCPU × 10⁹ nano-CPUs,
+   * MemTotal bytes, engine version and engine labels. Rejects when the engine does not answer.
+   */
+  async describe(): Promise<NodeDescription> {
+    let info: Record<string, unknown>;
+    let version: Record<string, unknown>;
+    try {
+      [info, version] = (await Promise.all([this.docker.info(), this.docker.version()])) as unknown as [Record<string, unknown>, Record<string, unknown>];
+    } catch (err) {
+      throw new Error(`Docker engine at ${this.dockerHost} does not answer (${engineMessage(err)}); start it (scripts/dockerd.sh) or pass --docker-host`);
+    }
+    const labels: Record<string, string> = {};
+    for (const kv of (info['Labels'] as string[] | null) ?? []) {
+      const i = kv.indexOf('=');
+      if (i > 0) labels[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    return {
+      hostname: this.hostname ?? String(info['Name'] ?? ''),
+      platform: { os: String(info['OSType'] ?? 'linux'), architecture: String(info['Architecture'] ?? '') },
+      resources: { nanoCpus: Number(info['NCPU'] ?? 0) * 1e9, memoryBytes: Number(info['MemTotal'] ?? 0) },
+      engine: { engineVersion: String(version['Version'] ?? info['ServerVersion'] ?? ''), labels },
+    };
+  }
+
+  controller(task: Task): Controller {
+    return new DockerController(this.docker, task, { nodeId: this.nodeId, pullTimeoutMs: this.pullTimeoutMs });
+  }
+
+  async list(): Promise<ManagedContainer[]> {
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [LABELS.taskId, `${LABELS.nodeId}=${this.nodeId}`] },
+    });
+    const out: ManagedContainer[] = [];
+    for (const c of containers) {
+      const m = managedFromLabels(c.Id, c.Names?.[0] ?? '', c.Labels, c.State === 'running');
+      if (m && m.nodeId === this.nodeId) out.push(m);
+    }
+    return out;
+  }
+
+  async removeOrphan(containerId: string): Promise<void> {
+    const container = this.docker.getContainer(containerId);
+    let labels: Record<string, string> | undefined;
+    try {
+      labels = (await container.inspect()).Config?.Labels ?? undefined;
+    } catch (err) {
+      if (statusCodeOf(err) === 404) return;
+      throw err;
+    }
+    if (!labels?.[LABELS.taskId] || labels[LABELS.nodeId] !== this.nodeId) {
+      throw new Error(`container ${containerId} is not a Shoal task of node ${this.nodeId}; refusing to remove it`);
+    }
+    try {
+      await container.remove({ force: true });
+    } catch (err) {
+      const code = statusCodeOf(err);
+      if (code === 404 || code === 409) return;
+      throw new Error(`remove container ${containerId}: ${engineMessage(err)}`);
+    }
+  }
+}
