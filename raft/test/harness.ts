@@ -129,6 +129,8 @@ export class SimNode {
 
 export interface Counters {
   rpcs: number;
+  /** Rejected MsgAppResp (log inconsistencies found while backtracking). */
+  appRejects: number;
   bytes: number;
   byType: Partial<Record<MessageType, number>>;
 }
@@ -157,7 +159,7 @@ export class Cluster {
   private readonly cut = new Set<string>();
   unreliable = false;
   longReordering = false;
-  counters: Counters = { rpcs: 0, bytes: 0, byType: {} };
+  counters: Counters = { rpcs: 0, appRejects: 0, bytes: 0, byType: {} };
   /** Tester's record of what each node applied at each index (survives crashes, like MIT's). */
   readonly logs = new Map<string, Map<number, string>>();
   /** Every value ever applied at each index on any node; two different values = safety bug. */
@@ -318,6 +320,7 @@ export class Cluster {
     this.counters.rpcs++;
     this.counters.bytes += messageBytes(m);
     this.counters.byType[m.type] = (this.counters.byType[m.type] ?? 0) + 1;
+    if (m.type === MessageType.AppResp && m.reject) this.counters.appRejects++;
     if (!this.linkUp(m.from, m.to)) {
       this.snapshotOutcome(m, false);
       return;
@@ -420,7 +423,7 @@ export class Cluster {
   }
 
   resetCounters(): void {
-    this.counters = { rpcs: 0, bytes: 0, byType: {} };
+    this.counters = { rpcs: 0, appRejects: 0, bytes: 0, byType: {} };
   }
 
   // ------------------------------------------------------------------ tester helpers (MIT style)
