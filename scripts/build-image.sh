@@ -3,7 +3,8 @@
 #
 # Builds the local test image shoal/busybox:latest without any registry: a rootfs made from the
 # host's /bin/busybox (Debian busybox-static) with every applet symlinked to it (`busybox
-# --list-full`), plus /etc/passwd, /etc/group, /tmp (1777) and /www, fed to `docker import`.
+# --list-full`), plus test/images/busybox/rootfs (/etc/passwd, /etc/group), /tmp (1777) and /www,
+# fed to `docker import`.
 # Skips when the image already exists, unless --force. DOCKER_HOST (argument or environment;
 # e.g. unix:///run/h1/docker.sock) selects another engine.
 #
@@ -20,7 +21,7 @@ FORCE=0
 for a in "$@"; do
   case "$a" in
     --force|-f) FORCE=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) usage_from_header "$0"; exit 0 ;;
     -*) die "unknown option '$a'; use --force or a DOCKER_HOST argument" ;;
     *) export DOCKER_HOST="$a" ;;
   esac
@@ -56,19 +57,8 @@ while IFS= read -r applet; do
   n=$((n + 1))
 done < <("$BUSYBOX" --list-full)
 [ -e "$ROOTFS/bin/sh" ] || die "busybox provides no sh applet"
-cat >"$ROOTFS/etc/passwd" <<'PW'
-root:x:0:0:root:/root:/bin/sh
-daemon:x:1:1:daemon:/usr/sbin:/bin/false
-www-data:x:33:33:www-data:/www:/bin/false
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-PW
-cat >"$ROOTFS/etc/group" <<'GR'
-root:x:0:
-daemon:x:1:
-www-data:x:33:
-nogroup:x:65534:
-GR
-echo "hosts: files dns" >"$ROOTFS/etc/nsswitch.conf"
+# /etc/passwd, /etc/group, /etc/nsswitch.conf (see test/images/busybox/README.md).
+cp -R "$SHOAL_ROOT/test/images/busybox/rootfs/." "$ROOTFS/"
 
 tar -C "$ROOTFS" --numeric-owner --owner=0 --group=0 -cf - . |
   docker import --change 'CMD ["sh"]' --change 'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' \

@@ -78,6 +78,6 @@ case "${1:-start}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h|--help) usage_from_header "$0" ;;
   *) die "unknown command '$1'; use start, stop or status" ;;
 esac

@@ -20,7 +20,7 @@ for a in "$@"; do
     --no-build) BUILD=0 ;;
     --no-docker) DOCKER=0; IMAGE=0 ;;
     --no-image) IMAGE=0 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) usage_from_header "$0"; exit 0 ;;
     *) die "unknown option '$a'; use --no-build, --no-docker or --no-image" ;;
   esac
 done

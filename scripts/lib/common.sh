@@ -37,3 +37,8 @@ deb_missing() {
 docker_answers() {
   timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
+
+# Prints the comment block at the top of a script (after the shebang) as its help text.
+usage_from_header() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
+}

@@ -46,8 +46,9 @@ export interface AgentState {
  * - Reconciles each assignment message (the complete set of this node's tasks): a {@link TaskRunner}
  *   per new task, updates (desired state) to existing ones, and removal of the container of every
  *   task that left the set.
- * - Sweeps orphans after each assignment set: containers labelled for this node whose task is not
- *   assigned are removed. Containers without the Shoal labels are never touched.
+ * - Sweeps orphans on the first assignment set of every session (after an agent restart or a
+ *   disconnection, when tasks may have been removed unseen): containers labelled for this node
+ *   whose task is not assigned are removed. Containers without the Shoal labels are never touched.
  * - Batches task statuses to `updateTaskStatus` (≤ `statusBatchMs`), forwards only.
  *
  * A restarted agent adopts the containers of its assigned tasks (controllers are idempotent and
@@ -70,6 +71,8 @@ export class Agent {
   private wakeBackoff: (() => void) | undefined;
   private sweeping: Promise<void> | undefined;
   private sweepAgain = false;
+  /** Set when a session opens: its first assignment set triggers an orphan sweep. */
+  private sweepOnNextSet = false;
 
   constructor(private readonly opts: AgentOptions) {
     if (!opts.nodeId) throw new Error('Agent: nodeId is empty; pass the node ID the managers know this node by');
@@ -154,6 +157,7 @@ export class Agent {
     const sessionId = info.sessionId;
     this.sessionId = sessionId;
     this.sessions++;
+    this.sweepOnNextSet = true;
     this.logger.info({ sessionId, heartbeatPeriodMs: info.heartbeatPeriodMs }, 'dispatcher session open');
     return new Promise<boolean>((resolve) => {
       let ended = false;
@@ -223,7 +227,10 @@ export class Agent {
         }),
       );
     }
-    this.sweep();
+    if (this.sweepOnNextSet) {
+      this.sweepOnNextSet = false;
+      this.sweep();
+    }
   }
 
   private startRunner(task: Task): void {
