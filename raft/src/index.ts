@@ -2,7 +2,7 @@
 export * from './types.js';
 export * from './errors.js';
 export { RawNode, mustSync, type Status, type PeerProgress } from './rawnode.js';
-export { MemoryStorage } from './storage.js';
+export { MemoryStorage, bootstrap } from './storage.js';
 export { resolveConfig, nopLogger, type Config, type Logger, type ResolvedConfig } from './config.js';
 export { encodeConfChange, decodeConfChange, applyToConfig } from './confchange.js';
 export type { ReadOnlyOption } from './read_only.js';

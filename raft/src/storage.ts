@@ -145,3 +145,27 @@ export class MemoryStorage implements Storage {
 export function cloneConfState(cs: ConfState): ConfState {
   return { voters: [...cs.voters], learners: [...cs.learners] };
 }
+
+/**
+ * Bootstraps a new cluster's storage like etcd's `Bootstrap`: the founding configuration becomes
+ * a run of committed `addNode` conf-change entries at term 1 (indexes 1..n), so nodes that join
+ * later learn it from the log (or a snapshot). Every founding member calls this with the same
+ * `voters`. The host applies these entries from the first Ready (calling `applyConfChange`);
+ * until then the node does not campaign. Throws if the storage is not empty.
+ */
+export function bootstrap(storage: MemoryStorage, voters: readonly string[], contexts: Readonly<Record<string, string>> = {}): void {
+  if (storage.lastIndex() !== 0 || storage.hardStateSnapshot().term !== 0) {
+    throw new RangeError('raft bootstrap: storage is not empty; bootstrap only a brand-new node');
+  }
+  if (voters.length === 0) throw new RangeError('raft bootstrap: voters is empty; pass the founding member ids');
+  const enc = new TextEncoder();
+  storage.append(
+    voters.map((nodeId, i) => {
+      const cc: { type: 'addNode'; nodeId: string; context?: string } = { type: 'addNode', nodeId };
+      const ctx = contexts[nodeId];
+      if (ctx !== undefined) cc.context = ctx;
+      return { term: 1, index: i + 1, type: EntryType.ConfChange, data: enc.encode(JSON.stringify(cc)) };
+    }),
+  );
+  storage.setHardState({ term: 1, vote: NONE, commit: voters.length });
+}

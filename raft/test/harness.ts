@@ -27,6 +27,7 @@ import {
   type Snapshot,
   ProposalDroppedError,
   NotLeaderError,
+  bootstrap,
 } from '../src/index.js';
 
 const enc = new TextEncoder();
@@ -186,7 +187,9 @@ export class Cluster {
       stateMachine: o.stateMachine ?? (() => new KvStateMachine()),
     };
     for (const id of this.ids) {
-      this.storages.set(id, new MemoryStorage({ voters: [...this.ids], learners: [] }));
+      const storage = new MemoryStorage();
+      bootstrap(storage, this.ids);
+      this.storages.set(id, storage);
       this.logs.set(id, new Map());
       this.startNode(id);
     }
