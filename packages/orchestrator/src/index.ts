@@ -1,0 +1,11 @@
+export { ReplicatedOrchestrator } from './replicated.js';
+export { GlobalOrchestrator } from './global.js';
+export { type OrchestratorOptions, ServiceOrchestrator } from './service-orchestrator.js';
+export { TaskReaper, type TaskReaperOptions } from './reaper.js';
+export { RestartSupervisor, type RestartDecision, conditionAllows } from './restart.js';
+export { RollingUpdater, type UpdatePlan, type UpdateSlot } from './update.js';
+export { Orchestrators } from './orchestrators.js';
+export { type Constraint, parseConstraint, parseConstraints, matches } from './constraints.js';
+export { type Clock, realClock, FakeClock } from './clock.js';
+export { type ComponentOptions, type Logger, Reconciler } from './reconciler.js';
+export { hasStopped, isRunnable, isRetired, nodeDown } from './tasks.js';

@@ -1,0 +1,52 @@
+import type { MemoryStore } from '@shoal/store';
+import type { ComponentOptions } from './reconciler.js';
+import { GlobalOrchestrator } from './global.js';
+import { ReplicatedOrchestrator } from './replicated.js';
+import { TaskReaper } from './reaper.js';
+import { RestartSupervisor } from './restart.js';
+
+/**
+ * All leader-only orchestration components over one store, sharing one restart supervisor:
+ * `new Orchestrators(store).start()` when this manager becomes Raft leader, `stop()` when it stops
+ * being leader. `idle()` resolves once no component has a pass running or due (tests).
+ */
+export class Orchestrators {
+  readonly restart: RestartSupervisor;
+  readonly replicated: ReplicatedOrchestrator;
+  readonly global: GlobalOrchestrator;
+  readonly reaper: TaskReaper;
+
+  constructor(store: MemoryStore, opts: ComponentOptions & { reaperBatchMs?: number } = {}) {
+    this.restart = new RestartSupervisor(opts.clock ? { clock: opts.clock } : {});
+    const o = { ...opts, restart: this.restart };
+    this.replicated = new ReplicatedOrchestrator(store, o);
+    this.global = new GlobalOrchestrator(store, o);
+    this.reaper = new TaskReaper(store, { ...opts, ...(opts.reaperBatchMs !== undefined ? { batchMs: opts.reaperBatchMs } : {}) });
+  }
+
+  start(): void {
+    this.restart.start();
+    this.replicated.start();
+    this.global.start();
+    this.reaper.start();
+  }
+
+  stop(): void {
+    this.reaper.stop();
+    this.global.stop();
+    this.replicated.stop();
+    this.restart.stop();
+  }
+
+  get busy(): boolean {
+    return this.replicated.busy || this.global.busy || this.reaper.busy;
+  }
+
+  /** Resolves once every component is idle at the same moment. */
+  async idle(): Promise<void> {
+    for (let i = 0; i < 1000 && this.busy; i++) {
+      await Promise.all([this.replicated.idle(), this.global.idle(), this.reaper.idle()]);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+}
