@@ -15,9 +15,11 @@ export interface AgentOptions {
   logger?: Logger;
   /** Overrides the hostname the executor reports (shoald `--hostname`). */
   hostname?: string;
+  /** Load-balancer dataplane this node runs (`nftables`, `ipvs`, `userspace`), added to the node description. */
+  dataplane?: string;
   /** Session re-open backoff in ms: starts at `initialMs`, doubles, capped at `maxMs`. Default 100 → 2000. */
   backoff?: { initialMs: number; maxMs: number };
-  /** Timeout of openSession/heartbeat calls, ms. Default 5000 (SwarmKit's agent RPC timeout). */
+  /** Timeout of describe/openSession/heartbeat calls, ms. Default 5000 (SwarmKit's agent RPC timeout). */
   rpcTimeoutMs?: number;
   /** Longest a task status waits before it is sent, ms. Default 100. */
   statusBatchMs?: number;
@@ -122,8 +124,9 @@ export class Agent {
     while (!this.stopping) {
       let healthy = false;
       try {
-        const description = await this.opts.executor.describe();
+        const description = await this.call(this.opts.executor.describe(), 'describe');
         if (this.opts.hostname) description.hostname = this.opts.hostname;
+        if (this.opts.dataplane) description.dataplane = this.opts.dataplane;
         const info = await this.call(
           this.opts.dispatcher.openSession({ nodeId: this.nodeId, description, addr: this.opts.addr }),
           'openSession',
