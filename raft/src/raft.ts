@@ -311,13 +311,14 @@ export class Raft {
       self.becomeReplicate();
       self.recentActive = true;
     }
-    // Conservatively treat everything in the log as a possibly pending conf change: no new
-    // change until this leader has committed (and the host applied) an entry of its own term.
-    this.pendingConfIndex = this.raftLog.lastIndex();
     // Leader no-op (Raft paper §8, thesis §6.4): commits everything before it and lets
     // ReadIndex start.
     const empty: Entry = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) };
     if (!this.appendEntry([empty])) throw new Error('raft: empty entry was dropped');
+    // Treat everything up to the no-op as a possibly pending conf change: no new change until
+    // this leader has committed (and the host applied) an entry of its own term — the fix for
+    // single-server changes across leader changes (Ongaro, raft-dev 2015).
+    this.pendingConfIndex = this.raftLog.lastIndex();
     this.logger.info('raft: became leader', { id: this.id, term: this.term });
   }
 

@@ -18,6 +18,7 @@ import {
   type Entry,
   EntryType,
   type ConfState,
+  type ConfChange,
   type Message,
   MessageType,
   MemoryStorage,
@@ -527,6 +528,31 @@ export class Cluster {
     this.live.set(id, sn);
     this.connected.add(id);
     this.process(sn);
+  }
+
+  /** Proposes a conf change at `id` if it is the leader; returns the entry index or undefined. */
+  proposeConfChange(id: string, cc: ConfChange): number | undefined {
+    const sn = this.live.get(id);
+    if (!sn || sn.node.raft.state !== 'leader') return undefined;
+    try {
+      sn.node.proposeConfChange(cc);
+    } catch (e) {
+      if (e instanceof ProposalDroppedError) return undefined;
+      throw e;
+    }
+    const index = sn.node.raft.raftLog.lastIndex();
+    this.process(sn);
+    return index;
+  }
+
+  /** Runs until `pred` holds, up to `maxTicks`; returns whether it held. */
+  runUntil(pred: () => boolean, maxTicks = 200): boolean {
+    const deadline = this.now + maxTicks * this.stepsPerTick;
+    while (this.now < deadline) {
+      if (pred()) return true;
+      this.run(1);
+    }
+    return pred();
   }
 
   /**
