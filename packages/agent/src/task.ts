@@ -1,7 +1,7 @@
 import type { Task, TaskState, TaskStatus } from '@shoal/api';
 import { isTerminal, taskStateRank } from '@shoal/api';
-import type { Controller } from './exec.js';
-import { ContainerNotFoundError } from './exec.js';
+import type { ContainerStatus, Controller } from './exec.js';
+import { ContainerNotFoundError, containerName } from './exec.js';
 import type { Logger } from './logger.js';
 import { nullLogger } from './logger.js';
 
@@ -98,28 +98,48 @@ export class TaskRunner {
   }
 
   private async run(): Promise<void> {
-    try {
-      await this.adopt();
-      while (!this.closed) {
-        const seen = this.changes;
-        const moved = await this.step();
-        if (!moved && !this.closed && seen === this.changes) {
-          await new Promise<void>((resolve) => (this.wake = resolve));
-        }
-        this.wake = undefined;
+    await this.adopt();
+    while (!this.closed) {
+      const seen = this.changes;
+      let moved: boolean;
+      try {
+        moved = await this.step();
+      } catch (err) {
+        // Controllers' expected failures are handled in step(); anything else ends the task.
+        if (this.closed) break;
+        this.logger.error({ taskId: this.id, err: String(err) }, 'task runner: unexpected error');
+        this.fatal(err);
+        moved = true;
       }
-    } catch (err) {
-      if (!this.closed) this.logger.error({ taskId: this.id, err: String(err) }, 'task runner stopped on an unexpected error');
+      if (!moved && !this.closed && seen === this.changes) {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+      this.wake = undefined;
     }
   }
 
-  /** Looks at an existing container once, before the state machine runs. */
+  /**
+   * Looks at an existing container once, before the state machine runs. The runtime gets three
+   * tries (`retryMs` apart); then the task fails (REJECTED before STARTING, else FAILED).
+   */
   private async adopt(): Promise<void> {
     if (isTerminal(this.state)) return;
-    const st = await this.controller.inspect();
-    if (this.closed) return;
+    let st: ContainerStatus | undefined;
+    for (let attempt = 1; !st; attempt++) {
+      try {
+        st = await this.controller.inspect();
+      } catch (err) {
+        if (this.closed) return;
+        if (attempt >= 3) {
+          this.fatal(err);
+          return;
+        }
+        await sleep(this.retryMs, this.abort.signal);
+      }
+      if (this.closed) return;
+    }
     if (!st.exists) {
-      if (this.state === 'running') this.exited(undefined, new ContainerNotFoundError(this.task.id).message);
+      if (this.state === 'running') this.exited(undefined, new ContainerNotFoundError(containerName(this.task)).message);
       return;
     }
     this.containerId = st.containerId;
@@ -154,7 +174,7 @@ export class TaskRunner {
       try {
         await this.controller.prepare();
       } catch (err) {
-        this.setState('rejected', 'preparing failed', { err: errText(err) });
+        this.fatal(err);
         return true;
       }
       this.setState('ready', 'prepared');
@@ -167,7 +187,7 @@ export class TaskRunner {
         const st = await this.controller.inspect();
         this.containerId = st.containerId ?? this.containerId;
       } catch (err) {
-        this.setState('failed', 'starting failed', { err: errText(err) });
+        this.fatal(err);
         return true;
       }
       this.setState('running', 'started');
@@ -199,7 +219,7 @@ export class TaskRunner {
         const st = await this.controller.inspect().catch(() => undefined);
         if (this.closed) return;
         if (st && !st.exists) {
-          this.exited(undefined, new ContainerNotFoundError(this.task.id).message);
+          this.exited(undefined, new ContainerNotFoundError(containerName(this.task)).message);
           return;
         }
         if (st && st.started && !st.running) {
@@ -222,6 +242,12 @@ export class TaskRunner {
     } else {
       this.setState('failed', 'started', { err: `task: non-zero exit (${exitCode})`, exitCode });
     }
+  }
+
+  /** SwarmKit's rule for errors: REJECTED if the task never reached STARTING, else FAILED. */
+  private fatal(err: unknown): void {
+    if (taskStateRank(this.state) < taskStateRank('starting')) this.setState('rejected', 'rejected', { err: errText(err) });
+    else this.setState('failed', 'failed', { err: errText(err) });
   }
 
   private beginShutdown(): void {

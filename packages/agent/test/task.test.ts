@@ -172,3 +172,12 @@ test('states never move backwards when the manager sends an older status', async
   t.deepEqual(h.states(), ['accepted', 'preparing', 'ready', 'starting', 'running']);
   await h.runner.close();
 });
+
+test('a runtime that keeps failing inspect() gets three tries, then the task is REJECTED with its error', async (t) => {
+  const h = harness();
+  h.exec.inspectError = new Error('container name web.1.x is taken by a container Shoal does not manage');
+  h.runner.start();
+  await until(() => h.runner.observed === 'rejected', 'rejected');
+  t.is(h.last()!.err, 'container name web.1.x is taken by a container Shoal does not manage');
+  t.is(h.exec.containers.size, 0);
+});

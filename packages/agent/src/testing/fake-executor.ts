@@ -32,6 +32,8 @@ export class FakeExecutor implements Executor {
   readonly ops: string[] = [];
   /** When set, the next prepare() rejects with it (then it is cleared). */
   failNextPrepare: Error | undefined;
+  /** While set, every controller's inspect() rejects with it (engine trouble). */
+  inspectError: Error | undefined;
   /** When set, describe() rejects with it (engine down). */
   describeError: Error | undefined;
   private seq = 0;
@@ -253,6 +255,7 @@ class FakeController implements Controller {
 
   async inspect(): Promise<ContainerStatus> {
     await Promise.resolve();
+    if (this.engine.inspectError) throw this.engine.inspectError;
     const c = this.find();
     if (!c) return { exists: false, running: false, started: false };
     const st: ContainerStatus = { exists: true, containerId: c.id, running: c.running, started: c.started };
