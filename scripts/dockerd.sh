@@ -35,6 +35,18 @@ cmd_start() {
   fi
   need_root "starting dockerd"
   have dockerd || die "dockerd not found; install it with: apt-get install docker.io (or run scripts/setup.sh)"
+  # A pid file left by a dockerd that was killed makes the next one refuse to start when the pid
+  # now belongs to another process; drop it unless it names a live dockerd.
+  local stale=/var/run/docker.pid
+  if [ -f "$stale" ]; then
+    local old
+    old=$(cat "$stale" 2>/dev/null || true)
+    if [ -z "$old" ] || [ "$(cat "/proc/$old/comm" 2>/dev/null)" != dockerd ]; then
+      rm -f "$stale"
+    else
+      die "a dockerd (pid $old) is running but does not answer on the default socket; stop it or check /var/log/shoal-dockerd.log"
+    fi
+  fi
   step "starting dockerd (log: $LOG)"
   mkdir -p "$(dirname "$LOG")" "$(dirname "$PIDFILE")"
   # shellcheck disable=SC2086
