@@ -1,0 +1,3 @@
+export * from './allocator.js';
+export * from './ipam.js';
+export * from './ports.js';
