@@ -73,7 +73,7 @@ test('a killed container is reported FAILED; the agent does not restart it; a re
   await agent.stop();
 });
 
-test('desired SHUTDOWN stops the container and reports SHUTDOWN; leaving the set removes it', async (t) => {
+test('desired SHUTDOWN stops the container and reports SHUTDOWN; desired REMOVE (leaving the set) removes it', async (t) => {
   const { dispatcher, executor, agent } = setup();
   const task = fakeTask({ nodeId: NODE, stopGracePeriodMs: 2000 });
   dispatcher.setTask(task);
@@ -84,7 +84,7 @@ test('desired SHUTDOWN stops the container and reports SHUTDOWN; leaving the set
   const c = executor.byTask(task.id)!;
   t.false(c.running);
   t.is(c.lastGraceMs, 2000);
-  dispatcher.removeTask(task.id);
+  dispatcher.setDesired(task.id, 'remove');
   await until(() => executor.containers.size === 0, 'container removed');
   await agent.stop();
 });

@@ -132,7 +132,11 @@ export class FakeDispatcher implements DispatcherClient {
   }
 
   private assignmentsOf(nodeId: string): Assignments {
-    return { tasks: [...this.tasks.values()].filter((t) => t.nodeId === nodeId).map((t) => structuredClone(t)) };
+    // As the real dispatcher: tasks placed on the node, at least ASSIGNED, desired state before REMOVE.
+    const tasks = [...this.tasks.values()].filter(
+      (t) => t.nodeId === nodeId && taskStateRank(t.status.state) >= taskStateRank('assigned') && taskStateRank(t.desiredState) < taskStateRank('remove'),
+    );
+    return { tasks: tasks.map((t) => structuredClone(t)) };
   }
 
   private push(nodeId: string): void {
