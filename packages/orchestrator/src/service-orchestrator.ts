@@ -227,10 +227,11 @@ export abstract class ServiceOrchestrator extends Reconciler {
   /**
    * Refills a slot that has no desired-running task. Its latest task `last` decides:
    * - out of date (a rolling update shut it down): replace once it has stopped (stop-first);
-   * - ended by itself (terminal status, node alive and not drained): the restart policy decides —
-   *   now, after the delay (a timer brings us back), or never (the slot stays empty and the old task
-   *   keeps its status and error for `service ps`);
-   * - anything else (its node went down or was drained): replace at once, no delay, no attempt used.
+   * - ended by itself (terminal status — also when its node has since gone down or been drained):
+   *   the restart policy decides — now, after the delay (a timer brings us back), or never (the slot
+   *   stays empty and the old task keeps its status and error for `service ps`);
+   * - anything else (shut down while still running because its node went down or was drained — the
+   *   replacement is normally made in the same pass): replace at once, no delay, no attempt used.
    */
   protected refill(w: ServiceWork, s: Slot, create: () => Task): void {
     const last = s.hist[s.hist.length - 1];
@@ -242,8 +243,7 @@ export abstract class ServiceOrchestrator extends Reconciler {
       if (w.stopped(last)) s.cur = create();
       return;
     }
-    const ownEnd = isTerminal(last.status.state) && !w.onDeadNode(last) && !w.onDrainedNode(last);
-    if (!ownEnd) {
+    if (!isTerminal(last.status.state)) {
       s.cur = create();
       return;
     }

@@ -1,0 +1,83 @@
+import test from 'ava';
+import { FakeCluster, node } from './helpers.js';
+
+test('rolling update, parallelism 1, stop-first: one slot at a time, status updating → completed', async (t) => {
+  const c = await new FakeCluster().init([node('n1'), node('n2')]);
+  const id = await c.createService('web', { replicas: 3, update: { parallelism: 1 } });
+  await c.converge();
+  await c.forceUpdate(id);
+  t.is(c.service(id)?.updateStatus?.state, 'updating');
+  const stale = () => c.tasks(id).filter((x) => x.specVersion === 1 && x.desiredState === 'running').length;
+  t.is(stale(), 2, 'only one slot at a time');
+  t.is(c.desiredRunning(id).length, 2, 'stop-first: the replacement waits for the old task to stop');
+  await c.runAgents(); // old task stops → replacement created
+  t.is(c.desiredRunning(id).length, 3);
+  await c.converge();
+  t.true(c.desiredRunning(id).every((x) => x.specVersion === 2 && x.status.state === 'running'));
+  t.is(c.service(id)?.updateStatus?.state, 'completed');
+  t.deepEqual(c.violations, []);
+});
+
+test('update delay: the next slot waits delayMs after the previous one is running', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 2, update: { parallelism: 1, delayMs: 10_000 } });
+  await c.converge();
+  await c.forceUpdate(id);
+  await c.converge();
+  t.is(c.desiredRunning(id).filter((x) => x.specVersion === 2).length, 1);
+  await c.advance(9_999);
+  await c.converge();
+  t.is(c.desiredRunning(id).filter((x) => x.specVersion === 2).length, 1);
+  await c.advance(1);
+  await c.converge();
+  t.is(c.desiredRunning(id).filter((x) => x.specVersion === 2).length, 2);
+  t.is(c.service(id)?.updateStatus?.state, 'completed');
+});
+
+test('a new task failing during the update pauses it (failure action pause)', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 3, update: { parallelism: 1 }, restart: { delayMs: 1000 } });
+  await c.converge();
+  await c.forceUpdate(id);
+  await c.runAgents(); // the first old task stops; its replacement is created
+  const fresh = c.desiredRunning(id).find((x) => x.specVersion === 2)!;
+  await c.end(fresh.id);
+  const st = c.service(id)?.updateStatus;
+  t.is(st?.state, 'paused');
+  t.regex(st!.message, new RegExp(`update paused due to failure or early termination of task ${fresh.id}`));
+  await c.advance(1000);
+  await c.converge();
+  t.is(c.desiredRunning(id).filter((x) => x.specVersion === 1).length, 2, 'no further slots while paused');
+  // a new spec change resumes updating
+  await c.forceUpdate(id);
+  await c.converge();
+  t.true(c.desiredRunning(id).every((x) => x.specVersion === 3));
+  t.is(c.service(id)?.updateStatus?.state, 'completed');
+});
+
+test('failure action rollback: spec goes back to the previous one and every slot follows', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 2, update: { parallelism: 1, failureAction: 'rollback' } });
+  await c.converge();
+  await c.updateService(id, (s) => { s.spec.task.container.image = 'bad'; });
+  await c.runAgents();
+  const fresh = c.desiredRunning(id).find((x) => x.spec.container.image === 'bad')!;
+  await c.end(fresh.id, 'rejected', 0, 'No such image: bad');
+  const svc = c.service(id)!;
+  t.is(svc.updateStatus?.state, 'rollback_started');
+  t.is(svc.spec.task.container.image, 'busybox');
+  t.is(svc.specVersion, 3);
+  await c.converge();
+  t.true(c.desiredRunning(id).every((x) => x.spec.container.image === 'busybox' && x.status.state === 'running'));
+  t.is(c.service(id)?.updateStatus?.state, 'rollback_completed');
+  t.deepEqual(c.violations, []);
+});
+
+test('scaling does not start an update', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 1 });
+  await c.converge();
+  await c.scale(id, 3);
+  await c.converge();
+  t.is(c.service(id)?.updateStatus, undefined);
+});
