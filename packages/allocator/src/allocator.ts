@@ -296,7 +296,9 @@ export class Allocator {
     this.dirtyServices.clear();
     const ok = await this.transact((tx) => {
       this.ensureIngress(tx);
-      for (const n of tx.list('networks')) {
+      // Explicit subnets first, so a pool pick in the same pass cannot take them.
+      const nets = tx.list('networks').sort((a, b) => Number(!a.spec.subnet) - Number(!b.spec.subnet));
+      for (const n of nets) {
         if (n.ipam || this.pools.has(n.id)) continue;
         if (this.allocateNetwork(n)) tx.update('networks', n);
       }

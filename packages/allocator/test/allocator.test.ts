@@ -1,0 +1,210 @@
+import test from 'ava';
+import type { Network, Node, PortConfig, Service, Task } from '@shoal/api';
+import { newTestStore, type MemoryStore } from '@shoal/store';
+import { Allocator } from '../src/index.js';
+
+const meta = { version: 0, createdAt: '', updatedAt: '' };
+
+function service(id: string, name: string, over: { ports?: PortConfig[]; networks?: string[]; mode?: 'vip' | 'dnsrr' } = {}): Service {
+  return {
+    id, meta, specVersion: 1,
+    spec: {
+      name, labels: {}, mode: { replicated: { replicas: 1 } },
+      endpoint: { mode: over.mode ?? 'vip', ports: over.ports ?? [] },
+      task: {
+        container: { image: 'x' }, restart: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
+        placement: { constraints: [], maxReplicas: 0 }, networks: (over.networks ?? []).map((target) => ({ target })), forceUpdate: 0,
+      },
+    },
+  };
+}
+
+function task(id: string, svc: Service, slot = 1): Task {
+  return {
+    id, meta, serviceId: svc.id, serviceName: svc.spec.name, slot, nodeId: '', spec: svc.spec.task, specVersion: 1,
+    desiredState: 'running', status: { state: 'new', timestamp: '', message: '' }, networks: [],
+  };
+}
+
+function network(id: string, name: string, subnet?: string): Network {
+  return { id, meta, spec: { name, labels: {}, driver: 'overlay', attachable: false, ingress: false, ...(subnet ? { subnet } : {}) } };
+}
+
+const node = (id: string): Node => ({ id, meta, role: 'worker', spec: { labels: {}, desiredRole: 'worker', availability: 'active' }, status: { state: 'ready', message: '', addr: '' } });
+const port = (targetPort: number, publishedPort: number): PortConfig => ({ protocol: 'tcp', targetPort, publishedPort, publishMode: 'ingress' });
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false): Promise<T> {
+  for (let i = 0; i < 500; i++) {
+    const v = fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const get = <T extends 'tasks' | 'services' | 'networks'>(s: MemoryStore, table: T, id: string) => s.view((tx) => tx.get(table, id));
+const ingressOf = (s: MemoryStore) => s.view((tx) => tx.list('networks').find((n) => n.spec.ingress));
+
+/** Every address recorded on a task meant to run (not ended) or as a VIP, to check for duplicates. */
+function heldAddresses(s: MemoryStore): string[] {
+  const ended = ['complete', 'shutdown', 'failed', 'rejected', 'orphaned', 'remove'];
+  return s.view((tx) => [
+    ...tx.list('tasks').filter((t) => t.desiredState === 'running' && !ended.includes(t.status.state)).flatMap((t) => t.networks.flatMap((a) => a.addresses)),
+    ...tx.list('services').flatMap((x) => x.endpoint?.virtualIps.map((v) => v.addr) ?? []),
+  ]);
+}
+
+test('start creates the ingress network (10.255.0.0/16, first VNI); overlays get pool subnets and VNIs', async (t) => {
+  const store = newTestStore();
+  const alloc = new Allocator(store);
+  alloc.start();
+  const ing = await waitFor('ingress', () => ingressOf(store));
+  t.is(ing.spec.name, 'ingress');
+  t.deepEqual(ing.ipam, { subnet: '10.255.0.0/16', gateway: '10.255.0.1' });
+  t.is(ing.vni, 4097);
+  await store.update((tx) => { tx.create('networks', network('n1', 'backend')); tx.create('networks', network('n2', 'fixed', '10.0.0.0/24')); });
+  const [a, b] = await waitFor('ipam', () => {
+    const x = get(store, 'networks', 'n1'), y = get(store, 'networks', 'n2');
+    return x?.ipam && y?.ipam && [x, y];
+  });
+  t.deepEqual(b!.ipam, { subnet: '10.0.0.0/24', gateway: '10.0.0.1' });
+  t.deepEqual(a!.ipam, { subnet: '10.0.1.0/24', gateway: '10.0.1.1' }, 'the explicit subnet is skipped');
+  t.deepEqual([a!.vni, b!.vni].sort(), [4098, 4099]);
+  await alloc.stop();
+  // A second start (new leader) finds the ingress network and creates no other.
+  const again = new Allocator(store);
+  again.start();
+  await again.tick();
+  t.is(store.view((tx) => tx.list('networks')).filter((n) => n.spec.ingress).length, 1);
+  await again.stop();
+});
+
+test('service ports and VIPs, task addresses, NEW → PENDING', async (t) => {
+  const store = newTestStore();
+  const alloc = new Allocator(store);
+  alloc.start();
+  await store.update((tx) => tx.create('networks', network('n1', 'backend')));
+  const web = service('s1', 'web', { ports: [port(80, 0), port(443, 8443)], networks: ['backend'] });
+  await store.update((tx) => { tx.create('services', web); tx.create('tasks', task('t1', web)); });
+  const t1 = await waitFor('pending', () => { const x = get(store, 'tasks', 't1'); return x?.status.state === 'pending' && x; });
+  const svc = get(store, 'services', 's1')!;
+  const ing = ingressOf(store)!;
+  t.deepEqual(svc.endpoint?.ports.map((p) => p.publishedPort), [30000, 8443]);
+  t.deepEqual(svc.endpoint?.virtualIps, [{ networkId: ing.id, addr: '10.255.0.2/16' }, { networkId: 'n1', addr: '10.0.0.2/24' }]);
+  t.deepEqual(t1.networks, [{ networkId: ing.id, addresses: ['10.255.0.3/16'] }, { networkId: 'n1', addresses: ['10.0.0.3/24'] }]);
+  t.deepEqual(t1.endpoint, svc.endpoint);
+  t.is(t1.status.message, 'pending task scheduling');
+  t.is(t1.status.err, undefined);
+
+  // dnsrr: no VIPs; a network given by name works too; no ports → no ingress attachment.
+  const rr = service('s2', 'rr', { mode: 'dnsrr', networks: ['backend'] });
+  await store.update((tx) => { tx.create('services', rr); tx.create('tasks', task('t2', rr)); });
+  const t2 = await waitFor('pending', () => { const x = get(store, 'tasks', 't2'); return x?.status.state === 'pending' && x; });
+  t.deepEqual(t2.networks, [{ networkId: 'n1', addresses: ['10.0.0.4/24'] }]);
+  t.is(get(store, 'services', 's2')!.endpoint, undefined);
+  await alloc.stop();
+});
+
+test('published-port conflict: tasks wait with the reason, proceed once the port is free', async (t) => {
+  const store = newTestStore();
+  const alloc = new Allocator(store);
+  alloc.start();
+  const web = service('s1', 'web', { ports: [port(80, 8080)] });
+  await store.update((tx) => { tx.create('services', web); tx.create('tasks', task('t1', web)); });
+  await waitFor('web pending', () => get(store, 'tasks', 't1')?.status.state === 'pending');
+  const other = service('s2', 'other', { ports: [port(80, 8080)] });
+  await store.update((tx) => { tx.create('services', other); tx.create('tasks', task('t2', other)); });
+  const stuck = await waitFor('reason', () => get(store, 'tasks', 't2')?.status.err);
+  t.is(stuck, 'port 8080/tcp is already in use by service web');
+  t.is(get(store, 'tasks', 't2')!.status.state, 'new');
+  await store.update((tx) => { tx.delete('tasks', 't1'); tx.delete('services', 's1'); });
+  const t2 = await waitFor('other pending', () => { const x = get(store, 'tasks', 't2'); return x?.status.state === 'pending' && x; });
+  t.is(t2.status.err, undefined);
+  t.deepEqual(get(store, 'services', 's2')!.endpoint?.ports.map((p) => p.publishedPort), [8080]);
+  await alloc.stop();
+});
+
+test('missing network: task stays NEW with the reason', async (t) => {
+  const store = newTestStore();
+  const alloc = new Allocator(store);
+  alloc.start();
+  const s = service('s1', 'web', { networks: ['nosuch'] });
+  await store.update((tx) => { tx.create('services', s); tx.create('tasks', task('t1', s)); });
+  t.is(await waitFor('reason', () => get(store, 'tasks', 't1')?.status.err), 'network nosuch not found');
+  await alloc.stop();
+});
+
+test('IPAM: full subnet → waits; addresses come back on task end, deletion and node crash; rebuild leaks nothing', async (t) => {
+  const store = newTestStore();
+  let alloc = new Allocator(store);
+  alloc.start();
+  await store.update((tx) => { tx.create('networks', network('n1', 'tiny', '10.9.0.0/28')); tx.create('nodes', node('w1')); tx.create('nodes', node('w2')); });
+  const s = service('s1', 'web', { networks: ['n1'] });
+  // 16 addresses − network, broadcast, gateway = 13: one VIP + 12 tasks.
+  await store.update((tx) => { tx.create('services', s); for (let i = 1; i <= 13; i++) tx.create('tasks', task(`t${i}`, s, i)); });
+  await waitFor('12 pending + 1 stuck', () => get(store, 'tasks', 't13')?.status.err);
+  t.is(get(store, 'tasks', 't13')!.status.err, 'network tiny: no free address left in 10.9.0.0/28');
+  t.is(store.view((tx) => tx.list('tasks')).filter((x) => x.status.state === 'pending').length, 12);
+  t.is(alloc.freeAddresses('n1'), 0);
+
+  // Place tasks on nodes as the scheduler and agents would: t1..t6 on w1 running, t7..t12 on w2.
+  await store.update((tx) => {
+    for (let i = 1; i <= 12; i++) {
+      const x = tx.get('tasks', `t${i}`)!;
+      x.nodeId = i <= 6 ? 'w1' : 'w2';
+      x.status.state = 'running';
+      tx.update('tasks', x);
+    }
+  });
+  // A task that fails gives its address back → t13 goes ahead.
+  await store.update((tx) => { const x = tx.get('tasks', 't1')!; x.status.state = 'failed'; tx.update('tasks', x); });
+  await waitFor('t13 pending', () => get(store, 'tasks', 't13')?.status.state === 'pending');
+  t.is(alloc.freeAddresses('n1'), 0);
+  // Deleting a running task frees its address.
+  await store.update((tx) => tx.delete('tasks', 't2'));
+  t.is(alloc.freeAddresses('n1'), 1);
+  // w2 crashes: its tasks are being shut down but never report back; their addresses come back once w2 is Down.
+  await store.update((tx) => {
+    for (let i = 7; i <= 12; i++) { const x = tx.get('tasks', `t${i}`)!; x.desiredState = 'shutdown'; tx.update('tasks', x); }
+  });
+  t.is(alloc.freeAddresses('n1'), 1, 'still held while the node may be running them');
+  await store.update((tx) => { const n = tx.get('nodes', 'w2')!; n.status.state = 'down'; tx.update('nodes', n); });
+  t.is(alloc.freeAddresses('n1'), 7);
+  // Tasks never scheduled and then scaled away release too.
+  await store.update((tx) => { const x = tx.get('tasks', 't13')!; x.desiredState = 'shutdown'; tx.update('tasks', x); });
+  t.is(alloc.freeAddresses('n1'), 8);
+
+  // A new leader's allocator rebuilds the same picture.
+  await alloc.stop();
+  alloc = new Allocator(store);
+  alloc.start();
+  await alloc.tick();
+  t.is(alloc.freeAddresses('n1'), 8);
+  await store.update((tx) => { for (let i = 20; i < 28; i++) tx.create('tasks', task(`t${i}`, s, i)); });
+  await waitFor('all pending', () => store.view((tx) => tx.list('tasks')).filter((x) => x.id >= 't20' && x.status.state === 'pending').length === 8);
+  t.is(alloc.freeAddresses('n1'), 0);
+  // Addresses recorded on live tasks and VIPs are all distinct.
+  const live = heldAddresses(store).filter((a) => a.startsWith('10.9.'));
+  t.is(new Set(live).size, live.length);
+  await alloc.stop();
+});
+
+test('dynamic published port survives a leader change and a service update', async (t) => {
+  const store = newTestStore();
+  let alloc = new Allocator(store);
+  alloc.start();
+  const s = service('s1', 'web', { ports: [port(80, 0)] });
+  await store.update((tx) => tx.create('services', s));
+  await waitFor('endpoint', () => get(store, 'services', 's1')?.endpoint);
+  await alloc.stop();
+  alloc = new Allocator(store);
+  alloc.start();
+  await store.update((tx) => { const x = tx.get('services', 's1')!; x.spec.labels.v = '2'; x.specVersion++; tx.update('services', x); });
+  await alloc.tick();
+  t.deepEqual(get(store, 'services', 's1')!.endpoint?.ports.map((p) => p.publishedPort), [30000]);
+  const other = service('s2', 'api', { ports: [port(80, 0)] });
+  await store.update((tx) => tx.create('services', other));
+  const ep = await waitFor('endpoint', () => get(store, 'services', 's2')?.endpoint);
+  t.deepEqual(ep.ports.map((p) => p.publishedPort), [30001]);
+  await alloc.stop();
+});
