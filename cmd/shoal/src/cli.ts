@@ -1,0 +1,292 @@
+import yargs, { type Argv } from 'yargs';
+import { ExitError, UsageError } from './errors.js';
+import { splitServiceCreate } from './parse/argv.js';
+import type { Args } from './commands/common.js';
+
+/** The CLI's version (`shoal --version`). */
+export const VERSION = '0.1.0';
+
+
+type Handler = (argv: Args) => Promise<void>;
+
+/** Wraps a lazily loaded command module so only the command being run is evaluated. */
+function lazy<M>(load: () => Promise<M>, pick: (m: M) => Handler): (argv: Args) => Promise<void> {
+  return async (argv) => pick(await load())(argv);
+}
+const swarm = () => import('./commands/swarm.js');
+const node = () => import('./commands/node.js');
+const service = () => import('./commands/service.js');
+const network = () => import('./commands/network.js');
+
+const REPEAT = '(repeatable)';
+const str = (describe: string) => ({ type: 'string' as const, describe, requiresArg: true });
+const flag = (describe: string) => ({ type: 'boolean' as const, describe });
+
+/** Flags of `service create` that take no value (for splitting IMAGE from its command). */
+const CREATE_BOOLEANS = new Set(['-d', '--detach', '-q', '--quiet', '-h', '--help']);
+const GLOBAL_VALUE_FLAGS = new Set(['-H', '--host']);
+
+/** Options shared by `service create` and `service update` (Docker's names). */
+function serviceSpecOptions(y: Argv, forCreate: boolean): Argv {
+  if (forCreate) {
+    y = y
+      .option('env', { alias: 'e', ...str(`Set environment variables KEY=VALUE ${REPEAT}`) })
+      .option('label', { alias: 'l', ...str(`Service label KEY=VALUE ${REPEAT}`) })
+      .option('container-label', str(`Container label KEY=VALUE ${REPEAT}`))
+      .option('constraint', str(`Placement constraint, e.g. node.labels.zone==a ${REPEAT}`))
+      .option('publish', { alias: 'p', ...str(`Publish a port: [PUBLISHED:]TARGET[/PROTO] or published=P,target=T,mode=ingress|host,protocol=tcp|udp ${REPEAT}`) })
+      .option('network', str(`Network to attach ${REPEAT}`));
+  }
+  return y
+    .option('replicas-max-per-node', str('Maximum number of tasks per node (0 = unlimited)'))
+    .option('restart-condition', str('Restart when: none, on-failure or any'))
+    .option('restart-delay', str('Delay between restart attempts (ns|us|ms|s|m|h), default 5s'))
+    .option('restart-max-attempts', str('Maximum number of restarts before giving up (0 = unlimited)'))
+    .option('restart-window', str('Window used to evaluate the restart policy (ns|us|ms|s|m|h)'))
+    .option('stop-grace-period', str('Time to wait before force killing a container (ns|us|ms|s|m|h)'))
+    .option('endpoint-mode', str('Endpoint mode: vip or dnsrr'))
+    .option('hostname', str('Container hostname'))
+    .option('entrypoint', str('Overwrite the default ENTRYPOINT of the image'))
+    .option('reserve-cpu', str('Reserve CPUs, e.g. 0.5'))
+    .option('reserve-memory', str('Reserve memory, e.g. 512m'))
+    .option('update-parallelism', str('Maximum number of tasks updated simultaneously (0 to update all at once)'))
+    .option('update-delay', str('Delay between updates (ns|us|ms|s|m|h)'))
+    .option('update-order', str('Update order: start-first or stop-first'))
+    .option('update-failure-action', str('Action on update failure: pause, continue or rollback'))
+    .option('update-monitor', str('Duration after each task update to monitor for failure (ns|us|ms|s|m|h)'))
+    .option('update-max-failure-ratio', str('Failure rate to tolerate during an update (0-1)'))
+    .option('rollback-parallelism', str('Maximum number of tasks rolled back simultaneously'))
+    .option('rollback-delay', str('Delay between task rollbacks (ns|us|ms|s|m|h)'))
+    .option('rollback-order', str('Rollback order: start-first or stop-first'))
+    .option('rollback-failure-action', str('Action on rollback failure: pause or continue'))
+    .option('rollback-monitor', str('Duration after each task rollback to monitor for failure (ns|us|ms|s|m|h)'))
+    .option('detach', { alias: 'd', ...flag('Exit immediately instead of waiting for the service to converge') })
+    .option('quiet', { alias: 'q', ...flag('Suppress progress output') });
+}
+
+function swarmCommands(y: Argv): Argv {
+  return y
+    .command('init', 'Initialize a swarm', (c) => c
+      .option('advertise-addr', str('Advertised address (format: <ip|interface>[:port])'))
+      .option('listen-addr', str('Listen address (format: <ip|interface>[:port]), default 0.0.0.0:2377'))
+      .option('force-new-cluster', flag('Force create a new cluster from current state'))
+      .option('task-history-limit', str('Task history retention limit (default 5)')),
+    lazy(swarm, (m) => m.init))
+    .command('join <host-port>', 'Join a swarm as a node and/or manager', (c) => c
+      .positional('host-port', { type: 'string', describe: 'Address of a manager, HOST:PORT' })
+      .option('token', { ...str('Token for entry into the swarm'), demandOption: true })
+      .option('advertise-addr', str('Advertised address (format: <ip|interface>[:port])'))
+      .option('listen-addr', str('Listen address (format: <ip|interface>[:port])')),
+    lazy(swarm, (m) => m.join))
+    .command('join-token <role>', 'Manage join tokens', (c) => c
+      .positional('role', { type: 'string', describe: 'worker or manager' })
+      .option('quiet', { alias: 'q', ...flag('Only display token') })
+      .option('rotate', flag('Rotate join token')),
+    lazy(swarm, (m) => m.joinToken))
+    .command('leave', 'Leave the swarm', (c) => c
+      .option('force', { alias: 'f', ...flag('Force this node to leave the swarm, ignoring warnings') }),
+    lazy(swarm, (m) => m.leave))
+    .command('update', 'Update the swarm', (c) => c
+      .option('task-history-limit', str('Task history retention limit'))
+      .option('dispatcher-heartbeat', str('Dispatcher heartbeat period (ns|us|ms|s|m|h)')),
+    lazy(swarm, (m) => m.update))
+    .demandCommand(1, 'missing subcommand; run \'shoal swarm --help\' for the list');
+}
+
+function nodeCommands(y: Argv): Argv {
+  return y
+    .command(['ls', 'list'], 'List nodes in the swarm', (c) => c
+      .option('quiet', { alias: 'q', ...flag('Only display IDs') }),
+    lazy(node, (m) => m.ls))
+    .command('inspect <nodes..>', 'Display detailed information on one or more nodes', (c) => c
+      .positional('nodes', { type: 'string', describe: 'Node ID, name or "self"' })
+      .option('pretty', flag('Print the information in a human friendly format')),
+    lazy(node, (m) => m.inspect))
+    .command('update <node>', 'Update a node', (c) => c
+      .positional('node', { type: 'string' })
+      .option('availability', str('Availability of the node: active, pause or drain'))
+      .option('label-add', str(`Add or update a node label KEY=VALUE ${REPEAT}`))
+      .option('label-rm', str(`Remove a node label if exists ${REPEAT}`))
+      .option('role', str('Role of the node: worker or manager')),
+    lazy(node, (m) => m.update))
+    .command('promote <nodes..>', 'Promote one or more nodes to manager in the swarm', (c) => c
+      .positional('nodes', { type: 'string' }),
+    lazy(node, (m) => m.promote))
+    .command('demote <nodes..>', 'Demote one or more nodes from manager in the swarm', (c) => c
+      .positional('nodes', { type: 'string' }),
+    lazy(node, (m) => m.demote))
+    .command(['rm <nodes..>', 'remove'], 'Remove one or more nodes from the swarm', (c) => c
+      .positional('nodes', { type: 'string' })
+      .option('force', { alias: 'f', ...flag('Force remove a node from the swarm') }),
+    lazy(node, (m) => m.rm))
+    .command('ps [nodes..]', 'List tasks running on one or more nodes, defaults to current node', (c) => c
+      .positional('nodes', { type: 'string' })
+      .option('filter', { alias: 'f', ...str(`Filter output: desired-state=STATE, name=NAME, id=ID ${REPEAT}`) })
+      .option('no-trunc', flag('Do not truncate output'))
+      .option('quiet', { alias: 'q', ...flag('Only display task IDs') }),
+    lazy(node, (m) => m.ps))
+    .demandCommand(1, 'missing subcommand; run \'shoal node --help\' for the list');
+}
+
+function serviceCommands(y: Argv, command: string[]): Argv {
+  return y
+    .command('create <image>', 'Create a new service (IMAGE [COMMAND [ARG...]])', (c) => serviceSpecOptions(c
+      .positional('image', { type: 'string', describe: 'Image; every word after it is the container command' })
+      .option('name', str('Service name'))
+      .option('mode', str('Service mode: replicated or global'))
+      .option('replicas', str('Number of tasks')), true),
+    lazy(service, (m) => (a) => m.create(a, command)))
+    .command(['ls', 'list'], 'List services', (c) => c
+      .option('quiet', { alias: 'q', ...flag('Only display IDs') }),
+    lazy(service, (m) => m.ls))
+    .command('ps <services..>', 'List the tasks of one or more services', (c) => c
+      .positional('services', { type: 'string' })
+      .option('filter', { alias: 'f', ...str(`Filter output: desired-state=STATE, node=NODE, name=NAME, id=ID ${REPEAT}`) })
+      .option('no-trunc', flag('Do not truncate output'))
+      .option('quiet', { alias: 'q', ...flag('Only display task IDs') }),
+    lazy(service, (m) => m.ps))
+    .command('inspect <services..>', 'Display detailed information on one or more services', (c) => c
+      .positional('services', { type: 'string' })
+      .option('pretty', flag('Print the information in a human friendly format')),
+    lazy(service, (m) => m.inspect))
+    .command('scale <pairs..>', 'Scale one or multiple replicated services (SERVICE=REPLICAS...)', (c) => c
+      .positional('pairs', { type: 'string', describe: 'SERVICE=REPLICAS' })
+      .option('detach', { alias: 'd', ...flag('Exit immediately instead of waiting for the services to converge') }),
+    lazy(service, (m) => m.scale))
+    .command('update <service>', 'Update a service', (c) => serviceSpecOptions(c
+      .positional('service', { type: 'string' })
+      .option('image', str('Service image tag'))
+      .option('replicas', str('Number of tasks'))
+      .option('args', str('Service command args'))
+      .option('env-add', str(`Add or update an environment variable ${REPEAT}`))
+      .option('env-rm', str(`Remove an environment variable ${REPEAT}`))
+      .option('label-add', str(`Add or update a service label ${REPEAT}`))
+      .option('label-rm', str(`Remove a label by its key ${REPEAT}`))
+      .option('container-label-add', str(`Add or update a container label ${REPEAT}`))
+      .option('container-label-rm', str(`Remove a container label by its key ${REPEAT}`))
+      .option('constraint-add', str(`Add or update a placement constraint ${REPEAT}`))
+      .option('constraint-rm', str(`Remove a constraint ${REPEAT}`))
+      .option('publish-add', str(`Add or update a published port ${REPEAT}`))
+      .option('publish-rm', str(`Remove a published port by its target port ${REPEAT}`))
+      .option('network-add', str(`Add a network ${REPEAT}`))
+      .option('network-rm', str(`Remove a network ${REPEAT}`))
+      .option('force', flag('Force update even if no changes require it'))
+      .option('rollback', flag('Rollback to previous specification')), false),
+    lazy(service, (m) => m.update))
+    .command('rollback <service>', 'Revert changes to a service\'s configuration', (c) => c
+      .positional('service', { type: 'string' })
+      .option('detach', { alias: 'd', ...flag('Exit immediately instead of waiting for the service to converge') })
+      .option('quiet', { alias: 'q', ...flag('Suppress progress output') }),
+    lazy(service, (m) => m.rollback))
+    .command(['rm <services..>', 'remove'], 'Remove one or more services', (c) => c
+      .positional('services', { type: 'string' }),
+    lazy(service, (m) => m.rm))
+    .demandCommand(1, 'missing subcommand; run \'shoal service --help\' for the list');
+}
+
+function networkCommands(y: Argv): Argv {
+  return y
+    .command('create <name>', 'Create a network', (c) => c
+      .positional('name', { type: 'string' })
+      .option('driver', { alias: 'd', ...str('Driver to manage the network (overlay)') })
+      .option('subnet', str('Subnet in CIDR format, e.g. 10.0.9.0/24'))
+      .option('attachable', flag('Enable manual container attachment')),
+    lazy(network, (m) => m.create))
+    .command(['ls', 'list'], 'List networks', (c) => c
+      .option('quiet', { alias: 'q', ...flag('Only display network IDs') })
+      .option('no-trunc', flag('Do not truncate the output')),
+    lazy(network, (m) => m.ls))
+    .command('inspect <networks..>', 'Display detailed information on one or more networks', (c) => c
+      .positional('networks', { type: 'string' }),
+    lazy(network, (m) => m.inspect))
+    .command(['rm <networks..>', 'remove'], 'Remove one or more networks', (c) => c
+      .positional('networks', { type: 'string' }),
+    lazy(network, (m) => m.rm))
+    .demandCommand(1, 'missing subcommand; run \'shoal network --help\' for the list');
+}
+
+/** Rewrites yargs' validation messages into Docker-like one-liners that say how to fix them. */
+function usageMessage(msg: string, args: readonly string[]): string {
+  const path = ['shoal', ...commandPath(args)].join(' ');
+  let m: RegExpExecArray | null;
+  if ((m = /^Unknown arguments?: (.*)$/.exec(msg))) {
+    const items = m[1]!.split(', ');
+    const flags = items.filter((s) => s.startsWith('-') || args.includes(`--${s}`) || args.includes(`-${s}`));
+    const first = items[0]!;
+    if (flags.length > 0 || first.length === 1) {
+      const f = flags[0] ?? first;
+      const shown = f.startsWith('-') ? f : (f.length === 1 ? `-${f}` : `--${f}`);
+      return `unknown flag: ${shown}; see '${path} --help'`;
+    }
+    return `unknown command or argument "${first}" for "${path}"; see '${path} --help'`;
+  }
+  if ((m = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(msg))) {
+    return `"${path}" requires at least ${m[2]} argument${m[2] === '1' ? '' : 's'}; see '${path} --help'`;
+  }
+  if ((m = /^Too many non-option arguments: got (\d+), maximum of (\d+)$/.exec(msg))) {
+    return `"${path}" accepts at most ${m[2]} argument${m[2] === '1' ? '' : 's'}; see '${path} --help'`;
+  }
+  if ((m = /^Missing required argument: (.*)$/.exec(msg))) {
+    return `missing required flag --${m[1]}; see '${path} --help'`;
+  }
+  if ((m = /^Not enough arguments following: (.*)$/.exec(msg))) {
+    const f = m[1]!;
+    return `flag ${f.length === 1 ? '-' : '--'}${f} needs a value; see '${path} --help'`;
+  }
+  return msg.replace(/\n+/g, ' ');
+}
+
+const GROUPS = new Set(['swarm', 'node', 'service', 'network']);
+
+/** The command words of a command line (`service`, `ls`), for messages. */
+function commandPath(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length && out.length < 2; i++) {
+    const a = args[i]!;
+    if (a.startsWith('-')) {
+      if (!a.includes('=') && GLOBAL_VALUE_FLAGS.has(a)) i++;
+      continue;
+    }
+    if (out.length === 0 && !GROUPS.has(a)) break;
+    out.push(a);
+  }
+  return out;
+}
+
+/**
+ * Runs the CLI on `args` (without `node` and the script). Prints results on stdout and errors as
+ * one line `Error: <message>` on stderr.
+ * @returns the exit status: 0 on success, 1 on any error (bad input or a daemon error).
+ */
+export async function run(args: readonly string[]): Promise<number> {
+  const { args: parseArgs, command } = splitServiceCreate(args, CREATE_BOOLEANS, GLOBAL_VALUE_FLAGS);
+  const y = yargs(parseArgs)
+    .scriptName('shoal')
+    .usage('Usage: $0 [OPTIONS] COMMAND\n\nA swarm-mode container orchestrator')
+    .parserConfiguration({ 'boolean-negation': false, 'dot-notation': false })
+    .locale('en')
+    .option('host', { alias: 'H', type: 'string', requiresArg: true, global: true, describe: 'Daemon socket to connect to (default $SHOAL_HOST or unix:///run/shoal/shoal.sock)' })
+    .command('swarm', 'Manage the swarm', swarmCommands)
+    .command('node', 'Manage swarm nodes', nodeCommands)
+    .command('service', 'Manage swarm services', (c) => serviceCommands(c, command))
+    .command('network', 'Manage networks', networkCommands)
+    .demandCommand(1, 'missing command; run \'shoal --help\' for the list')
+    .strict()
+    .version('version', 'Show the version', `shoal version ${VERSION}`)
+    .help('help', 'Show help')
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(usageMessage(msg ?? 'invalid command line', parseArgs));
+    });
+  try {
+    await y.parseAsync();
+    return Number(process.exitCode ?? 0);
+  } catch (e) {
+    if (e instanceof ExitError) return e.code;
+    const msg = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`Error: ${msg.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
+  }
+}

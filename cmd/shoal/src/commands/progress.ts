@@ -1,0 +1,111 @@
+import type { Service, Task } from '@shoal/api';
+import { taskName } from '../format/tables.js';
+import { type Call, err as write } from './common.js';
+
+/** What one poll of a converging service shows. Pure summary of `service.inspect` + `service.ps`. */
+export interface Convergence {
+  running: number;
+  desired: number;
+  /** True when every desired task of the current spec runs. */
+  converged: boolean;
+  /** True when every slot has failed (FAILED/REJECTED with an error) and nothing runs. */
+  allFailed: boolean;
+  /** Errors of current-spec tasks, by task ID. */
+  errors: Map<string, string>;
+}
+
+/**
+ * Summarizes a service's tasks for the progress display: counts tasks of the current spec
+ * version that are desired and observed RUNNING against the desired count (replicas, or for
+ * global services the tasks desired running).
+ */
+export function summarize(service: Service, tasks: readonly Task[]): Convergence {
+  const current = tasks.filter((t) => t.specVersion === undefined || service.specVersion === undefined || t.specVersion === service.specVersion);
+  const live = current.filter((t) => t.desiredState === 'running');
+  const running = live.filter((t) => t.status.state === 'running').length;
+  const desired = 'replicated' in service.spec.mode ? service.spec.mode.replicated.replicas : live.length;
+  const errors = new Map<string, string>();
+  for (const t of current) {
+    if (t.status.err && (t.status.state === 'failed' || t.status.state === 'rejected')) errors.set(t.id, `${taskName(t)}: ${t.status.err}`);
+  }
+  // Every slot (or node, for global services) has at least one failed task and none runs.
+  const slots = new Map<string, boolean>();
+  for (const t of current) {
+    const key = t.slot !== 0 ? String(t.slot) : t.nodeId;
+    const failed = (t.status.state === 'failed' || t.status.state === 'rejected') && Boolean(t.status.err);
+    slots.set(key, (slots.get(key) ?? false) || failed);
+  }
+  const slotCount = 'replicated' in service.spec.mode ? desired : slots.size;
+  const failedSlots = [...slots.values()].filter(Boolean).length;
+  const allFailed = desired > 0 && running === 0 && slotCount > 0 && failedSlots >= slotCount;
+  const converged = running === desired;
+  return { running, desired, converged, allFailed, errors };
+}
+
+export interface WaitOptions {
+  /** Give up (but leave the service converging) after this long. Default 120 s. */
+  timeoutMs?: number;
+  /** Poll period, ms. Default 200 (Docker's). */
+  pollMs?: number;
+  /** Print nothing but errors. */
+  quiet?: boolean;
+}
+
+/**
+ * Polls the service until it converges, printing `overall progress: R out of D tasks` when the
+ * count changes, each task error once, and `verify: Service <id> converged` at the end, on
+ * stderr (stdout stays the command's result, e.g. the service ID, for scripts).
+ * @throws Error when every task failed (e.g. the image does not exist), with the last error.
+ */
+export async function waitForService(call: Call, id: string, opts: WaitOptions = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  const pollMs = opts.pollMs ?? 200;
+  const deadline = Date.now() + timeoutMs;
+  const seenErrors = new Set<string>();
+  let lastLine = '';
+  let rollbackShown = '';
+  const say = (s: string) => { if (!opts.quiet) write(s); };
+  let interrupted = false;
+  const onSigint = () => { interrupted = true; };
+  process.once('SIGINT', onSigint);
+  try {
+    for (;;) {
+      const service = await call('service.inspect', { ref: id });
+      const { tasks } = await call('service.ps', { ref: id });
+      const s = summarize(service, tasks);
+      const rollingBack = service.updateStatus?.state.startsWith('rollback') ?? false;
+      if (rollingBack && service.updateStatus && rollbackShown !== service.updateStatus.message) {
+        rollbackShown = service.updateStatus.message;
+        say(`rollback: ${rollbackShown}\n`);
+      }
+      const line = `${rollingBack ? 'rolling back update' : 'overall progress'}: ${s.running} out of ${s.desired} tasks`;
+      if (line !== lastLine) {
+        say(`${line}\n`);
+        lastLine = line;
+      }
+      let lastErr = '';
+      for (const [tid, e] of s.errors) {
+        lastErr = e;
+        if (!seenErrors.has(tid)) {
+          seenErrors.add(tid);
+          write(`${e}\n`);
+        }
+      }
+      if (service.updateStatus?.state === 'paused' || service.updateStatus?.state === 'rollback_paused') {
+        throw new Error(`service ${service.spec.name} update paused: ${service.updateStatus.message}`);
+      }
+      if (s.allFailed) throw new Error(`service ${service.spec.name} did not converge: every task failed; last error: ${lastErr.replace(/^[^:]*: /, '')}`);
+      if (s.converged && !(service.updateStatus?.state === 'updating' || service.updateStatus?.state === 'rollback_started')) {
+        say(`verify: Service ${id} converged\n`);
+        return;
+      }
+      if (interrupted || Date.now() >= deadline) {
+        write(`Operation continuing in background.\nUse \`shoal service ps ${service.spec.name}\` to check progress.\n`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}

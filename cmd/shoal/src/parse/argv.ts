@@ -1,0 +1,42 @@
+/**
+ * Splits `service create … IMAGE [COMMAND [ARG…]]` so that everything after IMAGE belongs to the
+ * container's command, even words that look like flags (`httpd -f -p 80`), as Docker does
+ * (cobra `SetInterspersed(false)`). Pure.
+ *
+ * The scan knows which flags take no value (`booleanFlags`); any other flag consumes the next word
+ * unless written `--flag=value`. A `--` ends the flags: the word after it is IMAGE.
+ * @returns `args` for the option parser (up to and including IMAGE) and `command` (the rest);
+ *   `command` is empty when the words are not a `service create` command line.
+ */
+export function splitServiceCreate(argv: readonly string[], booleanFlags: ReadonlySet<string>, globalValueFlags: ReadonlySet<string>): { args: string[]; command: string[] } {
+  const words: string[] = [];
+  let i = 0;
+  // Find the leading words `service create`, skipping global flags and their values.
+  for (; i < argv.length && words.length < 2; i++) {
+    const a = argv[i]!;
+    if (a === '--') return { args: [...argv], command: [] };
+    if (a.startsWith('-') && a !== '-') {
+      if (!a.includes('=') && globalValueFlags.has(a)) i++;
+      continue;
+    }
+    words.push(a);
+  }
+  if (words[0] !== 'service' || words[1] !== 'create') return { args: [...argv], command: [] };
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      const image = argv[i + 1];
+      if (image === undefined) return { args: argv.slice(0, i), command: [] };
+      return { args: [...argv.slice(0, i), image], command: argv.slice(i + 2) };
+    }
+    if (a.startsWith('-') && a !== '-') {
+      if (a.includes('=') || booleanFlags.has(a)) continue;
+      // Clustered short booleans such as -dq.
+      if (/^-[a-zA-Z]{2,}$/.test(a) && [...a.slice(1)].every((c) => booleanFlags.has(`-${c}`))) continue;
+      i++;
+      continue;
+    }
+    return { args: argv.slice(0, i + 1), command: argv.slice(i + 1) };
+  }
+  return { args: [...argv], command: [] };
+}
