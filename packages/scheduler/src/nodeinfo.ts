@@ -1,6 +1,8 @@
 import { isTerminal, taskStateRank, type Node, type Task } from '@shoal/api';
 
 const RUNNING = taskStateRank('running');
+const FAILURE_LIMIT = 5;
+const FAILURE_WINDOW_MS = 5 * 60_000;
 
 /** What one task takes from a node, as the scheduler counts it. */
 interface Contribution {
@@ -26,6 +28,8 @@ export class NodeInfo {
   private contrib = new Map<string, Contribution>();
   private byService = new Map<string, number>();
   private ports = new Map<string, number>();
+  /** Service ID → times (ms) its tasks failed here, oldest first. */
+  private failures = new Map<string, number[]>();
   activeTotal = 0;
   reservedCpus = 0;
   reservedMemory = 0;
@@ -49,6 +53,24 @@ export class NodeInfo {
   /** Memory bytes not yet reserved. */
   get freeMemory(): number {
     return (this.node.description?.resources.memoryBytes ?? 0) - this.reservedMemory;
+  }
+
+  /** Notes that a task of `serviceId` failed or was rejected on this node at `now` (ms). */
+  recordFailure(serviceId: string, now: number): void {
+    const list = this.failures.get(serviceId) ?? [];
+    list.push(now);
+    if (list.length > FAILURE_LIMIT) list.shift();
+    this.failures.set(serviceId, list);
+  }
+
+  /**
+   * True when `serviceId` failed here at least 5 times in the last 5 minutes (SwarmKit's rule):
+   * such a node is tried last for that service.
+   */
+  failingFor(serviceId: string, now: number): boolean {
+    const list = this.failures.get(serviceId);
+    if (!list || list.length < FAILURE_LIMIT) return false;
+    return now - list[0]! <= FAILURE_WINDOW_MS;
   }
 
   hostPortInUse(key: string): boolean {

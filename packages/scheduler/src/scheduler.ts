@@ -33,8 +33,9 @@ const wantsScheduling = (t: Task) => t.status.state === 'pending' && taskStateRa
  * - Watches the store; keeps a {@link NodeInfo} per node updated incrementally from events.
  * - Tasks with no node are grouped by service and spec version; for each group the filter
  *   pipeline (ready, availability, resources, constraints, host ports, max replicas) selects
- *   nodes and tasks go one by one to the node that comes first in **spread** order: fewest active
- *   tasks of this service, then fewest active tasks overall, then node ID.
+ *   nodes and tasks go one by one to the node that comes first in **spread** order: nodes where
+ *   the service failed ≥ 5 times in 5 min last, then fewest active tasks of this service, then
+ *   fewest active tasks overall, then node ID.
  * - Tasks that arrive with a node already set (global services) are checked against that node only.
  * - Decisions are written in batches (status ASSIGNED + nodeId). A task no node can take stays
  *   PENDING with `status.err` = `no suitable node (<per-filter reasons>)`, written only when the
@@ -159,6 +160,9 @@ export class Scheduler {
   }
 
   private trackTask(t: Task, old: Task | undefined): void {
+    if (t.nodeId && old && old.status.state !== t.status.state && (t.status.state === 'failed' || t.status.state === 'rejected')) {
+      this.nodes.get(t.nodeId)?.recordFailure(t.serviceId, Date.now());
+    }
     if (old?.nodeId && old.nodeId !== t.nodeId && this.nodes.get(old.nodeId)?.removeTask(t.id)) this.dirty = true;
     if (t.nodeId && this.nodes.get(t.nodeId)?.setTask(t)) this.dirty = true;
     const queue = t.nodeId ? this.preassigned : this.unassigned;
@@ -234,7 +238,10 @@ export class Scheduler {
     const first = tasks[0]!;
     const svc = first.serviceId;
     this.pipeline.setTask(first);
+    const now = Date.now();
     const heap = new Heap<NodeInfo>((a, b) => {
+      const fa = a.failingFor(svc, now), fb = b.failingFor(svc, now);
+      if (fa !== fb) return fb;
       const sa = a.activeOf(svc), sb = b.activeOf(svc);
       if (sa !== sb) return sa < sb;
       if (a.activeTotal !== b.activeTotal) return a.activeTotal < b.activeTotal;

@@ -231,3 +231,19 @@ test('restart: a new scheduler rebuilds from the store and keeps spreading', asy
   t.deepEqual(countByNode(tasksOf(store, 'web')), { n1: 2, n2: 1, n3: 1 });
   await s2.stop();
 });
+
+test('a node where the service keeps failing is tried last', async (t) => {
+  const { store, sched } = await setup([node('n1'), node('n2')]);
+  // n2 already runs two other tasks; n1 is empty but 5 tasks of web failed there.
+  await store.update((tx) => {
+    for (let i = 1; i <= 2; i++) tx.create('tasks', { ...task(`o${i}`, 'other', i, spec(), 'n2'), status: { state: 'running', timestamp: '', message: '' } });
+    for (let i = 1; i <= 5; i++) tx.create('tasks', { ...task(`f${i}`, 'web', i, spec(), 'n1'), status: { state: 'running', timestamp: '', message: '' } });
+  });
+  await store.update((tx) => {
+    for (let i = 1; i <= 5; i++) { const x = tx.get('tasks', `f${i}`)!; x.status.state = 'rejected'; tx.update('tasks', x); }
+  });
+  await store.update((tx) => tx.create('tasks', task('w1', 'web', 6)));
+  await waitFor(store, 'assigned', () => store.view((tx) => tx.get('tasks', 'w1'))?.status.state === 'assigned');
+  t.is(store.view((tx) => tx.get('tasks', 'w1'))!.nodeId, 'n2');
+  await sched.stop();
+});
