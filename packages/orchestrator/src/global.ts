@@ -62,6 +62,7 @@ export class GlobalOrchestrator extends ServiceOrchestrator {
     }
     for (const s of live.values()) if (!s.cur && eligible(w.node(s.nodeId))) this.refill(w, s, () => this.createIn(w, s));
     for (const n of w.tx.list('nodes')) {
+      if (w.full) break;
       if (live.has(n.id) || !eligible(n)) continue;
       const s: Slot = { key: `${svc.id}/node:${n.id}`, slot: 0, nodeId: n.id, hist: [] };
       s.cur = this.createIn(w, s);

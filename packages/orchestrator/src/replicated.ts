@@ -20,7 +20,8 @@ export { type OrchestratorOptions } from './service-orchestrator.js';
  *    reaper deletes them once stopped). Victims, in order: slots with no desired-running task, then
  *    tasks not yet RUNNING (least advanced first), then RUNNING tasks on the nodes holding the most
  *    tasks of the service, highest slot first. One `scale` is enough (B04).
- * 4. Scale up: new tasks (desired RUNNING, state NEW, no node) in the lowest free slot numbers.
+ * 4. Scale up: new tasks (desired RUNNING, state NEW, no node) in the lowest free slot numbers,
+ *    at most 200 per transaction (the next pass continues).
  * 5. Spec change (`specVersion` bump): rolling update, stop-first ({@link RollingUpdater}).
  * 6. `pendingDelete`: all tasks desired REMOVE; once none can still run, tasks and service deleted.
  * Invariant: at no moment does a slot hold two tasks with desired state ≤ RUNNING, so a service
@@ -44,6 +45,10 @@ export class ReplicatedOrchestrator extends ServiceOrchestrator {
     for (const [slot, all] of bySlot) {
       const hist = all.filter((t) => taskStateRank(t.desiredState) < taskStateRank('remove')).sort(byAge);
       if (hist.length === 0) continue;
+      if (slot < 1) {
+        for (const t of hist) w.setDesired(t, 'remove'); // not a replica slot (e.g. left from global mode)
+        continue;
+      }
       const s: Slot = { key: `${svc.id}/${slot}`, slot, nodeId: '', hist };
       this.settleSlot(w, s);
       if (s.cur && (w.onDeadNode(s.cur) || w.onDrainedNode(s.cur))) {
@@ -80,7 +85,7 @@ export class ReplicatedOrchestrator extends ServiceOrchestrator {
 
     if (live.length < replicas) {
       const used = new Set(live.map((s) => s.slot));
-      for (let n = 1; live.length < replicas; n++) {
+      for (let n = 1; live.length < replicas && !w.full; n++) {
         if (used.has(n)) continue;
         const s: Slot = { key: `${svc.id}/${n}`, slot: n, nodeId: '', hist: [] };
         s.cur = this.createIn(w, s);

@@ -7,8 +7,11 @@ export type RestartDecision =
   | { kind: 'now' }
   /** Restart once the clock reaches `dueMs` (ms since epoch). */
   | { kind: 'at'; dueMs: number }
-  /** The policy forbids a restart; `reason` says why (e.g. for logs). */
-  | { kind: 'never'; reason: string };
+  /**
+   * The policy forbids a restart; `reason` says why. `limit` is set when the attempt budget is used
+   * up (the orchestrator then appends the reason to the ended task's `status.err`).
+   */
+  | { kind: 'never'; reason: string; limit?: boolean };
 
 /**
  * Does `policy.condition` allow restarting after `ended` stopped? `none` never; `on-failure` unless
@@ -94,7 +97,7 @@ export class RestartSupervisor {
     if (policy.maxAttempts > 0) {
       const used = this.attempts(service, slotKey, slotTasks, policy, nowMs);
       if (used >= policy.maxAttempts) {
-        return { kind: 'never', reason: `restart limit reached: ${used} of ${policy.maxAttempts} attempts used` };
+        return { kind: 'never', reason: `restart limit reached (${used} of ${policy.maxAttempts} attempts used)`, limit: true };
       }
     }
     const endedAt = Math.min(this.ended.get(last.id) ?? parseTime(last.status.timestamp) ?? nowMs, nowMs);

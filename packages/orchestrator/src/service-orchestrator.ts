@@ -1,4 +1,4 @@
-import { type Node, type Service, type Task, type TaskState, isTerminal, taskStateRank } from '@shoal/api';
+import { type Node, type Service, type Task, type TaskState, isTerminal } from '@shoal/api';
 import type { MemoryStore, StoreEvent, Tx } from '@shoal/store';
 import { Reconciler, type ComponentOptions } from './reconciler.js';
 import { RestartSupervisor } from './restart.js';
@@ -32,6 +32,9 @@ export class ServiceWork {
   private changed = new Set<Task>();
   private nodes = new Map<string, Node | undefined>();
   private svcChanged = false;
+  private creates = 0;
+  /** Tasks created per transaction at most (SwarmKit batches 200 changes per transaction too). */
+  static readonly MAX_CREATES = 200;
 
   constructor(readonly tx: Tx, public svc: Service, readonly now: number, readonly restart: RestartSupervisor) {
     this.tasks = tx.tasksByService(svc.id);
@@ -41,6 +44,11 @@ export class ServiceWork {
     if (!id) return undefined;
     if (!this.nodes.has(id)) this.nodes.set(id, this.tx.get('nodes', id));
     return this.nodes.get(id);
+  }
+
+  /** Marks a task copy edited in place for writing. */
+  markChanged(t: Task): void {
+    this.changed.add(t);
   }
 
   setDesired(t: Task, to: TaskState): void {
@@ -53,7 +61,13 @@ export class ServiceWork {
     for (const t of after) at = Math.max(at, (parseTime(t.meta.createdAt) ?? 0) + 1);
     const t = newTask(this.svc, slot, nodeId, at);
     this.tx.create('tasks', t);
+    this.creates++;
     return t;
+  }
+
+  /** The creation budget of this transaction is spent: stop creating, another pass follows. */
+  get full(): boolean {
+    return this.creates >= ServiceWork.MAX_CREATES;
   }
 
   /** Marks the service object for writing (updateStatus, rollback). */
@@ -177,6 +191,7 @@ export abstract class ServiceOrchestrator extends Reconciler {
       this.update(w, slots);
     }
     w.flush();
+    if (w.full) w.effects.push(() => this.mark(id));
     return w.effects;
   }
 
@@ -258,7 +273,12 @@ export abstract class ServiceOrchestrator extends Reconciler {
       w.effects.push(() => this.restart.wake(id, s.key, d.dueMs));
     } else {
       const name = `${w.svc.spec.name}.${s.slot || s.nodeId}`;
-      w.effects.push(() => this.log.info?.(`not restarting ${name}: ${d.reason}`));
+      if (d.limit && !(last.status.err ?? '').includes(GAVE_UP)) {
+        // Make the give-up visible in `service ps` (ERROR column): the old error, then why no restart.
+        last.status = { ...last.status, err: `${last.status.err ? `${last.status.err}; ` : ''}${GAVE_UP}: ${d.reason}` };
+        w.markChanged(last);
+        w.effects.push(() => this.log.info?.(`not restarting ${name}: ${d.reason}`));
+      }
     }
   }
 
@@ -330,4 +350,5 @@ function nodeChanged(a: Node, b: Node): boolean {
     || JSON.stringify(a.spec) !== JSON.stringify(b.spec) || JSON.stringify(a.description) !== JSON.stringify(b.description);
 }
 
-export const RANK_RUNNING = taskStateRank('running');
+/** Prefix of the note appended to `status.err` of a task whose slot ran out of restart attempts. */
+export const GAVE_UP = 'not restarted';

@@ -133,3 +133,20 @@ test('a restore event (snapshot installed) makes the orchestrator reconcile ever
   await c.settle();
   t.deepEqual(slots(c.desiredRunning(id)), [1, 2, 3]);
 });
+
+test('a large scale-up is split into transactions of at most 200 new tasks', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  let biggest = 0;
+  let inEntry = 0;
+  c.store.watch((ev) => {
+    if (ev.kind === 'create' && ev.table === 'tasks') inEntry++;
+    if (ev.kind === 'commit') {
+      biggest = Math.max(biggest, inEntry);
+      inEntry = 0;
+    }
+  });
+  const id = await c.createService('big', { replicas: 450 });
+  t.is(c.desiredRunning(id).length, 450);
+  t.is(new Set(c.desiredRunning(id).map((x) => x.slot)).size, 450);
+  t.is(biggest, 200);
+});

@@ -64,6 +64,8 @@ test('max attempts: the budget is used up, and a spec change resets it (B05)', a
   await c.end(c.inSlot(id, 1)!.id); // second kill
   await c.advance(15_000);
   t.is(c.inSlot(id, 1), undefined, 'budget used up: no replacement');
+  const dead = c.tasks(id).sort((a, b) => a.meta.createdAt.localeCompare(b.meta.createdAt)).at(-1)!;
+  t.is(dead.status.err, 'task: non-zero exit (1); not restarted: restart limit reached (1 of 1 attempts used)', 'service ps shows why');
   await c.forceUpdate(id); // service update --force
   const fresh = c.inSlot(id, 1);
   t.truthy(fresh, 'the update creates a fresh task');
