@@ -1,4 +1,4 @@
-import type { NodeDescription, Task } from '@shoal/api';
+import type { NodeDescription, PortConfig, Task } from '@shoal/api';
 
 /**
  * The executor ports: how the agent runs tasks without knowing the container runtime
@@ -50,6 +50,8 @@ export interface ContainerStatus {
   started: boolean;
   /** Exit code of the last run; present when started and not running. */
   exitCode?: number;
+  /** Host-mode published ports as bound while running (`publishedPort` as the engine chose it when the spec left 0). */
+  ports?: PortConfig[];
 }
 
 /**

@@ -19,3 +19,5 @@ export { nullLogger } from './logger.js';
 export { StatusReporter } from './reporter.js';
 export type { SendStatuses, StatusReporterOptions } from './reporter.js';
 export { TaskRunner, wantsStop } from './task.js';
+export { expandTemplate } from './template.js';
+export type { TemplateContext } from './template.js';

@@ -1,4 +1,4 @@
-import type { Task, TaskState, TaskStatus } from '@shoal/api';
+import type { PortConfig, Task, TaskState, TaskStatus } from '@shoal/api';
 import { isTerminal, taskStateRank } from '@shoal/api';
 import type { ContainerStatus, Controller } from './exec.js';
 import { ContainerNotFoundError, containerName } from './exec.js';
@@ -28,6 +28,8 @@ export class TaskRunner {
   private task: Task;
   private state: TaskState;
   private containerId: string | undefined;
+  /** Host-mode ports bound by the running container (reported with RUNNING). */
+  private ports: PortConfig[] | undefined;
   private readonly abort = new AbortController();
   private wake: (() => void) | undefined;
   /** Bumped by update(), so a change during a step is never slept through. */
@@ -143,6 +145,7 @@ export class TaskRunner {
       return;
     }
     this.containerId = st.containerId;
+    this.ports = st.ports;
     if (st.running) {
       if (this.state !== 'running') this.setState('running', 'started (adopted running container)');
     } else if (st.started) {
@@ -186,6 +189,7 @@ export class TaskRunner {
         await this.controller.start();
         const st = await this.controller.inspect();
         this.containerId = st.containerId ?? this.containerId;
+        this.ports = st.ports;
       } catch (err) {
         this.fatal(err);
         return true;
@@ -265,6 +269,7 @@ export class TaskRunner {
     if (extra.err !== undefined) status.err = extra.err;
     if (extra.exitCode !== undefined) status.exitCode = extra.exitCode;
     if (this.containerId) status.containerId = this.containerId;
+    if (this.ports && this.ports.length > 0) status.ports = this.ports;
     this.logger.debug({ taskId: this.id, state, err: extra.err }, 'task state');
     this.report(this.task.id, status);
   }

@@ -1,8 +1,9 @@
 import type Dockerode from 'dockerode';
-import type { Task } from '@shoal/api';
+import type { PortConfig, Task } from '@shoal/api';
 import { DEFAULTS } from '@shoal/api';
 import type { ContainerStatus, Controller } from '@shoal/agent';
-import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, normalizeImageRef, taskLabels } from '@shoal/agent';
+import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, expandTemplate, normalizeImageRef, taskLabels } from '@shoal/agent';
+import type { TemplateContext } from '@shoal/agent';
 import { engineMessage, statusCodeOf } from './docker-host.js';
 
 export interface DockerControllerOptions {
@@ -10,6 +11,8 @@ export interface DockerControllerOptions {
   nodeId: string;
   /** Longest an image pull may take, ms; then the task is REJECTED. Default 120 000. */
   pullTimeoutMs: number;
+  /** The node as templates see it (`{{.Node.Hostname}}`, …); called only when a template needs it. */
+  node: () => Promise<TemplateContext['node']>;
 }
 
 /**
@@ -18,7 +21,10 @@ export interface DockerControllerOptions {
  * by a restarted agent drives the same container. The container maps the ContainerSpec the way
  * moby's swarm executor does (`daemon/cluster/executor/container/container.go`): `command` replaces
  * the image entrypoint and `args` its cmd; env, labels, hostname, dir, user, stop signal; Docker
- * restart policy "no" (the managers restart tasks, never the engine).
+ * restart policy "no" (the managers restart tasks, never the engine). Hostname and env values may
+ * use Docker's templates (`{{.Node.Hostname}}`, `{{.Task.Slot}}`, …; see `expandTemplate`).
+ * Host-mode published ports (`task.endpoint.ports`, publishMode host) become port bindings
+ * (published 0 = the engine picks one); `inspect()` reports them as bound.
  */
 export class DockerController implements Controller {
   readonly name: string;
@@ -36,7 +42,7 @@ export class DockerController implements Controller {
     if ((await this.inspect()).exists) return;
     await this.ensureImage();
     try {
-      await this.docker.createContainer(this.createOptions());
+      await this.docker.createContainer(await this.createOptions());
     } catch (err) {
       // 409: created meanwhile under the same name (a concurrent prepare); adopt it if it is ours.
       if (statusCodeOf(err) === 409 && (await this.inspect()).exists) return;
@@ -118,6 +124,10 @@ export class DockerController implements Controller {
     const started = !!info.State.StartedAt && !info.State.StartedAt.startsWith('0001-');
     const status: ContainerStatus = { exists: true, containerId: info.Id, running: info.State.Running, started };
     if (started && !info.State.Running) status.exitCode = info.State.ExitCode;
+    if (info.State.Running) {
+      const ports = this.boundPorts(info.NetworkSettings?.Ports as Record<string, { HostIp: string; HostPort: string }[] | null> | undefined);
+      if (ports.length > 0) status.ports = ports;
+    }
     return status;
   }
 
@@ -155,8 +165,23 @@ export class DockerController implements Controller {
     });
   }
 
-  private createOptions(): Dockerode.ContainerCreateOptions {
+  /** Host-mode ports of the task (`endpoint.ports` with publishMode host). */
+  private hostPorts(): PortConfig[] {
+    return (this.task.endpoint?.ports ?? []).filter((p) => p.publishMode === 'host');
+  }
+
+  /** The task's host-mode ports with the published port the engine bound (0 if not bound). */
+  private boundPorts(bindings: Record<string, { HostIp: string; HostPort: string }[] | null> | undefined): PortConfig[] {
+    return this.hostPorts().map((p) => {
+      const b = bindings?.[`${p.targetPort}/${p.protocol}`]?.[0];
+      return { ...p, publishedPort: b ? Number(b.HostPort) : p.publishedPort };
+    });
+  }
+
+  private async createOptions(): Promise<Dockerode.ContainerCreateOptions> {
     const spec = this.task.spec.container;
+    const needsNode = [spec.hostname ?? '', ...(spec.env ?? [])].some((v) => v.includes('{{'));
+    const ctx: TemplateContext = { task: this.task, node: needsNode ? await this.opts.node() : { hostname: '' } };
     const labels = { ...(spec.labels ?? {}), ...taskLabels(this.task), [LABELS.nodeId]: this.opts.nodeId };
     const o: Dockerode.ContainerCreateOptions = {
       name: this.name,
@@ -170,8 +195,8 @@ export class DockerController implements Controller {
     } else if (spec.args && spec.args.length > 0) {
       o.Cmd = spec.args;
     }
-    if (spec.env) o.Env = spec.env;
-    if (spec.hostname) o.Hostname = spec.hostname;
+    if (spec.env) o.Env = spec.env.map((e) => expandTemplate(e, ctx));
+    if (spec.hostname) o.Hostname = expandTemplate(spec.hostname, ctx);
     if (spec.dir) o.WorkingDir = spec.dir;
     if (spec.user) o.User = spec.user;
     if (spec.stopSignal) o.StopSignal = spec.stopSignal;
@@ -179,6 +204,16 @@ export class DockerController implements Controller {
     const limits = this.task.spec.resources?.limits;
     if (limits?.nanoCpus) o.HostConfig!.NanoCpus = limits.nanoCpus;
     if (limits?.memoryBytes) o.HostConfig!.Memory = limits.memoryBytes;
+    const ports = this.hostPorts();
+    if (ports.length > 0) {
+      o.ExposedPorts = {};
+      o.HostConfig!.PortBindings = {};
+      for (const p of ports) {
+        const key = `${p.targetPort}/${p.protocol}`;
+        o.ExposedPorts[key] = {};
+        o.HostConfig!.PortBindings[key] = [{ HostPort: p.publishedPort > 0 ? String(p.publishedPort) : '' }];
+      }
+    }
     return o;
   }
 }

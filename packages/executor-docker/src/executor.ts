@@ -29,6 +29,7 @@ export class DockerExecutor implements Executor {
   readonly dockerHost: string;
   private readonly hostname: string | undefined;
   private readonly pullTimeoutMs: number;
+  private node: Promise<{ hostname: string; os: string; architecture: string }> | undefined;
 
   /** Throws a one-line error when `nodeId` is empty or `dockerHost` is not a unix:// or tcp:// address. */
   constructor(opts: DockerExecutorOptions) {
@@ -66,8 +67,20 @@ export class DockerExecutor implements Executor {
     };
   }
 
+  /** The node as task templates see it, from `describe()` (cached after the first success). */
+  private templateNode(): Promise<{ hostname: string; os: string; architecture: string }> {
+    this.node ??= this.describe().then(
+      (d) => ({ hostname: d.hostname, os: d.platform.os, architecture: d.platform.architecture }),
+      (err: unknown) => {
+        this.node = undefined;
+        throw err;
+      },
+    );
+    return this.node;
+  }
+
   controller(task: Task): Controller {
-    return new DockerController(this.docker, task, { nodeId: this.nodeId, pullTimeoutMs: this.pullTimeoutMs });
+    return new DockerController(this.docker, task, { nodeId: this.nodeId, pullTimeoutMs: this.pullTimeoutMs, node: () => this.templateNode() });
   }
 
   async list(): Promise<ManagedContainer[]> {

@@ -1,10 +1,9 @@
-import { connect } from 'node:net';
 import test from 'ava';
 import type Dockerode from 'dockerode';
 import { Agent, LABELS } from '@shoal/agent';
 import { FakeDispatcher, fakeTask, until } from '@shoal/agent/testing';
 import { DockerExecutor } from '../src/executor.js';
-import { HTTPD, RUN_LABEL, cleanup, dockerClient, requireDocker, runContainers, runId } from './helpers.js';
+import { HTTPD, RUN_LABEL, cleanup, dockerClient, httpGet, requireDocker, runContainers, runId } from './helpers.js';
 
 // The Agent driving real containers through DockerExecutor; FakeDispatcher plays the managers.
 
@@ -17,19 +16,6 @@ test.before(async () => {
 test.after.always(async () => {
   await cleanup(docker, RUN);
 });
-
-/** One HTTP/1.0 GET over a raw socket (what `nc` does in the shell checks). */
-function httpGet(host: string, port = 80): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    let data = '';
-    s.setTimeout(2000, () => s.destroy(new Error(`GET http://${host}:${port}/ timed out`)));
-    s.on('connect', () => s.write('GET / HTTP/1.0\r\n\r\n'));
-    s.on('data', (d) => (data += d.toString()));
-    s.on('end', () => resolve(data));
-    s.on('error', reject);
-  });
-}
 
 function running(docker: Dockerode, node: string): Promise<Dockerode.ContainerInfo[]> {
   return runContainers(docker, RUN, [`${LABELS.nodeId}=${node}`]).then((cs) => cs.filter((c) => c.State === 'running'));
@@ -133,5 +119,21 @@ test('an image that is not present and not pullable → REJECTED naming the imag
   await until(() => dispatcher.stateOf(task.id) === 'rejected', 'REJECTED', 10_000);
   t.regex(dispatcher.tasks.get(task.id)!.status.err!, /^No such image: 127\.0\.0\.1:1\/nosuch:latest \(not present locally and could not be pulled/);
   t.deepEqual(dispatcher.statesOf(task.id), ['accepted', 'preparing', 'rejected']);
+  await agent.stop();
+});
+
+test('RUNNING carries the host-mode ports the engine bound', async (t) => {
+  const NODE = `${RUN}n4`;
+  const dispatcher = new FakeDispatcher(200);
+  const executor = new DockerExecutor({ nodeId: NODE });
+  const task = fakeTask({ nodeId: NODE, serviceName: `${RUN}-hp`, command: HTTPD, labels: { [RUN_LABEL]: RUN }, stopGracePeriodMs: 1000 });
+  task.endpoint = { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 0, publishMode: 'host' }], virtualIps: [] };
+  dispatcher.setTask(task);
+  const agent = new Agent({ nodeId: NODE, addr: '127.0.0.1', dispatcher, executor, statusBatchMs: 20 });
+  agent.start();
+  await until(() => dispatcher.stateOf(task.id) === 'running', 'RUNNING', 10_000);
+  const ports = dispatcher.tasks.get(task.id)!.status.ports;
+  t.is(ports?.length, 1);
+  t.true(ports![0]!.publishedPort > 0);
   await agent.stop();
 });

@@ -1,9 +1,9 @@
 import test from 'ava';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS } from '@shoal/agent';
-import { fakeTask } from '@shoal/agent/testing';
+import { fakeTask, until } from '@shoal/agent/testing';
 import { DockerExecutor } from '../src/executor.js';
 import { dockerOptions } from '../src/docker-host.js';
-import { IMAGE, RUN_LABEL, SLEEP_TERMABLE, cleanup, dockerClient, requireDocker, runContainers, runId } from './helpers.js';
+import { HTTPD, IMAGE, RUN_LABEL, SLEEP_TERMABLE, cleanup, dockerClient, httpGet, requireDocker, runContainers, runId } from './helpers.js';
 
 const docker = dockerClient();
 const RUN = runId();
@@ -152,4 +152,37 @@ test('a container with the task\'s name but without Shoal labels is never adopte
   const task = fakeTask({ nodeId: NODE, serviceName: `${RUN}-squat`, labels: runLabels });
   await docker.createContainer({ name: `${RUN}-squat.1.${task.id}`, Image: IMAGE, Cmd: ['true'], Labels: runLabels });
   await t.throwsAsync(exec.controller(task).prepare(), { message: /is taken by a container Shoal does not manage/ });
+});
+
+test('controller: hostname and env templates are expanded; an unknown field rejects prepare', async (t) => {
+  const task = fakeTask({ nodeId: NODE, serviceName: `${RUN}-tmpl`, slot: 4, command: SLEEP_TERMABLE, labels: runLabels, env: ['SLOT={{.Task.Slot}}', 'NODE={{.Node.ID}}'] });
+  task.spec.container.hostname = '{{.Node.Hostname}}-{{.Task.Slot}}';
+  const ctl = exec.controller(task);
+  await ctl.prepare();
+  const info = await docker.getContainer((await ctl.inspect()).containerId!).inspect();
+  const engineHost = (await exec.describe()).hostname;
+  t.is(info.Config.Hostname, `${engineHost}-4`.slice(0, 63));
+  t.true(info.Config.Env.includes('SLOT=4'));
+  t.true(info.Config.Env.includes(`NODE=${NODE}`));
+  await ctl.remove();
+
+  const bad = fakeTask({ nodeId: NODE, serviceName: `${RUN}-tmplbad`, labels: runLabels, env: ['X={{.Task.Nope}}'] });
+  await t.throwsAsync(exec.controller(bad).prepare(), { message: /unknown field \.Task\.Nope/ });
+});
+
+test('controller: a host-mode port with published 0 is bound by the engine and reported; HTTP answers on it', async (t) => {
+  const task = fakeTask({ nodeId: NODE, serviceName: `${RUN}-port`, command: HTTPD, labels: runLabels });
+  task.endpoint = { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 0, publishMode: 'host' }], virtualIps: [] };
+  const ctl = exec.controller(task);
+  await ctl.prepare();
+  t.is((await ctl.inspect()).ports, undefined, 'not bound before start');
+  await ctl.start();
+  const st = await ctl.inspect();
+  t.is(st.ports?.length, 1);
+  const port = st.ports![0]!;
+  t.like(port, { protocol: 'tcp', targetPort: 80, publishMode: 'host' });
+  t.true(port.publishedPort > 0);
+  const page = await until(() => httpGet('127.0.0.1', port.publishedPort).catch(() => ''), 'HTTP on the published port', 10_000);
+  t.regex(page, /^HTTP\/1\.[01] 200/);
+  await ctl.remove();
 });

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import Dockerode from 'dockerode';
 import { DEFAULTS } from '@shoal/api';
 import { dockerOptions, defaultDockerHost } from '../src/docker-host.js';
@@ -50,3 +51,17 @@ export async function cleanup(docker: Dockerode, run: string): Promise<void> {
 
 export const shortGrace = { stopGracePeriodMs: 1000 };
 export { DEFAULTS };
+
+/** One HTTP/1.0 GET over a raw socket (what `nc` does in the shell checks). */
+export function httpGet(host: string, port = 80): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    let data = '';
+    s.setTimeout(2000, () => s.destroy(new Error(`GET http://${host}:${port}/ timed out`)));
+    s.on('connect', () => s.write('GET / HTTP/1.0\r\n\r\n'));
+    s.on('data', (d) => (data += d.toString()));
+    s.on('end', () => resolve(data));
+    s.on('error', reject);
+  });
+}
+
