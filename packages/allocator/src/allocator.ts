@@ -135,10 +135,9 @@ export class Allocator {
   // ---- state from the store ----
 
   private rebuild(): void {
-    this.subnets = new SubnetAllocator(this.o.defaultAddrPool, this.o.subnetSize);
+    this.subnets = new SubnetAllocator(this.o.defaultAddrPool, this.o.subnetSize, (id) => this.store.view((tx) => tx.get('networks', id))?.spec.name ?? id);
     this.vnis = new IdAllocator();
-    const names = new Map<string, string>();
-    this.ports = new PortAllocator(this.o.portRange, (id) => names.get(id) ?? this.store.view((tx) => tx.get('services', id))?.spec.name ?? id);
+    this.ports = new PortAllocator(this.o.portRange, (id) => this.store.view((tx) => tx.get('services', id))?.spec.name ?? id);
     this.pools.clear();
     this.taskAddrs.clear();
     this.vips.clear();
@@ -159,7 +158,6 @@ export class Allocator {
       }
       for (const n of tx.list('nodes')) if (n.status.state === 'down') this.downNodes.add(n.id);
       for (const s of tx.list('services')) {
-        names.set(s.id, s.spec.name);
         if (s.pendingDelete) continue;
         this.dirtyServices.add(s.id);
         if (!s.endpoint) continue;
@@ -487,7 +485,9 @@ export class Allocator {
       if (!pool) {
         if (n.spec.driver === 'overlay' || n.spec.subnet) {
           giveBack();
-          return; // its subnet is not allocated yet; retried once it is
+          const why = this.networkErrors.get(n.id);
+          // Not allocated yet: retried once it is (the network event marks a new pass).
+          return why ? this.setErr(tx, t, `network ${n.spec.name}: ${why}`, now) : undefined;
         }
         attachments.push({ networkId: n.id, addresses: [] });
         continue;

@@ -160,7 +160,8 @@ export class SubnetAllocator {
   private taken: { cidr: Cidr; owner: string }[] = [];
   private cursor = 0;
 
-  constructor(pool = '10.0.0.0/8', readonly size = 24) {
+  /** `nameOf` turns an owner (network ID) into the name used in error messages. */
+  constructor(pool = '10.0.0.0/8', readonly size = 24, private readonly nameOf: (owner: string) => string = (o) => o) {
     this.pool = parseCidr(pool);
     if (size < this.pool.bits || size > 30) throw new Error(`invalid subnet size /${size} for pool ${pool}`);
     this.step = 2 ** (32 - size);
@@ -175,7 +176,7 @@ export class SubnetAllocator {
     for (const t of this.taken) {
       if (!overlaps(t.cidr, cidr)) continue;
       if (t.owner === owner && t.cidr.base === cidr.base && t.cidr.bits === cidr.bits) return subnet;
-      throw new Error(`subnet ${subnet} overlaps ${formatCidr(t.cidr)} already used by network ${t.owner}`);
+      throw new Error(`subnet ${subnet} overlaps ${formatCidr(t.cidr)} already used by network ${this.nameOf(t.owner)}`);
     }
     this.taken.push({ cidr, owner });
     return formatCidr(cidr);

@@ -131,6 +131,12 @@ test('missing network: task stays NEW with the reason', async (t) => {
   const s = service('s1', 'web', { networks: ['nosuch'] });
   await store.update((tx) => { tx.create('services', s); tx.create('tasks', task('t1', s)); });
   t.is(await waitFor('reason', () => get(store, 'tasks', 't1')?.status.err), 'network nosuch not found');
+  // A network whose subnet overlaps another cannot be allocated: its tasks say so.
+  await store.update((tx) => tx.create('networks', network('n9', 'clash', '10.255.1.0/24')));
+  const s2 = service('s2', 'api', { networks: ['clash'] });
+  await store.update((tx) => { tx.create('services', s2); tx.create('tasks', task('t2', s2)); });
+  t.is(await waitFor('reason', () => get(store, 'tasks', 't2')?.status.err),
+    'network clash: subnet 10.255.1.0/24 overlaps 10.255.0.0/16 already used by network ingress');
   await alloc.stop();
 });
 
