@@ -1,4 +1,5 @@
-import { type Service, type Task, taskStateRank } from '@shoal/api';
+import { type Node, type Service, type Task, taskStateRank } from '@shoal/api';
+import { type Constraint, matches, parseConstraints } from './constraints.js';
 import { byAge } from './tasks.js';
 import { ServiceOrchestrator, type ServiceWork, type Slot } from './service-orchestrator.js';
 
@@ -13,9 +14,10 @@ export { type OrchestratorOptions } from './service-orchestrator.js';
  * 1. A desired-running task whose status is terminal (COMPLETE/FAILED/REJECTED/SHUTDOWN — the
  *    manager did not ask for it) ended by itself: desired → SHUTDOWN; its slot is refilled by the
  *    restart policy ({@link RestartSupervisor}): at once, after `restart.delayMs`, or never.
- * 2. A desired-running task on a node that is Down, deleted, or drained: desired → SHUTDOWN and a
- *    replacement is created in the same slot in the same transaction (no delay, no attempt counted;
- *    acceptance B02/B08). Tasks on healthy nodes are never touched.
+ * 2. A desired-running task on a node that is Down, deleted, drained, or no longer satisfies the
+ *    service's placement constraints (labels changed): desired → SHUTDOWN and a replacement is
+ *    created in the same slot in the same transaction (no delay, no attempt counted; acceptance
+ *    B02/B08). Tasks on healthy nodes are never touched; a paused node keeps its tasks.
  * 3. Scale down: the surplus slots are retired — every task in them gets desired REMOVE (the task
  *    reaper deletes them once stopped). Victims, in order: slots with no desired-running task, then
  *    tasks not yet RUNNING (least advanced first), then RUNNING tasks on the nodes holding the most
@@ -35,6 +37,13 @@ export class ReplicatedOrchestrator extends ServiceOrchestrator {
   protected reconcileSlots(w: ServiceWork): Slot[] {
     const svc = w.svc;
     const replicas = 'replicated' in svc.spec.mode ? svc.spec.mode.replicated.replicas : 0;
+    let constraints: Constraint[] | undefined;
+    try {
+      constraints = parseConstraints(svc.spec.task.placement?.constraints ?? []);
+    } catch {
+      constraints = undefined; // invalid constraints: the scheduler reports them; move nothing
+    }
+    const fits = (n: Node | undefined) => !n || !constraints || matches(n, constraints);
     const bySlot = new Map<number, Task[]>();
     for (const t of w.tasks) {
       let l = bySlot.get(t.slot);
@@ -51,7 +60,7 @@ export class ReplicatedOrchestrator extends ServiceOrchestrator {
       }
       const s: Slot = { key: `${svc.id}/${slot}`, slot, nodeId: '', hist };
       this.settleSlot(w, s);
-      if (s.cur && (w.onDeadNode(s.cur) || w.onDrainedNode(s.cur))) {
+      if (s.cur && (w.onDeadNode(s.cur) || w.onDrainedNode(s.cur) || !fits(w.node(s.cur.nodeId)))) {
         w.setDesired(s.cur, 'shutdown');
         s.cur = undefined;
       }

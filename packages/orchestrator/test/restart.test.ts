@@ -194,3 +194,14 @@ test('a task that failed before its node was drained still follows its restart p
   await c.updateNode('w2', (n) => { n.spec.availability = 'drain'; });
   t.is(c.inSlot(id, onW2.slot), undefined, 'a failure is still a failure after the drain');
 });
+
+test('a node that stops satisfying the constraints loses its tasks to other nodes at once', async (t) => {
+  const c = await new FakeCluster().init([node('w1', { labels: { zone: 'a' } }), node('w2', { labels: { zone: 'a' } })]);
+  const id = await c.createService('web', { replicas: 2, constraints: ['node.labels.zone==a'], restart: { delayMs: 30_000 } });
+  await c.converge();
+  const onW2 = c.desiredRunning(id).find((x) => x.nodeId === 'w2')!;
+  await c.updateNode('w2', (n) => { n.spec.labels = { zone: 'b' }; });
+  t.is(c.store.view((tx) => tx.get('tasks', onW2.id))?.desiredState, 'shutdown');
+  t.not(c.inSlot(id, onW2.slot)?.id, onW2.id);
+  t.deepEqual(c.violations, []);
+});
