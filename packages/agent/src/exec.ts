@@ -50,6 +50,8 @@ export interface ContainerStatus {
   started: boolean;
   /** Exit code of the last run; present when started and not running. */
   exitCode?: number;
+  /** Main process ID on the host while running (for `/proc/<pid>/ns/net`: network plumbing). */
+  pid?: number;
   /** Host-mode published ports as bound while running (`publishedPort` as the engine chose it when the spec left 0). */
   ports?: PortConfig[];
 }

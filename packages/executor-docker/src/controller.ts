@@ -125,6 +125,7 @@ export class DockerController implements Controller {
     const status: ContainerStatus = { exists: true, containerId: info.Id, running: info.State.Running, started };
     if (started && !info.State.Running) status.exitCode = info.State.ExitCode;
     if (info.State.Running) {
+      if (info.State.Pid > 0) status.pid = info.State.Pid;
       const ports = this.boundPorts(info.NetworkSettings?.Ports as Record<string, { HostIp: string; HostPort: string }[] | null> | undefined);
       if (ports.length > 0) status.ports = ports;
     }

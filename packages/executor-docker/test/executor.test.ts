@@ -68,6 +68,7 @@ test('controller: prepare → start → wait → shutdown → remove of a labell
   const running = await ctl.inspect();
   t.true(running.running);
   t.true(running.started);
+  t.true(running.pid! > 0);
 
   const waiting = ctl.wait();
   await ctl.shutdown();
