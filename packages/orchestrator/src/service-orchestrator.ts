@@ -228,6 +228,13 @@ export abstract class ServiceOrchestrator extends Reconciler {
       }
     }
     const runnable = s.hist.filter(isRunnable);
+    if (runnable.length === 2 && this.startFirstInFlight(w, runnable[0]!, runnable[1]!)) {
+      // start-first update in flight: the old task runs until its replacement is RUNNING.
+      const [old, fresh] = runnable as [Task, Task];
+      if (w.onDeadNode(old) || w.onDrainedNode(old)) w.setDesired(old, 'shutdown');
+      s.cur = fresh;
+      return;
+    }
     if (runnable.length > 1) {
       const v = w.svc.specVersion;
       runnable.sort((a, b) =>
@@ -237,6 +244,16 @@ export abstract class ServiceOrchestrator extends Reconciler {
       for (const extra of runnable.slice(1)) w.setDesired(extra, 'shutdown');
     }
     s.cur = runnable[0];
+  }
+
+  /**
+   * `old` (out of date, older) and `fresh` (current spec, newer, not yet RUNNING) are the two halves
+   * of a start-first replacement.
+   */
+  private startFirstInFlight(w: ServiceWork, old: Task, fresh: Task): boolean {
+    const v = w.svc.specVersion;
+    return RollingUpdater.config(w.svc).order === 'start-first' && old.specVersion !== v && fresh.specVersion === v
+      && fresh.status.state !== 'running';
   }
 
   /**
@@ -309,6 +326,10 @@ export abstract class ServiceOrchestrator extends Reconciler {
       const s = byKey.get(key);
       if (!s?.cur) continue;
       const old = s.cur;
+      if (RollingUpdater.config(w.svc).order === 'start-first' && !w.stopped(old) && !w.full) {
+        s.cur = this.createIn(w, s); // the old task is shut down once this one is RUNNING
+        continue;
+      }
       w.setDesired(old, 'shutdown');
       s.cur = undefined;
       if (w.stopped(old)) s.cur = this.createIn(w, s);

@@ -43,9 +43,13 @@ const ACTIVE = new Set(['updating', 'rollback_started']);
  * Rolling updates (behaviour of SwarmKit `orchestrator/update`), driven by the orchestrators'
  * reconcile passes instead of goroutines. A slot is *out of date* when its task's `specVersion`
  * differs from the service's. Each pass:
- * - at most `parallelism` slots (0 = all) are in flight — an out-of-date task shut down and its
- *   replacement not yet RUNNING; order is always stop-first (the replacement is created once the old
- *   task has stopped, so a slot never has two desired-running tasks);
+ * - at most `parallelism` slots (0 = all) are in flight — an out-of-date task being replaced and
+ *   its replacement not yet RUNNING;
+ * - order `stop-first` (default): the old task is shut down and the replacement created once it has
+ *   stopped, so a slot never has two desired-running tasks; `start-first`: the replacement is
+ *   created while the old task keeps running, and the old one is shut down once the replacement is
+ *   RUNNING — the one case where a slot briefly has two desired-running tasks (so a service up to
+ *   `replicas + parallelism`), which is what start-first means;
  * - after a slot's replacement reaches RUNNING the next slot waits `delayMs`;
  * - `updateStatus` goes `updating` → `completed` (or `rollback_started` → `rollback_completed`);
  * - a task of the new spec that ends by itself during the update is a failure; when failures exceed

@@ -230,6 +230,7 @@ export class FakeCluster {
       for (const s of tx.list('services')) {
         const run = tx.tasksByService(s.id).filter((t) => taskStateRank(t.desiredState) <= taskStateRank('running'));
         this.peak.set(s.id, Math.max(this.peak.get(s.id) ?? 0, run.length));
+        if (s.spec.update?.order === 'start-first') continue; // two per slot during a replacement, by definition
         const per = new Map<string, number>();
         for (const t of run) {
           const k = 'global' in s.spec.mode ? t.nodeId : String(t.slot);

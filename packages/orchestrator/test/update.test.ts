@@ -81,3 +81,24 @@ test('scaling does not start an update', async (t) => {
   await c.converge();
   t.is(c.service(id)?.updateStatus, undefined);
 });
+
+test('start-first: the replacement runs before the old task is shut down', async (t) => {
+  const c = await new FakeCluster().init([node('n1'), node('n2')]);
+  const id = await c.createService('web', { replicas: 2, update: { parallelism: 1, order: 'start-first' } });
+  await c.converge();
+  const old = c.desiredRunning(id);
+  await c.forceUpdate(id);
+  const during = c.desiredRunning(id);
+  t.is(during.length, 3, 'one extra task while one slot is replaced');
+  const slot = during.find((x) => x.specVersion === 2)!.slot;
+  t.is(during.filter((x) => x.slot === slot).length, 2);
+  await c.runAgents(); // the new task starts; the old one is then shut down
+  const oldInSlot = old.find((x) => x.slot === slot)!;
+  t.is(c.store.view((tx) => tx.get('tasks', oldInSlot.id))?.desiredState, 'shutdown');
+  await c.converge();
+  const after = c.desiredRunning(id);
+  t.is(after.length, 2);
+  t.true(after.every((x) => x.specVersion === 2 && x.status.state === 'running'));
+  t.is(c.service(id)?.updateStatus?.state, 'completed');
+  t.is(c.peak.get(id), 3, 'never more than replicas + parallelism');
+});
