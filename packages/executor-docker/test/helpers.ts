@@ -1,6 +1,5 @@
 import { connect } from 'node:net';
 import Dockerode from 'dockerode';
-import { DEFAULTS } from '@shoal/api';
 import { dockerOptions, defaultDockerHost } from '../src/docker-host.js';
 
 /** The test image built by scripts/build-image.sh. */
@@ -48,9 +47,6 @@ export async function cleanup(docker: Dockerode, run: string): Promise<void> {
     await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
   }
 }
-
-export const shortGrace = { stopGracePeriodMs: 1000 };
-export { DEFAULTS };
 
 /** One HTTP/1.0 GET over a raw socket (what `nc` does in the shell checks). */
 export function httpGet(host: string, port = 80): Promise<string> {
