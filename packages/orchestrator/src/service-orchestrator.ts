@@ -222,8 +222,7 @@ export abstract class ServiceOrchestrator extends Reconciler {
     for (const t of s.hist) {
       if (isRunnable(t) && isTerminal(t.status.state)) {
         w.setDesired(t, 'shutdown');
-        const now = w.now;
-        w.effects.push(() => this.restart.noteEnded(t, now));
+        this.restart.noteEnded(t, w.now); // idempotent: the first sighting wins
         this.onTaskFailed(w, t);
       }
     }
