@@ -27,8 +27,8 @@ export interface DispatcherOptions {
 interface Watcher {
   onAssignments: (a: Assignments) => void;
   onEnd: (err?: Error) => void;
-  /** `id@version` list of the last set sent. */
-  last: string | undefined;
+  /** Per task of the last set sent: the version seen and the task without status/meta. */
+  sent: Map<string, { version: number; stable: string }> | undefined;
 }
 
 interface Session {
@@ -46,6 +46,12 @@ interface QueuedStatus {
 const ASSIGNED = taskStateRank('assigned');
 const REMOVE = taskStateRank('remove');
 const KNOWN_STATES: ReadonlySet<string> = new Set(TASK_STATES);
+
+/** A task as the agent acts on it: everything but metadata and the status it reported itself. */
+function stableKey(t: Task): string {
+  const { meta: _m, status: _s, ...rest } = t;
+  return JSON.stringify(rest);
+}
 
 /** Tasks a node must know about: placed on it, at least ASSIGNED, desired state before REMOVE. */
 function assignedTo(tasks: Task[]): Task[] {
@@ -66,7 +72,8 @@ function assignedTo(tasks: Task[]): Task[] {
  * - On `start()` every node the store shows as not Down gets `reconnectGraceMs` from that moment
  *   to open a session before it is marked Down, so a leader change does not fail healthy nodes.
  * - `watchAssignments` sends the node's complete task set on subscribe and again, once per
- *   store commit, whenever the set or any member changes.
+ *   store commit, whenever the set or any member changes (a member's observed status — which the
+ *   agent reported itself — excepted).
  * - `updateTaskStatus` accepts forward-only moves for tasks on the caller's node and writes them in
  *   batches (≤ `statusBatchMs`); the promise settles when the batch is committed.
  * - `stop()` ends every session with Unavailable so agents reconnect to the next leader.
@@ -198,7 +205,7 @@ export class Dispatcher {
       queueMicrotask(() => onEnd(e as Error));
       return () => {};
     }
-    const w: Watcher = { onAssignments, onEnd, last: undefined };
+    const w: Watcher = { onAssignments, onEnd, sent: undefined };
     s.watchers.add(w);
     this.push(s, w);
     return () => s.watchers.delete(w);
@@ -355,12 +362,28 @@ export class Dispatcher {
     }
   }
 
-  /** Sends the node's set to one watcher if it differs from what that watcher last got. */
+  /**
+   * Sends the node's set to one watcher unless it equals what that watcher last got. A change of
+   * a task's observed status alone (the agent's own report) does not count once the task is past
+   * ASSIGNED; anything else about a member (desired state, spec, networks…) does.
+   */
   private push(s: Session, w: Watcher): void {
     const tasks = assignedTo(this.store.view((tx) => tx.tasksByNode(s.nodeId)));
-    const sig = tasks.map((t) => `${t.id}@${t.meta.version}`).join(',');
-    if (sig === w.last) return;
-    w.last = sig;
+    const prev = w.sent;
+    const next = new Map<string, { version: number; stable: string }>();
+    let changed = !prev || prev.size !== tasks.length;
+    for (const t of tasks) {
+      const p = prev?.get(t.id);
+      if (p && p.version === t.meta.version) {
+        next.set(t.id, p);
+        continue;
+      }
+      const stable = stableKey(t);
+      if (!p || p.stable !== stable) changed = true;
+      next.set(t.id, { version: t.meta.version, stable });
+    }
+    w.sent = next;
+    if (!changed) return;
     queueMicrotask(() => {
       if (!s.watchers.has(w)) return;
       try {

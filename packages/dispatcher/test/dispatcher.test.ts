@@ -124,9 +124,10 @@ test('assignments: full set on subscribe, re-sent when the set or a member chang
   await settle();
   t.deepEqual(got.map((a) => a.tasks.map((x) => x.id)), [['a'], ['a', 'b', 'p']]);
 
-  // A member changes (desired state) → re-sent; changes on other nodes → nothing.
+  // A member changes (desired state) → re-sent; changes on other nodes and status reports → nothing.
   await env.store.update((tx) => { const a = tx.get('tasks', 'a')!; a.desiredState = 'shutdown'; tx.update('tasks', a); });
   await env.store.update((tx) => { const o = tx.get('tasks', 'o')!; o.desiredState = 'shutdown'; tx.update('tasks', o); });
+  await env.store.update((tx) => { const b = tx.get('tasks', 'b')!; b.status.state = 'running'; tx.update('tasks', b); });
   await settle();
   t.is(got.length, 3);
   t.is(got[2]!.tasks.find((x) => x.id === 'a')?.desiredState, 'shutdown');
