@@ -1,0 +1,307 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { node, service, task } from './fixtures.js';
+
+/**
+ * End-to-end tests of the bundled `shoal` executable (bin/shoal.js → dist/shoal.mjs): real
+ * processes, real exit codes, a real HTTP server on a unix socket. The server is a FakeDaemon (it
+ * answers the RPC contract from canned data) because these tests are about the CLI, not shoald.
+ */
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '../../bin/shoal.js');
+const BUNDLE = join(dirname(BIN), '../dist/shoal.mjs');
+
+type Handler = (params: Record<string, unknown>) => unknown;
+
+/** Error a FakeDaemon handler throws to answer with `{error:{code,message}}`. */
+class RpcFailure extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** A stand-in for shoald's control socket: `POST /shoal/v1/<method>` answered by `handlers`. */
+class FakeDaemon {
+  readonly calls: { method: string; params: Record<string, unknown> }[] = [];
+  readonly dir = mkdtempSync(join(tmpdir(), 'shoal-cli-'));
+  readonly socketPath = join(this.dir, 'shoal.sock');
+  private readonly server: http.Server;
+
+  constructor(readonly handlers: Record<string, Handler> = {}) {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const method = (req.url ?? '').replace('/shoal/v1/', '');
+        const params = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+        this.calls.push({ method, params });
+        const h = this.handlers[method];
+        let status = 200;
+        let body: unknown;
+        try {
+          if (!h) throw new RpcFailure('Unimplemented', `method ${method} is not implemented`);
+          body = { result: h(params) };
+        } catch (e) {
+          status = e instanceof RpcFailure && e.code === 'NotFound' ? 404 : 400;
+          body = { error: { code: e instanceof RpcFailure ? e.code : 'Internal', message: (e as Error).message } };
+        }
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      });
+    });
+  }
+
+  get host(): string {
+    return `unix://${this.socketPath}`;
+  }
+
+  start(): Promise<void> {
+    return new Promise((resolve) => this.server.listen(this.socketPath, resolve));
+  }
+
+  async stop(): Promise<void> {
+    await new Promise((resolve) => this.server.close(resolve));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  methods(): string[] {
+    return this.calls.map((c) => c.method);
+  }
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function shoal(args: string[], host = 'unix:///nonexistent/shoal.sock'): Promise<Result> {
+  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing; build it with \`npx tsc -b cmd/shoal && node cmd/shoal/build.mjs\``);
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, SHOAL_HOST: host }, timeout: 30_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function withDaemon(handlers: Record<string, Handler>, fn: (d: FakeDaemon) => Promise<void>): Promise<void> {
+  const d = new FakeDaemon(handlers);
+  await d.start();
+  try {
+    await fn(d);
+  } finally {
+    await d.stop();
+  }
+}
+
+const oneLineError = (t: import('ava').ExecutionContext, r: Result, expected: string | RegExp) => {
+  t.is(r.code, 1);
+  t.is(r.stdout, '');
+  t.is(r.stderr.split('\n').length, 2, `expected one line, got: ${r.stderr}`);
+  if (typeof expected === 'string') t.is(r.stderr, `Error: ${expected}\n`);
+  else t.regex(r.stderr, expected);
+};
+
+test('bad input: one line on stderr, exit 1, nothing sent to the daemon', async (t) => {
+  await withDaemon({}, async (d) => {
+    const cases: [string[], string | RegExp][] = [
+      [['service', 'create', '--replicas', 'abc', 'img'], 'invalid replicas value "abc": must be a whole number >= 0'],
+      [['service', 'create', '--replicas', '-1', 'img'], 'invalid replicas value "-1": must be a whole number >= 0'],
+      [['service', 'scale', 'web'], 'invalid scale argument "web": expected SERVICE=REPLICAS, e.g. web=3'],
+      [['service', 'scale', 'web=x'], 'invalid replicas value "x" for service web: must be a whole number >= 0'],
+      [['service', 'create', '--restart-delay', '5', 'img'], 'invalid --restart-delay value "5": missing unit; e.g. 5s'],
+      [['service', 'create', '-p', '80:80/sctp', 'img'], /^Error: invalid --publish value "80:80\/sctp": protocol must be tcp or udp\n$/],
+      [['service', 'ls', '--bogus'], /^Error: unknown flag: --bogus; see 'shoal service ls --help'\n$/],
+      [['service', 'frobnicate'], /^Error: unknown command or argument "frobnicate"/],
+      [['service', 'ps'], /^Error: "shoal service ps" requires at least 1 argument/],
+      [['service', 'create'], /^Error: "shoal service create" requires at least 1 argument/],
+      [['swarm', 'join-token', 'admin'], 'invalid role "admin": use worker or manager'],
+      [['node', 'update', '--availability', 'sleep', 'n1'], 'invalid --availability value "sleep": use active, pause or drain'],
+      [['service'], /^Error: missing subcommand; run 'shoal service --help' for the list\n$/],
+    ];
+    for (const [args, expected] of cases) oneLineError(t, await shoal(args, d.host), expected);
+    t.deepEqual(d.methods(), []);
+  });
+});
+
+test('--version and --help succeed', async (t) => {
+  const v = await shoal(['--version']);
+  t.is(v.code, 0);
+  t.is(v.stdout, 'shoal version 0.1.0\n');
+  const h = await shoal(['service', '--help']);
+  t.is(h.code, 0);
+  t.regex(h.stdout, /shoal service create <image>/);
+  t.is(h.stderr, '');
+});
+
+test('daemon not reachable: one line naming the socket', async (t) => {
+  const r = await shoal(['service', 'ls'], 'unix:///nonexistent/shoal.sock');
+  oneLineError(t, r, /^Error: cannot reach shoald at unix:\/\/\/nonexistent\/shoal\.sock \(ENOENT\)/);
+});
+
+test('service ls renders the daemon answer as a Docker table, -q as IDs', async (t) => {
+  const items = [
+    { service: service({ id: 'bbbbbbbbbbbb999', name: 'web', replicas: 3 }), running: 3, desired: 3 },
+    { service: service({ id: 'aaaaaaaaaaaa999', name: 'api', replicas: 1 }), running: 0, desired: 1 },
+  ];
+  await withDaemon({ 'service.ls': () => items }, async (d) => {
+    const r = await shoal(['service', 'ls'], d.host);
+    t.is(r.code, 0);
+    t.is(r.stdout, [
+      'ID             NAME      MODE         REPLICAS   IMAGE                  PORTS',
+      'aaaaaaaaaaaa   api       replicated   0/1        shoal/busybox:latest   ',
+      'bbbbbbbbbbbb   web       replicated   3/3        shoal/busybox:latest   ',
+      '',
+    ].join('\n'));
+    const q = await shoal(['-H', d.host, 'service', 'ls', '-q'], 'unix:///nonexistent/shoal.sock');
+    t.is(q.stdout, 'aaaaaaaaaaaa\nbbbbbbbbbbbb\n');
+  });
+});
+
+test('service create sends the spec, prints the ID, then waits for convergence', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 2 });
+  const at = new Date().toISOString();
+  await withDaemon({
+    'service.create': () => ({ id: 'svc1' }),
+    'service.inspect': () => svc,
+    'service.ps': () => ({ tasks: [task({ id: 'a', slot: 1, state: 'running', at }), task({ id: 'b', slot: 2, state: 'running', at })], nodes: { n1: 'node-1' } }),
+  }, async (d) => {
+    const r = await shoal(['service', 'create', '--name', 'web', '--replicas', '2', '-e', 'A=1', '-p', '8080:80', 'shoal/busybox:latest', 'httpd', '-f', '-p', '80'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, 'svc1\n');
+    t.regex(r.stderr, /^overall progress: 2 out of 2 tasks$/m);
+    t.regex(r.stderr, /^verify: Service svc1 converged$/m);
+    t.deepEqual(d.calls[0], {
+      method: 'service.create',
+      params: {
+        name: 'web', image: 'shoal/busybox:latest', replicas: 2, args: ['httpd', '-f', '-p', '80'], env: ['A=1'],
+        ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }],
+      },
+    });
+    const detached = await shoal(['service', 'create', '-d', '--name', 'web', 'shoal/busybox:latest'], d.host);
+    t.is(detached.stdout, 'svc1\n');
+    t.is(detached.stderr, '');
+  });
+});
+
+test('service create exits 1 with the task error when every task is rejected', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 1, image: 'nosuch:latest' });
+  const at = new Date().toISOString();
+  const err = 'No such image: nosuch:latest (not present locally and could not be pulled)';
+  await withDaemon({
+    'service.create': () => ({ id: 'svc1' }),
+    'service.inspect': () => svc,
+    'service.ps': () => ({ tasks: [task({ id: 'a', slot: 1, state: 'rejected', desired: 'shutdown', at, err })], nodes: {} }),
+  }, async (d) => {
+    const r = await shoal(['service', 'create', '--name', 'web', 'nosuch:latest'], d.host);
+    t.is(r.code, 1);
+    t.is(r.stdout, 'svc1\n');
+    t.true(r.stderr.includes(`web.1: ${err}`));
+    t.regex(r.stderr, /^Error: service web did not converge: every task failed; last error: No such image: nosuch:latest/m);
+  });
+});
+
+test('daemon errors print "Error: <message>" and exit 1; multi-target commands go on', async (t) => {
+  await withDaemon({
+    'service.scale': (p) => {
+      throw new RpcFailure('NotFound', `no such service: ${String(p['ref'])}`);
+    },
+    'service.rm': (p) => {
+      if (p['ref'] === 'b') throw new RpcFailure('NotFound', 'no such service: b');
+      return { id: String(p['ref']) };
+    },
+  }, async (d) => {
+    oneLineError(t, await shoal(['service', 'scale', 'nosuch=3'], d.host), 'no such service: nosuch');
+    const rm = await shoal(['service', 'rm', 'a', 'b', 'c'], d.host);
+    t.is(rm.code, 1);
+    t.is(rm.stdout, 'a\nc\n');
+    t.is(rm.stderr, 'Error: no such service: b\n');
+  });
+});
+
+test('service scale prints "<svc> scaled to N" and waits', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 1 });
+  await withDaemon({
+    'service.scale': (p) => ({ id: 'svc1', replicas: p['replicas'] }),
+    'service.inspect': () => svc,
+    'service.ps': () => ({ tasks: [task({ id: 'a', slot: 1, state: 'running', at: new Date().toISOString() })], nodes: {} }),
+  }, async (d) => {
+    const r = await shoal(['service', 'scale', 'web=1'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, 'web scaled to 1\n');
+    t.deepEqual(d.calls[0], { method: 'service.scale', params: { ref: 'web', replicas: 1 } });
+    t.regex(r.stderr, /verify: Service svc1 converged/);
+  });
+});
+
+test('service ps shows history rows and resolves node names', async (t) => {
+  const now = Date.now();
+  const iso = (ago: number) => new Date(now - ago).toISOString();
+  await withDaemon({
+    'service.ps': () => ({
+      tasks: [
+        task({ id: 'old000000000aaaa', slot: 1, state: 'failed', desired: 'shutdown', at: iso(3 * 3_600_000), createdAt: iso(4 * 3_600_000), err: 'task: non-zero exit (1)' }),
+        task({ id: 'new000000000bbbb', slot: 1, state: 'running', at: iso(2 * 3_600_000), createdAt: iso(2 * 3_600_000) }),
+      ],
+      nodes: { n1: 'node-1' },
+    }),
+  }, async (d) => {
+    const r = await shoal(['service', 'ps', 'web'], d.host);
+    t.is(r.code, 0, r.stderr);
+    const ls = r.stdout.split('\n');
+    t.regex(ls[0]!, /^ID +NAME +IMAGE +NODE +DESIRED STATE +CURRENT STATE +ERROR +PORTS$/);
+    t.regex(ls[1]!, /^new000000000 +web\.1 +shoal\/busybox:latest +node-1 +Running +Running 2 hours ago +$/);
+    t.regex(ls[2]!, /^old000000000 +\\_ web\.1 +shoal\/busybox:latest +node-1 +Shutdown +Failed 3 hours ago +"task: non-zero exit \(1\)" +$/);
+    const f = await shoal(['service', 'ps', '-f', 'desired-state=running', 'web'], d.host);
+    t.is(f.code, 0);
+    t.deepEqual(d.calls.at(-1), { method: 'service.ps', params: { ref: 'web', desiredState: 'running' } });
+  });
+});
+
+test('swarm init prints the join command, or only the first line without tokens', async (t) => {
+  await withDaemon({
+    'swarm.init': () => ({ nodeId: 'abc123' }),
+    'swarm.joinToken': () => ({ token: 'SWMTKN-1-xyz-secret', managerAddr: '10.0.0.1:2377' }),
+  }, async (d) => {
+    const r = await shoal(['swarm', 'init', '--advertise-addr', '10.0.0.1'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, [
+      'Swarm initialized: current node (abc123) is now a manager.',
+      '',
+      'To add a worker to this swarm, run the following command:',
+      '',
+      '    shoal swarm join --token SWMTKN-1-xyz-secret 10.0.0.1:2377',
+      '',
+      "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.",
+      '',
+      '',
+    ].join('\n'));
+    t.deepEqual(d.calls[0], { method: 'swarm.init', params: { advertiseAddr: '10.0.0.1' } });
+  });
+  await withDaemon({ 'swarm.init': () => ({ nodeId: 'abc123' }) }, async (d) => {
+    const r = await shoal(['swarm', 'init'], d.host);
+    t.is(r.code, 0);
+    t.is(r.stdout, 'Swarm initialized: current node (abc123) is now a manager.\n\n');
+  });
+});
+
+test('node ls marks the local node', async (t) => {
+  await withDaemon({
+    'node.ls': () => ({ nodes: [node({ id: 'b'.repeat(25), hostname: 'node-2', worker: true }), node({ id: 'a'.repeat(25), hostname: 'node-1', leader: true })], selfId: 'a'.repeat(25) }),
+  }, async (d) => {
+    const r = await shoal(['node', 'ls'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, [
+      'ID                            HOSTNAME   STATUS    AVAILABILITY   MANAGER STATUS   ENGINE VERSION',
+      `${'a'.repeat(25)} *   node-1     Ready     Active         Leader           26.1.5`,
+      `${'b'.repeat(25)}     node-2     Ready     Active                          26.1.5`,
+      '',
+    ].join('\n'));
+  });
+});

@@ -1,0 +1,160 @@
+import test from 'ava';
+import { UsageError, parseBytes, parseCount, parseDuration, parseNanoCpus, parsePublish, parseScaleArg, splitServiceCreate, splitWords } from '../src/index.js';
+import { createSpec, updateSpec } from '../src/commands/service.js';
+import { parseTaskFilters } from '../src/commands/tasks.js';
+import { summarize } from '../src/commands/progress.js';
+import type { Args } from '../src/commands/common.js';
+import { service, task } from './fixtures.js';
+
+const usage = (t: import('ava').ExecutionContext, fn: () => unknown, re: RegExp) => {
+  const e = t.throws(fn, { instanceOf: UsageError });
+  t.regex(e?.message ?? '', re);
+  t.false((e?.message ?? '').includes('\n'));
+};
+
+test('parseDuration reads Go durations into ms', (t) => {
+  t.is(parseDuration('5s', 'x'), 5000);
+  t.is(parseDuration('1m30s', 'x'), 90_000);
+  t.is(parseDuration('500ms', 'x'), 500);
+  t.is(parseDuration('1.5h', 'x'), 5_400_000);
+  t.is(parseDuration('0', 'x'), 0);
+  t.is(parseDuration('2000us', 'x'), 2);
+  usage(t, () => parseDuration('5', '--restart-delay'), /^invalid --restart-delay value "5": missing unit; e\.g\. 5s$/);
+  usage(t, () => parseDuration('-1s', '--restart-delay'), /must not be negative/);
+  usage(t, () => parseDuration('5x', '--update-delay'), /unknown unit "x"/);
+  usage(t, () => parseDuration('soon', '--update-delay'), /expected a duration such as 5s/);
+});
+
+test('parseCount accepts whole numbers only', (t) => {
+  t.is(parseCount('3', 'replicas'), 3);
+  t.is(parseCount('0', 'replicas'), 0);
+  usage(t, () => parseCount('abc', 'replicas'), /^invalid replicas value "abc": must be a whole number >= 0$/);
+  usage(t, () => parseCount('-1', 'replicas'), /^invalid replicas value "-1": must be a whole number >= 0$/);
+  usage(t, () => parseCount('1.5', 'replicas'), /"1\.5"/);
+  usage(t, () => parseCount('', 'replicas'), /""/);
+});
+
+test('sizes and CPUs', (t) => {
+  t.is(parseBytes('512m', 'x'), 512 * 1024 * 1024);
+  t.is(parseBytes('1g', 'x'), 1024 ** 3);
+  t.is(parseBytes('1.5GB', 'x'), 1.5 * 1024 ** 3);
+  t.is(parseBytes('4096', 'x'), 4096);
+  usage(t, () => parseBytes('lots', '--reserve-memory'), /invalid --reserve-memory value "lots"/);
+  t.is(parseNanoCpus('0.5', 'x'), 5e8);
+  usage(t, () => parseNanoCpus('half', '--reserve-cpu'), /--reserve-cpu/);
+});
+
+test('parsePublish: short and long forms, ranges, protocols', (t) => {
+  t.deepEqual(parsePublish('8080:80'), [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }]);
+  t.deepEqual(parsePublish('8080:80/udp'), [{ protocol: 'udp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }]);
+  t.deepEqual(parsePublish('80'), [{ protocol: 'tcp', targetPort: 80, publishedPort: 0, publishMode: 'ingress' }]);
+  t.deepEqual(parsePublish('published=8080,target=80,mode=host,protocol=tcp'), [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' }]);
+  t.deepEqual(parsePublish('8080-8081:80-81').map((p) => [p.publishedPort, p.targetPort]), [[8080, 80], [8081, 81]]);
+  usage(t, () => parsePublish('8080:80/sctp'), /protocol must be tcp or udp/);
+  usage(t, () => parsePublish('1.2.3.4:8080:80'), /host IP cannot be given/);
+  usage(t, () => parsePublish('published=8080'), /missing target=PORT/);
+  usage(t, () => parsePublish('99999:80'), /published port 99999 must be 1-65535/);
+  usage(t, () => parsePublish('target=80,mode=bridge'), /mode must be ingress or host/);
+  usage(t, () => parsePublish('8080-8082:80-81'), /same length/);
+});
+
+test('parseScaleArg needs SERVICE=REPLICAS', (t) => {
+  t.deepEqual(parseScaleArg('web=3'), { service: 'web', replicas: 3 });
+  usage(t, () => parseScaleArg('web'), /^invalid scale argument "web": expected SERVICE=REPLICAS, e\.g\. web=3$/);
+  usage(t, () => parseScaleArg('=3'), /invalid scale argument "=3"/);
+  usage(t, () => parseScaleArg('web=x'), /^invalid replicas value "x" for service web: must be a whole number >= 0$/);
+  usage(t, () => parseScaleArg('web=-2'), /"-2"/);
+});
+
+test('splitWords handles quotes and escapes', (t) => {
+  t.deepEqual(splitWords(`httpd -f -p 80`), ['httpd', '-f', '-p', '80']);
+  t.deepEqual(splitWords(`sh -c 'echo hi; sleep 1' "a b" c\\ d ''`), ['sh', '-c', 'echo hi; sleep 1', 'a b', 'c d', '']);
+  usage(t, () => splitWords(`sh -c 'oops`), /unterminated single quote/);
+});
+
+test('splitServiceCreate: words after IMAGE are the command, even flag-like ones', (t) => {
+  const b = new Set(['-d', '--detach', '-q', '--quiet', '-h', '--help']);
+  const g = new Set(['-H', '--host']);
+  t.deepEqual(splitServiceCreate(['service', 'create', '--name', 'web', '-d', 'img', 'httpd', '-f', '-p', '80'], b, g),
+    { args: ['service', 'create', '--name', 'web', '-d', 'img'], command: ['httpd', '-f', '-p', '80'] });
+  t.deepEqual(splitServiceCreate(['-H', 'unix:///x', 'service', 'create', '--replicas=3', '-dq', 'img', 'top'], b, g),
+    { args: ['-H', 'unix:///x', 'service', 'create', '--replicas=3', '-dq', 'img'], command: ['top'] });
+  t.deepEqual(splitServiceCreate(['service', 'create', '-e', 'A=1', '--', 'img', '--version'], b, g),
+    { args: ['service', 'create', '-e', 'A=1', 'img'], command: ['--version'] });
+  t.deepEqual(splitServiceCreate(['service', 'ls', '-q'], b, g), { args: ['service', 'ls', '-q'], command: [] });
+  t.deepEqual(splitServiceCreate(['service', 'create', '--name', 'web'], b, g), { args: ['service', 'create', '--name', 'web'], command: [] });
+});
+
+const args = (o: Record<string, unknown>): Args => ({ _: [], ...o });
+
+test('createSpec maps flags onto ServiceSpecInput', (t) => {
+  const spec = createSpec(args({
+    image: 'shoal/busybox:latest', name: 'web', replicas: '3', env: ['A=1', 'B=2'], label: 'team=x', 'container-label': ['c=1'],
+    constraint: ['node.role==manager'], 'replicas-max-per-node': '2', 'restart-condition': 'on-failure', 'restart-delay': '1s',
+    'restart-max-attempts': '4', 'restart-window': '1m', 'stop-grace-period': '3s', publish: ['8080:80', 'published=53,target=53,protocol=udp,mode=host'],
+    network: 'net1', 'endpoint-mode': 'vip', hostname: 'h', 'reserve-cpu': '0.25', 'reserve-memory': '64m',
+    'update-parallelism': '2', 'update-delay': '10s', 'update-order': 'start-first', 'update-failure-action': 'rollback', 'update-monitor': '2s',
+  }), ['httpd', '-f', '-p', '80']);
+  t.deepEqual(spec, {
+    name: 'web', image: 'shoal/busybox:latest', replicas: 3, args: ['httpd', '-f', '-p', '80'], env: ['A=1', 'B=2'], labels: { team: 'x' },
+    containerLabels: { c: '1' }, constraints: ['node.role==manager'], networks: ['net1'],
+    ports: [
+      { protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' },
+      { protocol: 'udp', targetPort: 53, publishedPort: 53, publishMode: 'host' },
+    ],
+    restart: { condition: 'on-failure', delayMs: 1000, maxAttempts: 4, windowMs: 60_000 },
+    update: { parallelism: 2, delayMs: 10_000, order: 'start-first', failureAction: 'rollback', monitorMs: 2000 },
+    maxReplicasPerNode: 2, stopGracePeriodMs: 3000, hostname: 'h', endpointMode: 'vip', reserveNanoCpus: 2.5e8, reserveMemoryBytes: 64 * 1024 * 1024,
+  });
+  t.regex(createSpec(args({ image: 'shoal/busybox:latest' }), []).name ?? '', /^busybox-[a-z0-9]{5}$/);
+  usage(t, () => createSpec(args({ image: 'img', replicas: 'abc' }), []), /^invalid replicas value "abc": must be a whole number >= 0$/);
+  usage(t, () => createSpec(args({ image: 'img', mode: 'global', replicas: '2' }), []), /only be used with replicated mode/);
+  usage(t, () => createSpec(args({ image: 'img', mode: 'job' }), []), /invalid --mode value "job": use replicated or global/);
+  usage(t, () => createSpec(args({ image: 'img', 'restart-condition': 'always' }), []), /use none, on-failure or any/);
+  usage(t, () => createSpec(args({ image: 'img', env: ['=x'] }), []), /invalid --env value "=x"/);
+});
+
+test('updateSpec applies -add/-rm flags to the current spec', (t) => {
+  const cur = service({ id: 's1', name: 'web', replicas: 2, ports: { mode: 'vip', ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'ingress' }] } });
+  cur.spec.task.container.env = ['A=1', 'B=2'];
+  cur.spec.task.placement.constraints = ['node.role==manager'];
+  cur.spec.labels = { keep: '1', drop: '2' };
+  const spec = updateSpec(args({
+    image: 'shoal/busybox:2', replicas: '5', 'env-add': ['B=3', 'C=4'], 'env-rm': 'A', 'label-add': 'new=3', 'label-rm': 'drop',
+    'constraint-add': 'node.labels.zone==a', 'constraint-rm': 'node.role == manager', 'publish-add': '9090:90', 'publish-rm': '80',
+  }), cur);
+  t.deepEqual(spec, {
+    image: 'shoal/busybox:2', replicas: 5, env: ['B=3', 'C=4'], labels: { keep: '1', new: '3' }, constraints: ['node.labels.zone==a'],
+    ports: [{ protocol: 'tcp', targetPort: 90, publishedPort: 9090, publishMode: 'ingress' }],
+  });
+  t.deepEqual(updateSpec(args({}), cur), {});
+  const global = service({ id: 's2', name: 'g', global: true });
+  usage(t, () => updateSpec(args({ replicas: '3' }), global), /replicated mode; g is global/);
+});
+
+test('task filters', (t) => {
+  t.deepEqual(parseTaskFilters(['desired-state=running', 'name=web.1'], true), { desiredState: 'running', names: ['web.1'], ids: [] });
+  usage(t, () => parseTaskFilters(['desired-state=sleeping'], true), /unknown state "sleeping"/);
+  usage(t, () => parseTaskFilters(['color=red'], true), /unknown key "color"/);
+  usage(t, () => parseTaskFilters(['desired-state'], true), /expected KEY=VALUE/);
+});
+
+test('summarize counts current-spec running tasks and spots total failure', (t) => {
+  const svc = service({ id: 's', name: 'web', replicas: 2 });
+  const at = '2026-01-01T00:00:00.000Z';
+  const ok = summarize(svc, [task({ id: 'a', slot: 1, state: 'running', at }), task({ id: 'b', slot: 2, state: 'starting', at })]);
+  t.like(ok, { running: 1, desired: 2, converged: false, allFailed: false });
+  const done = summarize(svc, [task({ id: 'a', slot: 1, state: 'running', at }), task({ id: 'b', slot: 2, state: 'running', at }), task({ id: 'c', slot: 3, state: 'running', at, desired: 'shutdown' })]);
+  t.like(done, { running: 2, desired: 2, converged: true });
+  const failed = summarize(svc, [
+    task({ id: 'a', slot: 1, state: 'rejected', desired: 'shutdown', at, err: 'No such image: nosuch' }),
+    task({ id: 'b', slot: 2, state: 'rejected', desired: 'shutdown', at, err: 'No such image: nosuch' }),
+    task({ id: 'c', slot: 1, state: 'pending', at }),
+  ]);
+  t.like(failed, { running: 0, allFailed: true });
+  t.is(failed.errors.get('a'), 'web.1: No such image: nosuch');
+  const half = summarize(svc, [task({ id: 'a', slot: 1, state: 'rejected', at, err: 'x' }), task({ id: 'b', slot: 2, state: 'pending', at })]);
+  t.false(half.allFailed);
+  const old = summarize({ ...svc, specVersion: 2 }, [task({ id: 'a', slot: 1, state: 'running', at, specVersion: 1 })]);
+  t.is(old.running, 0);
+});
