@@ -137,7 +137,13 @@ export class Dispatcher {
     this.unwatch = undefined;
     for (const h of this.awaiting.values()) this.clock.clearTimeout(h);
     this.awaiting.clear();
-    await this.flush().catch(() => {});
+    // Agents resend unacknowledged statuses to the next leader, so this write is best effort and bounded.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.flush().catch(() => {}),
+      new Promise<void>((r) => { timer = setTimeout(r, 1000); timer.unref(); }),
+    ]);
+    clearTimeout(timer);
     for (const s of [...this.sessions.values()]) {
       this.endSession(s, unavailable('dispatcher stopped: this manager is no longer the leader; reconnect to the current leader'));
     }
