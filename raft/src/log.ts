@@ -6,7 +6,7 @@
 import { CompactedError, UnavailableError } from './errors.js';
 import { Unstable } from './log_unstable.js';
 import type { Entry, Snapshot, Storage } from './types.js';
-import { limitSize } from './util.js';
+import { entrySize, limitSize } from './util.js';
 
 export class RaftLog {
   readonly storage: Storage;
@@ -202,7 +202,19 @@ export class RaftLog {
       ents = stored;
     }
     if (hi > uo) {
-      const un = this.unstable.slice(Math.max(lo, uo), hi);
+      // Cap the unstable part before copying it (a follower far behind may need few of them).
+      const from = Math.max(lo, uo);
+      let budget = maxSize;
+      for (const e of ents) budget -= entrySize(e);
+      let to = from;
+      while (to < hi) {
+        const e = this.unstable.entries[to - uo]!;
+        budget -= entrySize(e);
+        if (budget < 0 && (to > from || ents.length > 0)) break;
+        to++;
+      }
+      if (to === from) return ents;
+      const un = this.unstable.slice(from, to);
       ents = ents.length > 0 ? ents.concat(un) : un;
     }
     return limitSize(ents, maxSize);

@@ -6,7 +6,7 @@
 import { CompactedError, SnapshotOutOfDateError, UnavailableError } from './errors.js';
 import type { ConfState, Entry, HardState, Snapshot, Storage } from './types.js';
 import { EntryType, NONE } from './types.js';
-import { limitSize } from './util.js';
+import { entrySize } from './util.js';
 
 export class MemoryStorage implements Storage {
   private hardState: HardState = { term: 0, vote: NONE, commit: 0 };
@@ -50,7 +50,15 @@ export class MemoryStorage implements Storage {
     if (lo > hi) throw new RangeError(`raft storage: entries(${lo}, ${hi}) has lo > hi; pass lo <= hi`);
     // Only the dummy entry: nothing to return.
     if (this.ents.length === 1) return [];
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSizeBytes);
+    // Find the size-capped end first so only what is returned gets copied.
+    let end = lo - offset + 1;
+    let size = entrySize(this.ents[lo - offset]!);
+    while (end < hi - offset) {
+      size += entrySize(this.ents[end]!);
+      if (size > maxSizeBytes) break;
+      end++;
+    }
+    return this.ents.slice(lo - offset, end);
   }
 
   term(i: number): number {
