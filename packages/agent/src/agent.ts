@@ -19,7 +19,10 @@ export interface AgentOptions {
   dataplane?: string;
   /** Session re-open backoff in ms: starts at `initialMs`, doubles, capped at `maxMs`. Default 100 → 2000. */
   backoff?: { initialMs: number; maxMs: number };
-  /** Timeout of describe/openSession/heartbeat calls, ms. Default 5000 (SwarmKit's agent RPC timeout). */
+  /**
+   * Timeout of describe/openSession calls, ms. Default 5000 (SwarmKit's agent RPC timeout).
+   * Heartbeats time out after min(this, 2 × heartbeat period).
+   */
   rpcTimeoutMs?: number;
   /** Longest a task status waits before it is sent, ms. Default 100. */
   statusBatchMs?: number;
@@ -182,7 +185,10 @@ export class Agent {
       this.reporter.setSender((updates) => dispatcher.updateTaskStatus(sessionId, updates));
       const beat = (periodMs: number): void => {
         timer = setTimeout(() => {
-          this.call(dispatcher.heartbeat(sessionId), 'heartbeat').then(
+          // A heartbeat slower than two periods means a dead or partitioned manager: give up on it
+          // well before the managers' grace (3 periods) runs out (acceptance case B08).
+          const timeoutMs = Math.min(this.opts.rpcTimeoutMs ?? 5000, 2 * periodMs);
+          this.call(dispatcher.heartbeat(sessionId), 'heartbeat', timeoutMs).then(
             (r) => {
               healthy = true;
               if (!ended) beat(r.heartbeatPeriodMs);
@@ -272,8 +278,7 @@ export class Agent {
     });
   }
 
-  private call<T>(p: Promise<T>, what: string): Promise<T> {
-    const ms = this.opts.rpcTimeoutMs ?? 5000;
+  private call<T>(p: Promise<T>, what: string, ms = this.opts.rpcTimeoutMs ?? 5000): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
       p.then(

@@ -166,6 +166,18 @@ test('a failed heartbeat ends the session and a new one is opened', async (t) =>
   await agent.stop();
 });
 
+test('a heartbeat that never answers times out (2 periods) and the agent opens a new session', async (t) => {
+  const { dispatcher, agent } = setup({ heartbeatPeriodMs: 10 });
+  agent.start();
+  await until(() => agent.state().sessions === 1 && dispatcher.heartbeats > 0, 'first session');
+  dispatcher.hangHeartbeats = true;
+  await until(() => agent.state().sessions >= 2, 'a second session after the hung heartbeat');
+  dispatcher.hangHeartbeats = false;
+  await until(() => agent.state().sessionId !== undefined, 'session open');
+  t.pass();
+  await agent.stop();
+});
+
 test('an engine that does not answer keeps the agent retrying, not crashing', async (t) => {
   const { dispatcher, executor, agent } = setup();
   executor.describeError = new Error('Cannot connect to the Docker daemon');

@@ -34,6 +34,8 @@ export class FakeDispatcher implements DispatcherClient {
   failOpens = 0;
   /** While true, heartbeats reject (the session is forgotten, as after a manager restart). */
   failHeartbeats = false;
+  /** While true, heartbeats never answer (a dead manager whose connections were not severed). */
+  hangHeartbeats = false;
 
   constructor(readonly heartbeatPeriodMs = DEFAULTS.cluster.dispatcher.heartbeatPeriodMs) {}
 
@@ -53,6 +55,7 @@ export class FakeDispatcher implements DispatcherClient {
   async heartbeat(sessionId: string): Promise<{ heartbeatPeriodMs: number }> {
     this.heartbeats++;
     const s = this.session(sessionId);
+    if (this.hangHeartbeats) return new Promise(() => {});
     if (this.failHeartbeats) {
       this.end(s, new Error('heartbeat refused'));
       throw new ShoalError('Unavailable', 'fake dispatcher: heartbeat refused');
