@@ -1,0 +1,173 @@
+/**
+ * Scheduler scenario traces: `testdata/*.txt`, each a list of commands with their expected output
+ * (etcd/raft "datadriven" style). A command is a line, its output follows `----` up to a blank line.
+ * Run with SHOAL_REWRITE=1 to rewrite the expected outputs from what the scheduler does now.
+ *
+ *   node <id> [labels=k:v,k:v] [availability=active|pause|drain] [state=ready|down] [role=manager] [cpus=N]
+ *   update-node <id> <same keys>        (labels=… replaces all labels)
+ *   service <name> replicas=N [constraint=expr]… [max=N] [cpus=N] [hostport=P]
+ *                                        adds N pending tasks <name>.<slot> after the highest slot
+ *   set <task> [state=S] [desired=S]     changes a task's observed / desired state
+ *   node-down-replace <id>               marks the node down; its tasks get desired shutdown and a
+ *                                        pending replacement each (what the orchestrator does)
+ *   schedule                             runs one scheduler pass; prints placements and reasons
+ */
+import test from 'ava';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Node, Task, TaskSpec } from '@shoal/api';
+import { newTestStore, type MemoryStore } from '@shoal/store';
+import { Scheduler } from '../src/index.js';
+
+const dir = new URL('../../testdata/', import.meta.url);
+const meta = { version: 0, createdAt: '', updatedAt: '' };
+
+interface Cmd {
+  line: string;
+  expected: string;
+}
+
+function parse(text: string): Cmd[] {
+  const out: Cmd[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (!line.trim() || line.startsWith('#')) continue;
+    if (lines[i + 1] !== '----') throw new Error(`line ${i + 1}: expected ---- after '${line}'`);
+    const exp: string[] = [];
+    for (i += 2; i < lines.length && lines[i] !== ''; i++) exp.push(lines[i]!);
+    out.push({ line, expected: exp.join('\n') });
+  }
+  return out;
+}
+
+function args(parts: string[]): { kv: Map<string, string[]>; pos: string[] } {
+  const kv = new Map<string, string[]>();
+  const pos: string[] = [];
+  for (const p of parts) {
+    const i = p.indexOf('=');
+    if (i > 0) kv.set(p.slice(0, i), [...(kv.get(p.slice(0, i)) ?? []), p.slice(i + 1)]);
+    else pos.push(p);
+  }
+  return { kv, pos };
+}
+
+const one = (kv: Map<string, string[]>, k: string) => kv.get(k)?.[0];
+
+function applyNode(n: Node, kv: Map<string, string[]>): void {
+  const labels = one(kv, 'labels');
+  if (labels !== undefined) n.spec.labels = Object.fromEntries(labels.split(',').filter(Boolean).map((x) => x.split(':') as [string, string]));
+  const av = one(kv, 'availability');
+  if (av) n.spec.availability = av as Node['spec']['availability'];
+  const st = one(kv, 'state');
+  if (st) n.status.state = st as Node['status']['state'];
+  const role = one(kv, 'role');
+  if (role) n.role = role as Node['role'];
+  const cpus = one(kv, 'cpus');
+  if (cpus) n.description!.resources.nanoCpus = Number(cpus) * 1e9;
+}
+
+async function run(store: MemoryStore, sched: Scheduler, line: string): Promise<string> {
+  const [cmd, ...rest] = line.trim().split(/\s+/);
+  const { kv, pos } = args(rest);
+  switch (cmd) {
+    case 'node': {
+      const n: Node = {
+        id: pos[0]!, meta, role: 'worker', spec: { labels: {}, desiredRole: 'worker', availability: 'active' },
+        description: { hostname: pos[0]!, platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 4e9, memoryBytes: 2 ** 33 }, engine: { engineVersion: 'x', labels: {} } },
+        status: { state: 'ready', message: '', addr: '' },
+      };
+      applyNode(n, kv);
+      await store.update((tx) => tx.create('nodes', n));
+      return '';
+    }
+    case 'update-node':
+      await store.update((tx) => { const n = tx.get('nodes', pos[0]!)!; applyNode(n, kv); tx.update('nodes', n); });
+      return '';
+    case 'service': {
+      const name = pos[0]!;
+      const cpus = one(kv, 'cpus');
+      const hostport = one(kv, 'hostport');
+      const spec: TaskSpec = {
+        container: { image: 'busybox' }, restart: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
+        placement: { constraints: [...(kv.get('constraint') ?? [])], maxReplicas: Number(one(kv, 'max') ?? 0) }, networks: [], forceUpdate: 0,
+        ...(cpus ? { resources: { reservations: { nanoCpus: Number(cpus) * 1e9 } } } : {}),
+      };
+      await store.update((tx) => {
+        const have = tx.tasksByService(name);
+        const start = Math.max(0, ...have.map((x) => x.slot));
+        for (let i = 1; i <= Number(one(kv, 'replicas') ?? 1); i++) {
+          tx.create('tasks', {
+            id: `${name}.${start + i}`, meta, serviceId: name, serviceName: name, slot: start + i, nodeId: '', spec, specVersion: 1,
+            desiredState: 'running', status: { state: 'pending', timestamp: '', message: '' }, networks: [],
+            ...(hostport ? { endpoint: { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: Number(hostport), publishMode: 'host' }], virtualIps: [] } } : {}),
+          } satisfies Task);
+        }
+      });
+      return '';
+    }
+    case 'set':
+      await store.update((tx) => {
+        const t = tx.get('tasks', pos[0]!)!;
+        const st = one(kv, 'state');
+        const de = one(kv, 'desired');
+        if (st) t.status.state = st as Task['status']['state'];
+        if (de) t.desiredState = de as Task['desiredState'];
+        tx.update('tasks', t);
+      });
+      return '';
+    case 'node-down-replace':
+      await store.update((tx) => {
+        const n = tx.get('nodes', pos[0]!)!;
+        n.status.state = 'down';
+        tx.update('nodes', n);
+        for (const t of tx.tasksByNode(n.id)) {
+          if (t.desiredState !== 'running') continue;
+          t.desiredState = 'shutdown';
+          tx.update('tasks', t);
+          tx.create('tasks', { ...t, id: `${t.id}'`, nodeId: '', desiredState: 'running', status: { state: 'pending', timestamp: '', message: '' } });
+        }
+      });
+      return '';
+    case 'schedule': {
+      await sched.tick();
+      return render(store);
+    }
+    default:
+      throw new Error(`unknown command '${cmd}'`);
+  }
+}
+
+function render(store: MemoryStore): string {
+  const tasks = store.view((tx) => tx.list('tasks')).filter((t) => t.desiredState === 'running' && !['complete', 'failed', 'shutdown', 'rejected'].includes(t.status.state));
+  const byNode = new Map<string, string[]>();
+  const pending: string[] = [];
+  for (const t of tasks.sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    if (t.status.state === 'pending') pending.push(`${t.id}: ${t.status.err ?? '(no reason)'}`);
+    else byNode.set(t.nodeId, [...(byNode.get(t.nodeId) ?? []), t.id]);
+  }
+  const nodes = store.view((tx) => tx.list('nodes')).map((n) => n.id).sort();
+  const lines = nodes.map((id) => `${id}: ${(byNode.get(id) ?? []).length} ${(byNode.get(id) ?? []).join(' ')}`.trimEnd());
+  return [...lines, ...pending].join('\n');
+}
+
+for (const file of readdirSync(dir).filter((f) => f.endsWith('.txt')).sort()) {
+  test(`scenario ${file}`, async (t) => {
+    const path = new URL(file, dir);
+    const text = readFileSync(path, 'utf8');
+    const store = newTestStore();
+    const sched = new Scheduler(store, { debounceMs: 1e9, maxDelayMs: 1e9 });
+    sched.start();
+    const out: string[] = [];
+    for (const c of parse(text)) {
+      const got = await run(store, sched, c.line);
+      out.push(`${c.line}\n----\n${got ? got + '\n' : ''}`);
+      if (!process.env.SHOAL_REWRITE) t.is(got, c.expected, `${file}: ${c.line}`);
+    }
+    await sched.stop();
+    if (process.env.SHOAL_REWRITE) {
+      const header = text.split('\n').filter((l, i, a) => l.startsWith('#') && a.slice(0, i).every((x) => x.startsWith('#'))).join('\n');
+      writeFileSync(path, (header ? header + '\n\n' : '') + out.join('\n'));
+      t.pass();
+    }
+  });
+}
