@@ -49,6 +49,8 @@ export class Scheduler {
   private unassigned = new Map<string, Task>();
   private preassigned = new Map<string, Task>();
   private dirty = false;
+  /** Something relevant happened since the last commit event. */
+  private touched = false;
   private unwatch: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private firstDirtyAt = 0;
@@ -119,15 +121,19 @@ export class Scheduler {
       for (const n of tx.list('nodes')) this.nodes.set(n.id, new NodeInfo(n));
       for (const t of tx.list('tasks')) this.trackTask(t, undefined);
     });
-    this.dirty = true;
+    this.dirty = this.touched = true;
     this.schedule();
   }
 
   private onEvent(ev: StoreEvent): void {
     switch (ev.kind) {
-      case 'commit':
-        this.schedule();
+      case 'commit': {
+        const relevant = this.touched;
+        this.touched = false;
+        // Unrelated commits (e.g. status reports) must not keep pushing a pending pass back.
+        if (relevant || !this.timer) this.schedule();
         return;
+      }
       case 'restore':
         this.rebuild();
         return;
@@ -139,7 +145,7 @@ export class Scheduler {
         if (info) info.node = ev.object as Node;
         else this.nodes.set(ev.object.id, this.loadNode(ev.object as Node));
       }
-      this.dirty = true;
+      this.dirty = this.touched = true;
     } else if (ev.table === 'tasks') {
       if (ev.kind === 'delete') this.forgetTask(ev.object as Task);
       else this.trackTask(ev.object as Task, ev.old as Task | undefined);
@@ -156,22 +162,22 @@ export class Scheduler {
   private forgetTask(t: Task): void {
     this.unassigned.delete(t.id);
     this.preassigned.delete(t.id);
-    if (t.nodeId && this.nodes.get(t.nodeId)?.removeTask(t.id)) this.dirty = true;
+    if (t.nodeId && this.nodes.get(t.nodeId)?.removeTask(t.id)) this.dirty = this.touched = true;
   }
 
   private trackTask(t: Task, old: Task | undefined): void {
     if (t.nodeId && old && old.status.state !== t.status.state && (t.status.state === 'failed' || t.status.state === 'rejected')) {
       this.nodes.get(t.nodeId)?.recordFailure(t.serviceId, Date.now());
     }
-    if (old?.nodeId && old.nodeId !== t.nodeId && this.nodes.get(old.nodeId)?.removeTask(t.id)) this.dirty = true;
-    if (t.nodeId && this.nodes.get(t.nodeId)?.setTask(t)) this.dirty = true;
+    if (old?.nodeId && old.nodeId !== t.nodeId && this.nodes.get(old.nodeId)?.removeTask(t.id)) this.dirty = this.touched = true;
+    if (t.nodeId && this.nodes.get(t.nodeId)?.setTask(t)) this.dirty = this.touched = true;
     const queue = t.nodeId ? this.preassigned : this.unassigned;
     const other = t.nodeId ? this.unassigned : this.preassigned;
     other.delete(t.id);
     if (wantsScheduling(t)) {
       const prev = queue.get(t.id);
       // A pending-reason update (ours) changes nothing the scheduler decides on.
-      if (!prev || prev.specVersion !== t.specVersion || prev.desiredState !== t.desiredState) this.dirty = true;
+      if (!prev || prev.specVersion !== t.specVersion || prev.desiredState !== t.desiredState) this.dirty = this.touched = true;
       queue.set(t.id, t);
     } else {
       queue.delete(t.id);
@@ -291,7 +297,7 @@ export class Scheduler {
       });
     } catch (e) {
       this.opts.log?.('scheduler: writing decisions failed; will retry', { error: (e as Error).message, decisions: batch.length });
-      if (!this.stopped) setTimeout(() => { this.dirty = true; this.schedule(); }, this.opts.retryMs);
+      if (!this.stopped) setTimeout(() => { this.dirty = this.touched = true; this.schedule(); }, this.opts.retryMs);
     }
     // Reconcile provisional placements with what the store now says.
     for (const d of batch) {
