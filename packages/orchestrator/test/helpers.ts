@@ -54,13 +54,15 @@ export class FakeCluster {
 
   constructor() {
     this.orch = new Orchestrators(this.store, { clock: this.clock });
-    let serviceChanged = false;
+    // Services that got new tasks in the entry being applied: only such an entry can push a service
+    // over its replica count (a scale-down takes effect one orchestrator pass later).
+    const grew = new Set<string>();
     this.store.watch((ev) => {
       if (ev.kind === 'commit') {
-        this.checkInvariants(serviceChanged);
-        serviceChanged = false;
-      } else if (ev.kind !== 'restore' && ev.table === 'services') {
-        serviceChanged = true;
+        this.checkInvariants(grew);
+        grew.clear();
+      } else if (ev.kind === 'create' && ev.table === 'tasks') {
+        grew.add((ev.object as Task).serviceId);
       }
     });
   }
@@ -224,8 +226,8 @@ export class FakeCluster {
     return this.desiredRunning(serviceId).find((t) => t.slot === slot);
   }
 
-  /** Per slot at most one desired-running task; per service at most `replicas` (not checked on the commit that changes the service itself). */
-  private checkInvariants(serviceChanged: boolean): void {
+  /** Per slot at most one desired-running task; per service at most `replicas` after any entry that created tasks. */
+  private checkInvariants(grew: ReadonlySet<string>): void {
     this.store.view((tx) => {
       for (const s of tx.list('services')) {
         const run = tx.tasksByService(s.id).filter((t) => taskStateRank(t.desiredState) <= taskStateRank('running'));
@@ -237,7 +239,7 @@ export class FakeCluster {
           per.set(k, (per.get(k) ?? 0) + 1);
         }
         for (const [k, c] of per) if (c > 1) this.violations.push(`${s.spec.name}: ${c} desired-running tasks in slot ${k}`);
-        if (!serviceChanged && 'replicated' in s.spec.mode && run.length > s.spec.mode.replicated.replicas) {
+        if (grew.has(s.id) && 'replicated' in s.spec.mode && run.length > s.spec.mode.replicated.replicas) {
           this.violations.push(`${s.spec.name}: ${run.length} desired-running tasks > ${s.spec.mode.replicated.replicas} replicas`);
         }
       }
