@@ -12,8 +12,11 @@ export interface DispatcherOptions {
   graceMultiplier?: number;
   /**
    * After `start()` (a new leader), how long nodes the store lists as not Down have to open a
-   * session before they are marked Down (ms). Default one full grace period (period × multiplier),
-   * counted from the start — never from the last heartbeat the old leader saw (B08).
+   * session before they are marked Down (ms), counted from the start — never from the last
+   * heartbeat the old leader saw (B08). Default two grace periods (6 s with the defaults): an
+   * agent whose leader died silently notices only when a heartbeat call times out (one period
+   * to its next beat + a 2-period call timeout), then has to find and reach the new leader; one
+   * grace period (3 s) leaves almost no margin for that.
    */
   reconnectGraceMs?: number;
   /** Task status updates are written at most this long after they arrive (ms). Default 100. */
@@ -69,8 +72,9 @@ function assignedTo(tasks: Task[]): Task[] {
  *   it), records its description and address, and replaces any older session of that node.
  * - Heartbeats only reset an in-memory timer (no store write). A session without a heartbeat for
  *   `heartbeatPeriodMs × graceMultiplier` ends and its node is marked DOWN ("heartbeat failure").
- * - On `start()` every node the store shows as not Down gets `reconnectGraceMs` from that moment
- *   to open a session before it is marked Down, so a leader change does not fail healthy nodes.
+ * - On `start()` every node the store shows as not Down gets `reconnectGraceMs` (default two grace
+ *   periods) from that moment to open a session before it is marked Down, so a leader change does
+ *   not fail healthy nodes.
  * - `watchAssignments` sends the node's complete task set on subscribe and again, once per
  *   store commit, whenever the set or any member changes (a member's observed status — which the
  *   agent reported itself — excepted).
@@ -106,7 +110,7 @@ export class Dispatcher {
     this.graceMultiplier = opts.graceMultiplier ?? DEFAULTS.heartbeatGraceMultiplier;
     if (!(this.heartbeatPeriodMs > 0)) throw invalidArgument(`heartbeatPeriodMs ${this.heartbeatPeriodMs} must be > 0`);
     if (!(this.graceMultiplier >= 1)) throw invalidArgument(`graceMultiplier ${this.graceMultiplier} must be ≥ 1`);
-    this.reconnectGraceMs = opts.reconnectGraceMs ?? this.heartbeatPeriodMs * this.graceMultiplier;
+    this.reconnectGraceMs = opts.reconnectGraceMs ?? 2 * this.heartbeatPeriodMs * this.graceMultiplier;
     this.statusBatchMs = opts.statusBatchMs ?? 100;
     this.maxStatusBatch = opts.maxStatusBatch ?? 10_000;
     this.clock = opts.clock ?? systemClock;

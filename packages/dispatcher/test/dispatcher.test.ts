@@ -176,14 +176,15 @@ test('task status: batched, forward only, only for tasks on the caller\'s node',
   await d.stop();
 });
 
-test('B08: after a (re)start every node gets a full grace period before being marked down', async (t) => {
+test('B08: after a (re)start every node gets a reconnect window (two grace periods) before being marked down', async (t) => {
   const env = setup({ nodes: [node('n1'), node('n2'), node('n3', 'down')] });
   // These nodes heartbeated the old leader long ago as far as this manager knows; nothing is down at once.
   const { d, client } = await env.start();
-  env.clock.advance(2000);
+  env.clock.advance(5000);
   await settle();
   t.is(nodeState(env.store, 'n1')?.state, 'ready');
   t.is(nodeState(env.store, 'n2')?.state, 'ready');
+  // n1's agent noticed the old leader's death late (heartbeat timeout) and reconnects now.
   const { sessionId } = await client.openSession({ nodeId: 'n1', description: desc, addr: '' });
   env.clock.advance(999);
   await settle();
@@ -194,6 +195,21 @@ test('B08: after a (re)start every node gets a full grace period before being ma
   t.deepEqual(nodeState(env.store, 'n2'), { state: 'down', message: 'heartbeat failure', addr: '10.0.0.9' });
   t.is(nodeState(env.store, 'n3')?.state, 'down');
   await client.heartbeat(sessionId);
+  await d.stop();
+});
+
+test('reconnect window is configurable', async (t) => {
+  const store = newTestStore();
+  const clock = new ManualClock();
+  await store.update((tx) => tx.create('nodes', node('n1')));
+  const d = new Dispatcher(store, { heartbeatPeriodMs: 1000, graceMultiplier: 3, reconnectGraceMs: 3000, clock });
+  d.start();
+  clock.advance(2999);
+  await settle();
+  t.is(nodeState(store, 'n1')?.state, 'ready');
+  clock.advance(1);
+  await settle();
+  t.is(nodeState(store, 'n1')?.state, 'down');
   await d.stop();
 });
 
