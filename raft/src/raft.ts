@@ -121,8 +121,11 @@ export class Raft {
 
   private send(m: Message): void {
     if (m.from === NONE) m.from = this.id;
-    if (m.type === MessageType.Vote || m.type === MessageType.VoteResp || m.type === MessageType.PreVote || m.type === MessageType.PreVoteResp) {
+    if (m.type === MessageType.Vote || m.type === MessageType.PreVote) {
       if (m.term === 0) throw new Error(`raft: ${m.type} must carry a term`);
+    } else if (m.type === MessageType.VoteResp || m.type === MessageType.PreVoteResp) {
+      // Term set by the caller: the request's term when granting, ours when rejecting (a
+      // rejection from a node still at term 0 is dropped by the receiver; harmless).
     } else {
       // Proposals and read requests forwarded to the leader travel as local messages (term 0).
       m.term = m.type === MessageType.Prop || m.type === MessageType.ReadIndex ? 0 : this.term;

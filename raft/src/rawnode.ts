@@ -143,6 +143,9 @@ export class RawNode {
     if (isLocalMsg(m.type)) {
       throw new RangeError(`raft: step() got local message type ${m.type}; use the RawNode method instead`);
     }
+    // Only forwarded proposals and read requests travel without a term; anything else with
+    // term 0 would be mistaken for a local message.
+    if (m.term === 0 && m.type !== MessageType.Prop && m.type !== MessageType.ReadIndex) return;
     if (!this.raft.trk.progress.has(m.from) && isResponseMsg(m.type)) {
       return; // response from a node no longer in the configuration
     }
