@@ -4,3 +4,4 @@ export * from './dataplane.js';
 export * from './conntrack.js';
 export * from './nft.js';
 export * from './ipvs.js';
+export * from './userspace.js';
