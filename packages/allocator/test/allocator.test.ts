@@ -214,3 +214,48 @@ test('dynamic published port survives a leader change and a service update', asy
   t.deepEqual(ep.ports.map((p) => p.publishedPort), [30001]);
   await alloc.stop();
 });
+
+test('switching a service to dnsrr or dropping its ports releases VIPs and ports', async (t) => {
+  const store = newTestStore();
+  const alloc = new Allocator(store);
+  alloc.start();
+  await store.update((tx) => tx.create('networks', network('n1', 'backend', '10.7.0.0/24')));
+  await store.update((tx) => tx.create('services', service('s1', 'web', { ports: [port(80, 8080)], networks: ['n1'] })));
+  const ep = await waitFor('endpoint', () => get(store, 'services', 's1')?.endpoint);
+  t.is(ep.virtualIps.length, 2);
+  const free = alloc.freeAddresses('n1')!;
+  await store.update((tx) => {
+    const s = tx.get('services', 's1')!;
+    s.spec.endpoint = { mode: 'dnsrr', ports: [] };
+    tx.update('services', s);
+  });
+  await waitFor('released', () => get(store, 'services', 's1')?.endpoint?.virtualIps.length === 0);
+  t.deepEqual(get(store, 'services', 's1')!.endpoint, { ports: [], virtualIps: [] });
+  t.is(alloc.freeAddresses('n1'), free + 1);
+  // Port 8080 is free for another service now.
+  await store.update((tx) => tx.create('services', service('s2', 'api', { ports: [port(80, 8080)] })));
+  const ep2 = await waitFor('endpoint', () => get(store, 'services', 's2')?.endpoint);
+  t.deepEqual(ep2.ports.map((p) => p.publishedPort), [8080]);
+  await alloc.stop();
+});
+
+test('a deleted node releases the addresses of its tasks that are being shut down', async (t) => {
+  const store = newTestStore();
+  const alloc = new Allocator(store);
+  alloc.start();
+  await store.update((tx) => { tx.create('networks', network('n1', 'backend', '10.8.0.0/24')); tx.create('nodes', node('w1')); });
+  const s = service('s1', 'web', { mode: 'dnsrr', networks: ['n1'] });
+  await store.update((tx) => { tx.create('services', s); tx.create('tasks', task('t1', s)); tx.create('tasks', task('t2', s, 2)); });
+  await waitFor('pending', () => store.view((tx) => tx.list('tasks')).every((x) => x.status.state === 'pending'));
+  await store.update((tx) => {
+    for (const id of ['t1', 't2']) { const x = tx.get('tasks', id)!; x.nodeId = 'w1'; x.status.state = 'running'; tx.update('tasks', x); }
+  });
+  const free = alloc.freeAddresses('n1')!;
+  await store.update((tx) => { const x = tx.get('tasks', 't1')!; x.desiredState = 'shutdown'; tx.update('tasks', x); });
+  t.is(alloc.freeAddresses('n1'), free);
+  await store.update((tx) => tx.delete('nodes', 'w1'));
+  t.is(alloc.freeAddresses('n1'), free + 1, 't1 released; t2 (still desired running) waits for the orchestrator');
+  await store.update((tx) => { const x = tx.get('tasks', 't2')!; x.desiredState = 'shutdown'; tx.update('tasks', x); });
+  t.is(alloc.freeAddresses('n1'), free + 2);
+  await alloc.stop();
+});
