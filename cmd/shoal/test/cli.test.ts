@@ -202,8 +202,7 @@ test('service create exits 1 with the task error when every task is rejected', a
     const r = await shoal(['service', 'create', '--name', 'web', 'nosuch:latest'], d.host);
     t.is(r.code, 1);
     t.is(r.stdout, 'svc1\n');
-    t.true(r.stderr.includes(`web.1: ${err}`));
-    t.regex(r.stderr, /^Error: service web did not converge: every task failed; last error: No such image: nosuch:latest/m);
+    t.is(r.stderr, `overall progress: 0 out of 1 tasks\nError: service web did not converge: every task failed; last error: ${err}\n`);
   });
 });
 

@@ -83,18 +83,19 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
         say(`${line}\n`);
         lastLine = line;
       }
-      let lastErr = '';
+      // The reason alone (without the task name), for the final error line.
+      const reason = (e: string) => e.replace(/^[^:]*: /, '');
+      const lastErr = [...s.errors.values()].pop() ?? '';
       for (const [tid, e] of s.errors) {
-        lastErr = e;
-        if (!seenErrors.has(tid)) {
-          seenErrors.add(tid);
-          write(`${e}\n`);
-        }
+        if (seenErrors.has(tid)) continue;
+        seenErrors.add(tid);
+        // When giving up now, the final line carries this error; do not print it twice.
+        if (!(s.allFailed && reason(e) === reason(lastErr))) write(`${e}\n`);
       }
       if (service.updateStatus?.state === 'paused' || service.updateStatus?.state === 'rollback_paused') {
         throw new Error(`service ${service.spec.name} update paused: ${service.updateStatus.message}`);
       }
-      if (s.allFailed) throw new Error(`service ${service.spec.name} did not converge: every task failed; last error: ${lastErr.replace(/^[^:]*: /, '')}`);
+      if (s.allFailed) throw new Error(`service ${service.spec.name} did not converge: every task failed; last error: ${reason(lastErr)}`);
       if (s.converged && !(service.updateStatus?.state === 'updating' || service.updateStatus?.state === 'rollback_started')) {
         say(`verify: Service ${id} converged\n`);
         return;
