@@ -56,6 +56,8 @@ export class Raft {
   electionElapsed = 0;
   heartbeatElapsed = 0;
   randomizedElectionTimeout = 0;
+  /** Proposals were appended but not yet broadcast (see flushAppends). */
+  appendsPending = false;
   /** ReadIndex requests that arrived before this leader committed an entry of its term. */
   pendingReadIndexMessages: Message[] = [];
 
@@ -680,7 +682,23 @@ export class Raft {
     if (!this.appendEntry(ents)) {
       throw new ProposalDroppedError('too many uncommitted entries (maxUncommittedEntriesSize)', this.id);
     }
-    this.bcastAppend();
+    // Batching: proposals made before the host asks for the next Ready go out together, one
+    // MsgApp per follower (RawNode calls flushAppends() from hasReady()/ready()).
+    this.appendsPending = true;
+  }
+
+  /** Sends the MsgApps that proposals since the last Ready made necessary. */
+  flushAppends(): void {
+    if (!this.appendsPending) return;
+    this.appendsPending = false;
+    if (this.state !== 'leader') return;
+    for (const id of this.trk.ids()) {
+      if (id === this.id) continue;
+      // Fill the window (one message per maxSizePerMsg bytes) until paused or caught up.
+      while (this.maybeSendAppend(id, false)) {
+        /* keep sending */
+      }
+    }
   }
 
   private committedEntryInCurrentTerm(): boolean {

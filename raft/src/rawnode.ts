@@ -185,6 +185,7 @@ export class RawNode {
   /** Whether {@link ready} has work. */
   hasReady(): boolean {
     const r = this.raft;
+    r.flushAppends();
     const ss = r.softState();
     if (ss.lead !== this.prevSoft.lead || ss.role !== this.prevSoft.role) return true;
     const hs = r.hardState();
@@ -205,6 +206,7 @@ export class RawNode {
       throw new ReadyContractError('raft: ready() called again before advance(); process the Ready, then call advance()');
     }
     const r = this.raft;
+    r.flushAppends();
     const entries = r.raftLog.unstableEntries();
     const committedEntries = r.raftLog.nextCommittedEnts();
     const rd: Ready = {
