@@ -59,7 +59,7 @@ if shoal service inspect web >/dev/null 2>&1; then
 else
   say "shoal service create --name web --replicas 3 shoal/busybox:latest (busybox httpd answering with its hostname)"
   shoal service create --name web --replicas 3 shoal/busybox:latest \
-    sh -c 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'
+    sh -c 'mkdir -p /www; hostname > /www/index.html; trap "exit 0" TERM; httpd -f -p 80 -h /www & wait'
 fi
 
 say "shoal service ls"

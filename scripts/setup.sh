@@ -6,7 +6,7 @@
 #      running `apt-get update` once, only when something is missing;
 #   2. `npm ci` when node_modules is missing or older than package-lock.json (stamp:
 #      node_modules/.shoal-lock.sha256 holds the lock file's sha256);
-#   3. `npx tsc -b` (whole build)            — skipped with --no-build;
+#   3. `npm run build` (tsc -b + CLI bundle) — skipped with --no-build;
 #   4. starts dockerd (scripts/dockerd.sh)   — skipped with --no-docker (implies --no-image);
 #   5. builds shoal/busybox:latest (scripts/build-image.sh) — skipped with --no-image.
 # Running it again on a set-up machine changes nothing and takes a few seconds.
@@ -60,8 +60,8 @@ fi
 
 # 3. Build.
 if [ "$BUILD" -eq 1 ]; then
-  step "building (npx tsc -b)"
-  npx tsc -b || die "build failed; fix the errors above and run scripts/setup.sh again"
+  step "building (npm run build: tsc -b + CLI bundle)"
+  npm run -s build || die "build failed; fix the errors above and run scripts/setup.sh again"
 fi
 
 # 4–5. Docker engine and the test image.

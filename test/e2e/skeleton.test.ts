@@ -119,6 +119,7 @@ test.serial('bad input: one-line errors, non-zero exit, nothing created', async 
     [['service', 'create', '--name', 'bad1', '--replicas', '-1', IMAGE], /replicas/],
     [['service', 'create', '--name', 'bad2', '--replicas', 'abc', IMAGE], /abc/],
     [['service', 'create', '--name', 'bad3', '--no-such-flag', IMAGE], /no-such-flag/],
+    [['service', 'create', '--name', 'bad4', '--bogus', IMAGE], /bogus/],
     [['service', 'create', '--name', 'web', '--detach', IMAGE], /already exists/],
     [['service', 'scale', 'nosuch=3'], /nosuch/],
   ];

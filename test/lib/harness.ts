@@ -11,8 +11,11 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const SHOALD = path.join(ROOT, 'cmd/shoald/bin/shoald.js');
 export const SHOAL = path.join(ROOT, 'cmd/shoal/bin/shoal.js');
 export const IMAGE = 'shoal/busybox:latest';
-/** An HTTP server answering with the container's hostname (busybox httpd). */
-export const HTTPD = ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'];
+/**
+ * An HTTP server answering with the container's hostname (busybox httpd). The shell stays PID 1
+ * and exits on SIGTERM (httpd as PID 1 ignores it, so every stop would wait the whole grace period).
+ */
+export const HTTPD = ['sh', '-c', 'mkdir -p /www; hostname > /www/index.html; trap "exit 0" TERM; httpd -f -p 80 -h /www & wait'];
 
 export interface CliResult {
   code: number;
@@ -114,13 +117,16 @@ export async function removeContainers(labels: Record<string, string>): Promise<
 }
 
 /** Polls `fn` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(fn: () => Promise<T> | T, opts: { what: string; timeoutMs?: number; intervalMs?: number }): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  opts: { what: string; timeoutMs?: number; intervalMs?: number },
+): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let last: unknown;
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return v as T;
       last = v;
     } catch (e) {
       last = e;
