@@ -5,3 +5,4 @@ export * from './conntrack.js';
 export * from './nft.js';
 export * from './ipvs.js';
 export * from './userspace.js';
+export * from './dns.js';
