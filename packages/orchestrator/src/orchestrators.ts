@@ -2,7 +2,7 @@ import type { MemoryStore } from '@shoal/store';
 import type { ComponentOptions } from './reconciler.js';
 import { GlobalOrchestrator } from './global.js';
 import { ReplicatedOrchestrator } from './replicated.js';
-import { TaskReaper } from './reaper.js';
+import { TaskReaper, type TaskReaperOptions } from './reaper.js';
 import { RestartSupervisor } from './restart.js';
 
 /**
@@ -16,12 +16,19 @@ export class Orchestrators {
   readonly global: GlobalOrchestrator;
   readonly reaper: TaskReaper;
 
-  constructor(store: MemoryStore, opts: ComponentOptions & { reaperBatchMs?: number } = {}) {
+  /**
+   * @param opts.reaperBatchMs task reaper batching period (default 250 ms)
+   * @param opts.removeWaitsForStop see {@link TaskReaperOptions.removeWaitsForStop}
+   */
+  constructor(store: MemoryStore, opts: ComponentOptions & { reaperBatchMs?: number; removeWaitsForStop?: boolean } = {}) {
     this.restart = new RestartSupervisor(opts.clock ? { clock: opts.clock } : {});
     const o = { ...opts, restart: this.restart };
     this.replicated = new ReplicatedOrchestrator(store, o);
     this.global = new GlobalOrchestrator(store, o);
-    this.reaper = new TaskReaper(store, { ...opts, ...(opts.reaperBatchMs !== undefined ? { batchMs: opts.reaperBatchMs } : {}) });
+    this.reaper = new TaskReaper(store, {
+      ...opts,
+      ...(opts.reaperBatchMs !== undefined ? { batchMs: opts.reaperBatchMs } : {}),
+    });
   }
 
   start(): void {

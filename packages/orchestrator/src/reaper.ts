@@ -6,6 +6,8 @@ import { byAge, hasStopped, isRetired, isRunnable, raiseDesired } from './tasks.
 export interface TaskReaperOptions extends ComponentOptions {
   /** Batching period: dirty slots are pruned together at most this often. Default 250 ms (SwarmKit's). */
   batchMs?: number;
+  /** Keep desired-REMOVE tasks until they can no longer run (default false: delete at once). */
+  removeWaitsForStop?: boolean;
 }
 
 /** Slots pruned per transaction. */
@@ -24,16 +26,23 @@ const CHUNK = 200;
  *   deleted oldest first (by creation time). So a slot holds at most `1 + limit` task records, plus
  *   any old task that may still be running (status not terminal on a live node), which is never
  *   deleted before it stops. With limit 0 only the current task is kept.
- * - tasks with desired REMOVE (retired slots, removed services and nodes) are deleted once they can
- *   no longer run: status terminal, never dispatched, or node Down/deleted;
+ * - tasks with desired REMOVE (retired slots, removed services and nodes) are deleted in the next
+ *   batch: the dispatcher drops them from their node's assignment set, so the agent removes the
+ *   container and reports nothing more about them (their status would never turn terminal). With
+ *   `removeWaitsForStop` they are kept until they can no longer run (status terminal, never
+ *   dispatched, or node Down/deleted) — SwarmKit's rule, for a dispatcher that keeps REMOVE tasks
+ *   assigned until the agent has stopped them;
  * - tasks whose service no longer exists get desired REMOVE, then go by the previous rule.
  * Lowering the limit (`swarm update --task-history-limit`) prunes every slot in the next batch (B06).
  * Attempt counts of the restart policy do not need these records (see RestartSupervisor).
  */
 export class TaskReaper extends Reconciler {
+  private readonly removeWaitsForStop: boolean;
+
   constructor(store: MemoryStore, opts: TaskReaperOptions = {}) {
     super(store, opts);
     this.batchMs = opts.batchMs ?? 250;
+    this.removeWaitsForStop = opts.removeWaitsForStop ?? false;
   }
 
   protected allKeys(): string[] {
@@ -95,11 +104,9 @@ export class TaskReaper extends Reconciler {
       const orphan = !tx.get('services', serviceId);
       const keep: Task[] = [];
       for (const t of tasks) {
-        if (orphan && raiseDesired(t, 'remove')) {
-          if (!deletable(t)) tx.update('tasks', t);
-        }
+        if (orphan && raiseDesired(t, 'remove') && this.removeWaitsForStop && !deletable(t)) tx.update('tasks', t);
         if (isRetired(t)) {
-          if (deletable(t)) tx.delete('tasks', t.id);
+          if (!this.removeWaitsForStop || deletable(t)) tx.delete('tasks', t.id);
         } else {
           keep.push(t);
         }

@@ -46,6 +46,11 @@ export class ServiceWork {
     return this.nodes.get(id);
   }
 
+  /** Forgets pending writes of tasks matching `pred` (they are being deleted instead). */
+  dropChanges(pred: (t: Task) => boolean): void {
+    for (const t of this.changed) if (pred(t)) this.changed.delete(t);
+  }
+
   /** Marks a task copy edited in place for writing. */
   markChanged(t: Task): void {
     this.changed.add(t);
@@ -196,13 +201,19 @@ export abstract class ServiceOrchestrator extends Reconciler {
   }
 
   /**
-   * `service rm` (pendingDelete): every task gets desired REMOVE; once none can still be running
-   * (status terminal, never dispatched, or node down) the tasks and then the service are deleted.
+   * `service rm` (pendingDelete): every task gets desired REMOVE (which takes it out of its node's
+   * assignment set: the agent removes the container). Tasks that can no longer run are deleted here,
+   * the rest by the task reaper; once the service has no task left, the service itself is deleted.
    */
   private removeService(w: ServiceWork): void {
-    for (const t of w.tasks) w.setDesired(t, 'remove');
-    if (w.tasks.every((t) => w.stopped(t))) {
-      for (const t of w.tasks) w.tx.delete('tasks', t.id);
+    let left = 0;
+    for (const t of w.tasks) {
+      w.setDesired(t, 'remove');
+      if (w.stopped(t)) w.tx.delete('tasks', t.id);
+      else left++;
+    }
+    w.dropChanges((t) => w.stopped(t));
+    if (left === 0) {
       w.tx.delete('services', w.svc.id);
       const id = w.svc.id;
       w.effects.push(() => {

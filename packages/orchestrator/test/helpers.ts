@@ -52,8 +52,8 @@ export class FakeCluster {
   /** Max desired-running tasks per service seen at any commit. */
   readonly peak = new Map<string, number>();
 
-  constructor() {
-    this.orch = new Orchestrators(this.store, { clock: this.clock });
+  constructor(private readonly opts: { removeWaitsForStop?: boolean } = {}) {
+    this.orch = new Orchestrators(this.store, { clock: this.clock, ...opts });
     // Services that got new tasks in the entry being applied: only such an entry can push a service
     // over its replica count (a scale-down takes effect one orchestrator pass later).
     const grew = new Set<string>();
@@ -80,7 +80,7 @@ export class FakeCluster {
   /** Simulates a leader change: the old components stop, new ones start over the same store. */
   async newLeader(): Promise<void> {
     this.orch.stop();
-    this.orch = new Orchestrators(this.store, { clock: this.clock });
+    this.orch = new Orchestrators(this.store, { clock: this.clock, ...this.opts });
     this.orch.start();
     await this.settle();
   }
@@ -168,7 +168,9 @@ export class FakeCluster {
   /**
    * Fake scheduler + agents, one step: unassigned desired-running tasks go to the ready, active node
    * with the fewest desired-running tasks; assigned ones start RUNNING; tasks whose desired state is
-   * past RUNNING stop (SHUTDOWN) unless their node is down. Returns whether anything changed.
+   * SHUTDOWN stop (status SHUTDOWN) unless their node is down. Tasks with desired REMOVE are left
+   * alone, as the real dispatcher drops them from the agent's set (with `removeWaitsForStop`, the
+   * fake agents stop them too). Returns whether anything changed.
    */
   async runAgents(): Promise<boolean> {
     const changed = await this.store.update((tx) => {
@@ -179,6 +181,7 @@ export class FakeCluster {
       for (const t of all) {
         const nd = t.nodeId ? tx.get('nodes', t.nodeId) : undefined;
         if (t.nodeId && (!nd || nd.status.state === 'down')) continue;
+        if (taskStateRank(t.desiredState) >= taskStateRank('remove') && !this.opts.removeWaitsForStop) continue;
         if (taskStateRank(t.desiredState) > taskStateRank('running')) {
           if (!isTerminal(t.status.state)) {
             tx.update('tasks', { ...t, status: { ...t.status, state: 'shutdown', message: 'shutdown' } });

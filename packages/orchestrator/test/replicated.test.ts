@@ -64,19 +64,32 @@ test('scale down prefers tasks not yet running, then nodes with the most copies'
   t.deepEqual(c.violations, []);
 });
 
-test('service rm (pendingDelete): tasks get REMOVE, then tasks and service are deleted once stopped', async (t) => {
+test('service rm (pendingDelete): tasks get REMOVE, are reaped, then the service is deleted', async (t) => {
   const c = await new FakeCluster().init([node('n1')]);
   const id = await c.createService('web', { replicas: 2 });
   await c.converge();
   await c.updateService(id, (s) => { s.pendingDelete = true; });
   t.true(c.tasks(id).every((x) => x.desiredState === 'remove'));
-  t.truthy(c.service(id), 'kept while tasks still run');
-  await c.converge();
+  t.truthy(c.service(id), 'kept while it has tasks');
+  await c.reap();
   t.is(c.tasks(id).length, 0);
   t.is(c.service(id), undefined);
 });
 
-test('service deleted outright (controlapi): the reaper deletes its tasks once stopped', async (t) => {
+test('with removeWaitsForStop, REMOVE tasks and the service wait until the tasks have stopped', async (t) => {
+  const c = await new FakeCluster({ removeWaitsForStop: true }).init([node('n1')]);
+  const id = await c.createService('web', { replicas: 2 });
+  await c.converge();
+  await c.updateService(id, (s) => { s.pendingDelete = true; });
+  await c.reap();
+  t.is(c.tasks(id).length, 2, 'still running: kept');
+  t.truthy(c.service(id));
+  await c.converge(); // the fake agents stop them
+  t.is(c.tasks(id).length, 0);
+  t.is(c.service(id), undefined);
+});
+
+test('service deleted outright (controlapi): the reaper deletes its tasks', async (t) => {
   const c = await new FakeCluster().init([node('n1')]);
   const id = await c.createService('web', { replicas: 2 });
   await c.converge();
@@ -85,22 +98,26 @@ test('service deleted outright (controlapi): the reaper deletes its tasks once s
     tx.delete('services', id);
   });
   await c.reap();
-  t.is(c.tasks(id).length, 2, 'still running: kept');
-  await c.converge();
-  await c.reap();
   t.is(c.tasks(id).length, 0);
 });
 
-test('orphan tasks (service gone, desired still running) are told to stop, then reaped', async (t) => {
+test('orphan tasks (service gone, desired still running) are reaped; with removeWaitsForStop first told to stop', async (t) => {
   const c = await new FakeCluster().init([node('n1')]);
   const id = await c.createService('web', { replicas: 1 });
   await c.converge();
   await c.store.update((tx) => tx.delete('services', id));
   await c.reap();
-  t.is(c.tasks(id)[0]?.desiredState, 'remove');
-  await c.converge();
-  await c.reap();
   t.is(c.tasks(id).length, 0);
+
+  const c2 = await new FakeCluster({ removeWaitsForStop: true }).init([node('n1')]);
+  const id2 = await c2.createService('web', { replicas: 1 });
+  await c2.converge();
+  await c2.store.update((tx) => tx.delete('services', id2));
+  await c2.reap();
+  t.is(c2.tasks(id2)[0]?.desiredState, 'remove');
+  await c2.converge();
+  await c2.reap();
+  t.is(c2.tasks(id2).length, 0);
 });
 
 test('leader change: a new orchestrator over the same store creates no duplicates', async (t) => {
