@@ -3,7 +3,7 @@ import type { ReadOnlyOption } from './read_only.js';
 import type { NodeId } from './types.js';
 import { fnv1a, mulberry32 } from './util.js';
 
-/** Structured logger the core reports notable events to (pino-compatible argument order reversed: message first). */
+/** Structured logger for notable events: message first, then fields (wrap pino as `(msg, f) => log.info(f, msg)`). */
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;

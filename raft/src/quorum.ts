@@ -15,7 +15,6 @@ export type VoteResult = 'won' | 'lost' | 'pending';
 export function majorityCommittedIndex(voters: ReadonlySet<NodeId>, matchOf: (id: NodeId) => number): number {
   const n = voters.size;
   if (n === 0) return Infinity;
-  if (n === 1) for (const id of voters) return matchOf(id);
   const srt: number[] = [];
   for (const id of voters) srt.push(matchOf(id));
   srt.sort((a, b) => b - a);
@@ -27,17 +26,14 @@ export function majorityCommittedIndex(voters: ReadonlySet<NodeId>, matchOf: (id
 export function majorityVoteResult(voters: ReadonlySet<NodeId>, votes: ReadonlyMap<NodeId, boolean>): VoteResult {
   if (voters.size === 0) return 'won';
   let granted = 0;
-  let rejected = 0;
   let missing = 0;
   for (const id of voters) {
     const v = votes.get(id);
     if (v === undefined) missing++;
     else if (v) granted++;
-    else rejected++;
   }
   const q = Math.floor(voters.size / 2) + 1;
   if (granted >= q) return 'won';
   if (granted + missing >= q) return 'pending';
-  void rejected;
   return 'lost';
 }

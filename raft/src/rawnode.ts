@@ -22,8 +22,8 @@ import { encodeConfChange, validateConfChange } from './confchange.js';
 import { ProposalDroppedError, ReadyContractError } from './errors.js';
 import { Raft } from './raft.js';
 import type { ProgressState } from './tracker/progress.js';
-import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, SoftState, StateRole, Storage } from './types.js';
-import { EntryType, MessageType, NONE } from './types.js';
+import type { ConfChange, ConfState, HardState, Message, NodeId, Ready, SoftState, StateRole, Storage } from './types.js';
+import { EntryType, MessageType } from './types.js';
 import { hardStateEqual, isEmptyHardState, newMessage, payloadSize } from './util.js';
 
 /** Leader's view of one peer, in {@link Status}. */
@@ -311,10 +311,6 @@ function isResponseMsg(t: MessageType): boolean {
     t === MessageType.AppResp ||
     t === MessageType.VoteResp ||
     t === MessageType.HeartbeatResp ||
-    t === MessageType.Unreachable ||
     t === MessageType.PreVoteResp
   );
 }
-
-
-
