@@ -17,6 +17,7 @@ const swarm = () => import('./commands/swarm.js');
 const node = () => import('./commands/node.js');
 const service = () => import('./commands/service.js');
 const network = () => import('./commands/network.js');
+const info = () => import('./commands/info.js');
 
 const REPEAT = '(repeatable)';
 const str = (describe: string) => ({ type: 'string' as const, describe, requiresArg: true });
@@ -100,6 +101,7 @@ function nodeCommands(y: Argv): Argv {
     lazy(node, (m) => m.ls))
     .command('inspect <nodes..>', 'Display detailed information on one or more nodes', (c) => c
       .positional('nodes', { type: 'string', describe: 'Node ID, name or "self"' })
+      .option('format', { alias: 'f', ...str('Format the output with a template, e.g. {{.spec.name}} or {{json .spec}}') })
       .option('pretty', flag('Print the information in a human friendly format')),
     lazy(node, (m) => m.inspect))
     .command('update <node>', 'Update a node', (c) => c
@@ -147,6 +149,7 @@ function serviceCommands(y: Argv, command: string[]): Argv {
     lazy(service, (m) => m.ps))
     .command('inspect <services..>', 'Display detailed information on one or more services', (c) => c
       .positional('services', { type: 'string' })
+      .option('format', { alias: 'f', ...str('Format the output with a template, e.g. {{.spec.name}} or {{json .spec}}') })
       .option('pretty', flag('Print the information in a human friendly format')),
     lazy(service, (m) => m.inspect))
     .command('scale <pairs..>', 'Scale one or multiple replicated services (SERVICE=REPLICAS...)', (c) => c
@@ -197,7 +200,8 @@ function networkCommands(y: Argv): Argv {
       .option('no-trunc', flag('Do not truncate the output')),
     lazy(network, (m) => m.ls))
     .command('inspect <networks..>', 'Display detailed information on one or more networks', (c) => c
-      .positional('networks', { type: 'string' }),
+      .positional('networks', { type: 'string' })
+      .option('format', { alias: 'f', ...str('Format the output with a template, e.g. {{.spec.name}} or {{json .spec}}') }),
     lazy(network, (m) => m.inspect))
     .command(['rm <networks..>', 'remove'], 'Remove one or more networks', (c) => c
       .positional('networks', { type: 'string' }),
@@ -236,7 +240,7 @@ function usageMessage(msg: string, args: readonly string[]): string {
   return msg.replace(/\n+/g, ' ');
 }
 
-const GROUPS = new Set(['swarm', 'node', 'service', 'network']);
+const GROUPS = new Set(['swarm', 'node', 'service', 'network', 'info']);
 
 /** The command words of a command line (`service`, `ls`), for messages. */
 function commandPath(args: readonly string[]): string[] {
@@ -270,6 +274,9 @@ export async function run(args: readonly string[]): Promise<number> {
     .command('node', 'Manage swarm nodes', nodeCommands)
     .command('service', 'Manage swarm services', (c) => serviceCommands(c, command))
     .command('network', 'Manage networks', networkCommands)
+    .command('info', 'Display the swarm state of this node', (c) => c
+      .option('format', { alias: 'f', ...str('Format the output with a template, e.g. {{.Swarm.LocalNodeState}}') }),
+    lazy(info, (m) => m.info))
     .demandCommand(1, 'missing command; run \'shoal --help\' for the list')
     .strict()
     .version('version', 'Show the version', `shoal version ${VERSION}`)

@@ -10,5 +10,6 @@ export * from './format/ports.js';
 export * from './format/text.js';
 export * from './format/tables.js';
 export * from './format/pretty.js';
+export * from './format/template.js';
 export * from './parse/values.js';
 export * from './parse/argv.js';

@@ -1,8 +1,9 @@
 import test from 'ava';
 import {
   ellipsis, formatTable, goDuration, humanDuration, naturalCompare, nodeTable, prettyEnum, serviceIds, servicePorts,
-  serviceTable, sortTasks, taskIds, taskPorts, taskTable, networkTable, inspectJson, prettyService, prettyNode,
+  serviceTable, sortTasks, taskIds, taskPorts, taskTable, networkTable, inspectJson, prettyService, prettyNode, renderTemplate, UsageError,
 } from '../src/index.js';
+import { swarmInfoText } from '../src/commands/info.js';
 import { network, node, service, task } from './fixtures.js';
 
 const lines = (...ls: string[]) => ls.map((l) => `${l}\n`).join('');
@@ -162,4 +163,25 @@ test('pretty renderings show the key facts', (t) => {
   t.regex(n, /^Hostname: +node-1$/m);
   t.regex(n, /^ Leader: +Yes$/m);
   t.regex(n, /^ Memory: +2GiB$/m);
+});
+
+test('renderTemplate: {{.Path}} and {{json .Path}} only', (t) => {
+  const data = { Swarm: { LocalNodeState: 'active', Nodes: 3, Cluster: { ID: 'c1' } }, spec: { name: 'web', labels: { a: '1' } } };
+  t.is(renderTemplate('{{.Swarm.LocalNodeState}}', data), 'active');
+  t.is(renderTemplate('{{ .Swarm.Nodes }} nodes\\t{{.Swarm.Cluster.ID}}', data), '3 nodes\tc1');
+  t.is(renderTemplate('{{json .spec.labels}}', data), '{"a":"1"}');
+  t.is(renderTemplate('{{.spec.labels}}', data), '{"a":"1"}');
+  t.is(renderTemplate('{{.nope.x}}', data), '<no value>');
+  t.throws(() => renderTemplate('{{range .}}x{{end}}', data), { instanceOf: UsageError, message: /unsupported --format action \{\{range \.\}\}/ });
+});
+
+test('swarmInfoText: Docker-like Swarm section', (t) => {
+  t.is(swarmInfoText({ localNodeState: 'inactive', nodeId: '' }), 'Swarm: inactive\n');
+  t.is(swarmInfoText({
+    localNodeState: 'active', nodeId: 'n1', role: 'manager', isLeader: true, leaderId: 'n1', clusterId: 'c1',
+    managers: [{ nodeId: 'n1', addr: '10.0.0.1:2377', reachable: true }, { nodeId: 'n2', addr: '10.0.0.2:2377', reachable: false }], nodes: 3,
+  }), [
+    'Swarm: active', ' NodeID: n1', ' Is Manager: true', ' ClusterID: c1', ' Managers: 2', ' Nodes: 3', ' Leader: n1 (this node)',
+    ' Manager Addresses:', '  10.0.0.1:2377', '  10.0.0.2:2377 (unreachable)', '',
+  ].join('\n'));
 });

@@ -2,6 +2,7 @@ import type { Network } from '@shoal/api';
 import { UsageError } from '../errors.js';
 import { networkIds, networkTable } from '../format/tables.js';
 import { inspectJson } from '../format/text.js';
+import { renderTemplate } from '../format/template.js';
 import { type Args, bool, connect, forEach, list, out, str } from './common.js';
 
 const CIDR_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
@@ -44,7 +45,9 @@ export async function inspect(a: Args): Promise<void> {
       found.push(await call('network.inspect', { ref }));
     });
   } finally {
-    out(inspectJson(found));
+    const format = str(a, 'format');
+    if (format !== undefined) out(found.map((n) => `${renderTemplate(format, n)}\n`).join(''));
+    else out(inspectJson(found));
   }
 }
 

@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import { prettyNode } from '../format/pretty.js';
 import { nodeIds, nodeTable } from '../format/tables.js';
 import { inspectJson } from '../format/text.js';
+import { renderTemplate } from '../format/template.js';
 import { parseKeyValue } from '../parse/values.js';
 import { type Args, type Call, bool, connect, forEach, list, out, str } from './common.js';
 import { filterTasks, parseTaskFilters, printTasks } from './tasks.js';
@@ -31,8 +32,10 @@ export async function inspect(a: Args): Promise<void> {
       found.push(await call('node.inspect', { ref: await resolveRef(call, ref, self) }));
     });
   } finally {
-    if (pretty) out(found.map(prettyNode).join('\n'));
-    else if (found.length || !pretty) out(inspectJson(found));
+    const format = str(a, 'format');
+    if (format !== undefined) out(found.map((n) => `${renderTemplate(format, n)}\n`).join(''));
+    else if (pretty) out(found.map(prettyNode).join('\n'));
+    else out(inspectJson(found));
   }
 }
 

@@ -3,6 +3,7 @@ import { UsageError } from '../errors.js';
 import { prettyService } from '../format/pretty.js';
 import { serviceIds, serviceTable } from '../format/tables.js';
 import { inspectJson } from '../format/text.js';
+import { renderTemplate } from '../format/template.js';
 import {
   parseBytes, parseCount, parseDuration, parseEnv, parseLabels, parseNanoCpus, parsePublish, parseScaleArg, splitWords,
 } from '../parse/values.js';
@@ -182,7 +183,9 @@ export async function inspect(a: Args): Promise<void> {
       found.push(await call('service.inspect', { ref }));
     });
   } finally {
-    if (bool(a, 'pretty')) out(found.map(prettyService).join('\n'));
+    const format = str(a, 'format');
+    if (format !== undefined) out(found.map((s) => `${renderTemplate(format, s)}\n`).join(''));
+    else if (bool(a, 'pretty')) out(found.map(prettyService).join('\n'));
     else out(inspectJson(found));
   }
 }
