@@ -17,7 +17,8 @@ import { byAge } from './tasks.js';
  *   task but gets no new one.
  * - A task that ended by itself on an eligible node is restarted on the same node by the restart
  *   policy (delay, max attempts; per node instead of per slot).
- * - Spec change: rolling update per node, stop-first ({@link RollingUpdater}).
+ * - Spec change: rolling update per node ({@link RollingUpdater}); nodes that are paused or not
+ *   Ready keep their out-of-date task until they are eligible again.
  */
 export class GlobalOrchestrator extends ServiceOrchestrator {
   protected handles(svc: Service): boolean {
@@ -68,7 +69,9 @@ export class GlobalOrchestrator extends ServiceOrchestrator {
       s.cur = this.createIn(w, s);
       live.set(n.id, s);
     }
-    return [...live.values()];
+    // Only slots that can get a replacement take part in a rolling update: a paused (or not yet
+    // Ready) node keeps its out-of-date task until it is eligible again.
+    return [...live.values()].filter((s) => eligible(w.node(s.nodeId)));
   }
 
   protected createIn(w: ServiceWork, s: Slot): Task {

@@ -98,3 +98,20 @@ test('global rolling update replaces the task on every node', async (t) => {
   t.is(c.service(id)?.updateStatus?.state, 'completed');
   t.deepEqual(c.violations, []);
 });
+
+test('a paused node keeps its out-of-date task through an update, and is updated once active', async (t) => {
+  const c = await new FakeCluster().init([node('n1'), node('n2')]);
+  const id = await c.createService('agent', { global: true, update: { parallelism: 0 } });
+  await c.converge();
+  await c.updateNode('n2', (n) => { n.spec.availability = 'pause'; });
+  await c.forceUpdate(id);
+  await c.converge();
+  const byNode = new Map(c.desiredRunning(id).map((x) => [x.nodeId, x]));
+  t.is(byNode.get('n1')?.specVersion, 2);
+  t.is(byNode.get('n2')?.specVersion, 1, 'kept running on the paused node');
+  t.is(c.service(id)?.updateStatus?.state, 'completed');
+  await c.updateNode('n2', (n) => { n.spec.availability = 'active'; });
+  await c.converge();
+  t.true(c.desiredRunning(id).every((x) => x.specVersion === 2));
+  t.is(c.desiredRunning(id).length, 2);
+});
