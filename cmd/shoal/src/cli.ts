@@ -132,8 +132,9 @@ function nodeCommands(y: Argv): Argv {
 
 function serviceCommands(y: Argv, command: string[]): Argv {
   return y
-    .command('create <image>', 'Create a new service (IMAGE [COMMAND [ARG...]])', (c) => serviceSpecOptions(c
-      .positional('image', { type: 'string', describe: 'Image; every word after it is the container command' })
+    .command('create <image> [command..]', 'Create a new service', (c) => serviceSpecOptions(c
+      .positional('image', { type: 'string', describe: 'Image, e.g. shoal/busybox:latest' })
+      .positional('command', { type: 'string', describe: 'Command and arguments for the container (every word after IMAGE, flags included)' })
       .option('name', str('Service name'))
       .option('mode', str('Service mode: replicated or global'))
       .option('replicas', str('Number of tasks')), true),

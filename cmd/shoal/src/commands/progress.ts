@@ -64,7 +64,27 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
   const seenErrors = new Set<string>();
   let lastLine = '';
   let rollbackShown = '';
-  const say = (s: string) => { if (!opts.quiet) write(s); };
+  // On a terminal the progress line is redrawn in place; other output starts on a fresh line.
+  const tty = Boolean(process.stderr.isTTY) && !opts.quiet;
+  let open = false;
+  const endLine = () => {
+    if (open) write('\n');
+    open = false;
+  };
+  const say = (s: string) => {
+    if (opts.quiet) return;
+    endLine();
+    write(s);
+  };
+  const progress = (line: string) => {
+    if (opts.quiet) return;
+    if (tty) {
+      write(`\r\x1b[2K${line}`);
+      open = true;
+    } else {
+      write(`${line}\n`);
+    }
+  };
   let interrupted = false;
   const onSigint = () => { interrupted = true; };
   process.once('SIGINT', onSigint);
@@ -80,7 +100,7 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
       }
       const line = `${rollingBack ? 'rolling back update' : 'overall progress'}: ${s.running} out of ${s.desired} tasks`;
       if (line !== lastLine) {
-        say(`${line}\n`);
+        progress(line);
         lastLine = line;
       }
       // The reason alone (without the task name), for the final error line.
@@ -90,23 +110,30 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
         if (seenErrors.has(tid)) continue;
         seenErrors.add(tid);
         // When giving up now, the final line carries this error; do not print it twice.
-        if (!(s.allFailed && reason(e) === reason(lastErr))) write(`${e}\n`);
+        if (!(s.allFailed && reason(e) === reason(lastErr))) {
+          endLine();
+          write(`${e}\n`);
+        }
       }
       if (service.updateStatus?.state === 'paused' || service.updateStatus?.state === 'rollback_paused') {
+        endLine();
         throw new Error(`service ${service.spec.name} update paused: ${service.updateStatus.message}`);
       }
+      if (s.allFailed) endLine();
       if (s.allFailed) throw new Error(`service ${service.spec.name} did not converge: every task failed; last error: ${reason(lastErr)}`);
       if (s.converged && !(service.updateStatus?.state === 'updating' || service.updateStatus?.state === 'rollback_started')) {
         say(`verify: Service ${id} converged\n`);
         return;
       }
       if (interrupted || Date.now() >= deadline) {
+        endLine();
         write(`Operation continuing in background.\nUse \`shoal service ps ${service.spec.name}\` to check progress.\n`);
         return;
       }
       await new Promise((r) => setTimeout(r, pollMs));
     }
   } finally {
+    endLine();
     process.removeListener('SIGINT', onSigint);
   }
 }
