@@ -6,3 +6,4 @@ export * from './nft.js';
 export * from './ipvs.js';
 export * from './userspace.js';
 export * from './dns.js';
+export * from './overlay.js';

@@ -22,7 +22,10 @@ export interface IpvsOptions {
   scheduler?: 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'dh';
   /** nft table for the mark rules (default `shoal_ipvs`). */
   table?: string;
-  /** Dummy device holding the VIPs (default `shoal-ipvs0`). */
+  /**
+   * Device holding the VIPs as /32s (default `lo`; a `dummy` device name is created when missing —
+   * kernels without CONFIG_DUMMY, like this project's CI, need `lo`).
+   */
   device?: string;
 }
 
@@ -232,13 +235,13 @@ export class IpvsDataplane implements Dataplane {
       const next = structuredClone(table);
       const marks = assignFwmarks(next, this.last?.marks, this.opts.markBase);
       const ns = this.opts.netns;
-      const dev = this.opts.device ?? 'shoal-ipvs0';
+      const dev = this.opts.device ?? 'lo';
       const first = !this.last;
       if (first) {
         for (const [k, v] of [['net.ipv4.vs.conntrack', '1'], ['net.ipv4.vs.expire_nodest_conn', '1']] as const) {
           await runOk(['sysctl', '-q', '-w', `${k}=${v}`], { netns: ns });
         }
-        if ((await run(['ip', 'link', 'show', dev], { netns: ns })).code !== 0) {
+        if (dev !== 'lo' && (await run(['ip', 'link', 'show', dev], { netns: ns })).code !== 0) {
           await runOk(['ip', 'link', 'add', dev, 'type', 'dummy'], { netns: ns });
         }
         await runOk(['ip', 'link', 'set', dev, 'up'], { netns: ns });
@@ -251,7 +254,8 @@ export class IpvsDataplane implements Dataplane {
       const nftText = renderIpvsNft(next, marks, this.opts);
       const r = await run(['/usr/sbin/nft', '-f', '-'], { input: nftText, netns: ns });
       if (r.code !== 0) throw new NftError(r.stderr, r.code);
-      for (const v of have) if (!want.has(v)) await runOk(['ip', 'addr', 'del', `${v}/32`, 'dev', dev], { netns: ns });
+      // Only VIPs we added before are removed (never the device's own addresses, e.g. lo's 127.0.0.1).
+      for (const v of this.last ? ipvsVips(this.last.table) : []) if (!want.has(v) && have.has(v)) await runOk(['ip', 'addr', 'del', `${v}/32`, 'dev', dev], { netns: ns });
       this.last = { table: next, marks };
       return { mode: first ? 'full' : ipvs ? 'incremental' : 'noop', bytes: Buffer.byteLength(ipvs + nftText), ms: performance.now() - t0 };
     });
@@ -263,7 +267,12 @@ export class IpvsDataplane implements Dataplane {
       if (this.last) await run(['ipvsadm', '-C'], { netns: ns });
       const name = this.opts.table ?? 'shoal_ipvs';
       await run(['/usr/sbin/nft', '-f', '-'], { input: `table ip ${name}\ndelete table ip ${name}\n`, netns: ns });
-      await run(['ip', 'link', 'del', this.opts.device ?? 'shoal-ipvs0'], { netns: ns });
+      const dev = this.opts.device ?? 'lo';
+      if (dev === 'lo') {
+        for (const v of this.last ? ipvsVips(this.last.table) : []) await run(['ip', 'addr', 'del', `${v}/32`, 'dev', 'lo'], { netns: ns });
+      } else {
+        await run(['ip', 'link', 'del', dev], { netns: ns });
+      }
       this.last = null;
     });
   }
