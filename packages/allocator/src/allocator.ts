@@ -262,6 +262,8 @@ export class Allocator {
     if (!held) return;
     for (const h of held) this.pools.get(h.networkId)?.release(h.addr, taskId);
     this.taskAddrs.delete(taskId);
+    // Tasks waiting for an address on a full subnet may go ahead now.
+    if (this.newTasks.size > 0) this.dirty = true;
   }
 
   private releaseService(serviceId: string): void {
