@@ -25,6 +25,7 @@ import {
   mulberry32,
   RawNode,
   type ReadState,
+  type Ready,
   type Snapshot,
   ProposalDroppedError,
   NotLeaderError,
@@ -46,6 +47,8 @@ export interface ClusterOptions {
   snapshotEvery?: number;
   /** Entries kept in the log behind a snapshot. */
   snapshotKeep?: number;
+  /** Steps between ready() and advance() (async persistence); 0 = synchronous host. */
+  persistDelay?: number;
   /** Custom state machine (default: {@link KvStateMachine}). */
   stateMachine?: () => StateMachine;
 }
@@ -113,6 +116,8 @@ export class SimNode {
   /** Outputs of applied entries by index (this incarnation), for clients waiting on results. */
   outputs = new Map<number, string>();
   readStates: ReadState[] = [];
+  /** A Ready being "persisted" (async host mode). */
+  inFlightReady: { rd: Ready; at: number } | undefined;
 
   constructor(
     readonly id: string,
@@ -185,6 +190,7 @@ export class Cluster {
       config: o.config ?? {},
       snapshotEvery: o.snapshotEvery ?? 0,
       snapshotKeep: o.snapshotKeep ?? 0,
+      persistDelay: o.persistDelay ?? 0,
       stateMachine: o.stateMachine ?? (() => new KvStateMachine()),
     };
     for (const id of this.ids) {
@@ -253,11 +259,36 @@ export class Cluster {
 
   // ------------------------------------------------------------------ the host loop
 
-  /** Runs the Ready loop of `sn` until it has nothing more to do. */
+  /**
+   * Runs the Ready loop of `sn` until it has nothing more to do. With `persistDelay` > 0 each
+   * Ready is persisted `persistDelay` steps later (like an fsync), and the node keeps stepping
+   * messages and ticks in the meantime — the way an async host (the LevelDB driver) runs it.
+   */
   process(sn: SimNode): void {
     const node = sn.node;
-    while (node.hasReady()) {
-      const rd = node.ready();
+    if (this.opts.persistDelay > 0) {
+      if (sn.inFlightReady === undefined && node.hasReady()) {
+        sn.inFlightReady = { rd: node.ready(), at: this.now + this.opts.persistDelay };
+      }
+      return;
+    }
+    while (node.hasReady()) this.handleReady(sn, node.ready());
+  }
+
+  /** Completes an async node's Ready whose persistence finished by now. */
+  private completeReadies(): void {
+    for (const sn of [...this.live.values()]) {
+      const p = sn.inFlightReady;
+      if (p === undefined || p.at > this.now) continue;
+      sn.inFlightReady = undefined;
+      this.handleReady(sn, p.rd);
+      if (this.live.get(sn.id) === sn) this.process(sn);
+    }
+  }
+
+  private handleReady(sn: SimNode, rd: Ready): void {
+    const node = sn.node;
+    {
       // 1. persist
       if (rd.snapshot) sn.storage.applySnapshot(rd.snapshot);
       sn.storage.append(rd.entries);
@@ -390,6 +421,7 @@ export class Cluster {
 
   private stepOnce(): void {
     this.now++;
+    if (this.opts.persistDelay > 0) this.completeReadies();
     if (this.deferred.length > 0) {
       const d = this.deferred;
       this.deferred = [];

@@ -56,6 +56,12 @@ test('many clients on two keys (more concurrency), ReadIndex reads, faults', (t)
   check(t, { seed: 10, readMode: 'readIndex', faults: true, ops: 300, clients: 8, keys: 2, unreliable: true });
 });
 
+for (const seed of [16, 17]) {
+  test(`async persistence (Ready persisted over several steps), ReadIndex reads, faults (seed ${seed})`, (t) => {
+    check(t, { seed, readMode: 'readIndex', faults: true, unreliable: true, ops: 250, persistDelay: 2, snapshotEvery: 25 });
+  });
+}
+
 for (const r of REGRESSION_SEEDS) {
   test(`regression seed ${r.seed}: ${r.note}`, (t) => {
     check(t, { seed: r.seed, ...r.opts });

@@ -78,12 +78,12 @@ test('persist 3: partitioned leader and a follower crash; leader restarts with t
  * are replicated partially and then overwritten or committed by later leaders. The harness fails
  * on any two nodes applying different entries at one index.
  */
-function figure8(seed: number, unreliable: boolean): void {
+function figure8(seed: number, unreliable: boolean, persistDelay = 0): void {
   const n = 5;
   // One entry per MsgApp, so an old-term entry can reach a majority before the new leader's
   // no-op does — the situation the §5.4.2 commit rule exists for. (Verified: removing the
   // current-term check from RaftLog.maybeCommit makes the unreliable variant fail.)
-  const c = new Cluster({ n, seed, stepsPerTick: 2, config: { electionTick: 5, maxSizePerMsg: 1 } });
+  const c = new Cluster({ n, seed, stepsPerTick: 2, persistDelay, config: { electionTick: 5, maxSizePerMsg: 1 } });
   c.unreliable = unreliable;
   c.one(`f8-${seed}-init`, 1);
   let nup = n;
@@ -149,9 +149,9 @@ test('unreliable agreement: 5 nodes, 50 rounds of concurrent proposals', (t) => 
  * Churn: clients keep proposing while servers are randomly disconnected, crashed and
  * restarted. Every value a client saw committed must be in the final log of all servers.
  */
-function churn(seed: number, unreliable: boolean): void {
+function churn(seed: number, unreliable: boolean, persistDelay = 0): void {
   const n = 5;
-  const c = new Cluster({ n, seed, stepsPerTick: 2, config: { electionTick: 5 } });
+  const c = new Cluster({ n, seed, stepsPerTick: 2, persistDelay, config: { electionTick: 5 } });
   c.unreliable = unreliable;
   const acknowledged = new Map<number, string>();
   let next = 0;
@@ -211,5 +211,22 @@ test('reliable churn: every acknowledged value survives', (t) => {
 
 test('unreliable churn: every acknowledged value survives', (t) => {
   churn(41, true);
+  t.pass();
+});
+
+// The same scenarios with an asynchronous host: each Ready takes a few steps to persist, and the
+// node keeps receiving messages and ticks meanwhile (as the LevelDB driver does).
+test('Figure 8 with async persistence (reliable)', (t) => {
+  figure8(33, false, 2);
+  t.pass();
+});
+
+test('Figure 8 with async persistence (unreliable)', (t) => {
+  figure8(34, true, 2);
+  t.pass();
+});
+
+test('unreliable churn with async persistence', (t) => {
+  churn(42, true, 1);
   t.pass();
 });

@@ -12,10 +12,11 @@ interface SnapOpts {
   crash: boolean;
   seed: number;
   iters?: number;
+  persistDelay?: number;
 }
 
 function snapCommon(o: SnapOpts): Cluster {
-  const c = new Cluster({ n: 3, seed: o.seed, snapshotEvery: 10 });
+  const c = new Cluster({ n: 3, seed: o.seed, snapshotEvery: 10, persistDelay: o.persistDelay ?? 0 });
   c.unreliable = !o.reliable;
   c.one(`${randInt(c.rng, 1e6)}`, 3, true, 400);
   let leader1 = c.checkOneLeader();
@@ -86,6 +87,16 @@ test('InstallSnapshot to a crashed follower', (t) => {
 
 test('InstallSnapshot to a crashed follower on an unreliable network', (t) => {
   snapCommon({ disconnect: false, reliable: false, crash: true, seed: 54, iters: 15 });
+  t.pass();
+});
+
+test('InstallSnapshot with async persistence: crashed follower, unreliable network', (t) => {
+  snapCommon({ disconnect: false, reliable: false, crash: true, seed: 58, iters: 10, persistDelay: 2 });
+  t.pass();
+});
+
+test('InstallSnapshot with async persistence: lagging follower, unreliable network', (t) => {
+  snapCommon({ disconnect: true, reliable: false, crash: false, seed: 59, iters: 10, persistDelay: 2 });
   t.pass();
 });
 
