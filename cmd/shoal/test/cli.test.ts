@@ -304,3 +304,45 @@ test('node ls marks the local node', async (t) => {
     ].join('\n'));
   });
 });
+
+test('service update reads the service and sends the changed fields with its version', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 1 });
+  svc.meta.version = 42;
+  svc.spec.task.container.env = ['A=1', 'B=2'];
+  await withDaemon({
+    'service.inspect': () => svc,
+    'service.update': () => ({ id: 'svc1' }),
+  }, async (d) => {
+    const r = await shoal(['service', 'update', '-d', '--env-add', 'C=3', '--env-rm', 'A', '--image', 'shoal/busybox:2', '--force', '--update-delay', '2s', 'web'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, 'web\n');
+    t.deepEqual(d.calls.at(-1), {
+      method: 'service.update',
+      params: { ref: 'svc1', version: 42, spec: { image: 'shoal/busybox:2', env: ['B=2', 'C=3'], update: { delayMs: 2000 } }, force: true },
+    });
+    oneLineError(t, await shoal(['service', 'update', '--env', 'X=1', 'web'], d.host), /^Error: unknown flag: --env; see 'shoal service update --help'\n$/);
+  });
+});
+
+test('node, network and info commands call the contract methods', async (t) => {
+  await withDaemon({
+    'node.ls': () => ({ nodes: [], selfId: 'me' }),
+    'node.update': (p) => ({ id: String(p['ref']) }),
+    'network.create': () => ({ id: 'net1' }),
+    'swarm.info': () => ({ localNodeState: 'active', nodeId: 'me', role: 'manager' }),
+  }, async (d) => {
+    const u = await shoal(['node', 'update', '--availability', 'drain', '--label-add', 'zone=a', '--label-rm', 'old', 'self'], d.host);
+    t.is(u.code, 0, u.stderr);
+    t.is(u.stdout, 'self\n');
+    t.deepEqual(d.calls.at(-1), { method: 'node.update', params: { ref: 'me', availability: 'drain', labelAdd: { zone: 'a' }, labelRm: ['old'] } });
+    const p = await shoal(['node', 'promote', 'n2'], d.host);
+    t.is(p.stdout, 'Node n2 promoted to a manager in the swarm.\n');
+    t.deepEqual(d.calls.at(-1), { method: 'node.update', params: { ref: 'n2', role: 'manager' } });
+    const n = await shoal(['network', 'create', '--subnet', '10.1.2.0/24', '--attachable', 'backend'], d.host);
+    t.is(n.stdout, 'net1\n');
+    t.deepEqual(d.calls.at(-1), { method: 'network.create', params: { name: 'backend', driver: 'overlay', subnet: '10.1.2.0/24', attachable: true } });
+    oneLineError(t, await shoal(['network', 'create', '--subnet', '10.1.2.0', 'x'], d.host), 'invalid --subnet value "10.1.2.0": expected an IPv4 CIDR such as 10.0.9.0/24');
+    const i = await shoal(['info', '--format', '{{.Swarm.LocalNodeState}} {{.Swarm.NodeID}}'], d.host);
+    t.is(i.stdout, 'active me\n');
+  });
+});

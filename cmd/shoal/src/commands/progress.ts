@@ -42,6 +42,9 @@ export function summarize(service: Service, tasks: readonly Task[]): Convergence
   return { running, desired, converged, allFailed, errors };
 }
 
+/** How long a global service must show no tasks before `0 out of 0` counts as converged. */
+const GLOBAL_EMPTY_MS = 3000;
+
 export interface WaitOptions {
   /** Give up (but leave the service converging) after this long. Default 120 s. */
   timeoutMs?: number;
@@ -60,7 +63,8 @@ export interface WaitOptions {
 export async function waitForService(call: Call, id: string, opts: WaitOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const pollMs = opts.pollMs ?? 200;
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   const seenErrors = new Set<string>();
   let lastLine = '';
   let rollbackShown = '';
@@ -121,7 +125,10 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
       }
       if (s.allFailed) endLine();
       if (s.allFailed) throw new Error(`service ${service.spec.name} did not converge: every task failed; last error: ${reason(lastErr)}`);
-      if (s.converged && !(service.updateStatus?.state === 'updating' || service.updateStatus?.state === 'rollback_started')) {
+      // A global service has no desired count of its own: zero tasks right after creation may
+      // only mean the orchestrator has not run yet, so "0 out of 0" must hold for a while.
+      const settled = s.desired > 0 || !('global' in service.spec.mode) || Date.now() - started >= GLOBAL_EMPTY_MS;
+      if (s.converged && settled && !(service.updateStatus?.state === 'updating' || service.updateStatus?.state === 'rollback_started')) {
         say(`verify: Service ${id} converged\n`);
         return;
       }
