@@ -104,7 +104,12 @@ export class Scheduler {
       try {
         do {
           this.again = false;
-          await this.pass();
+          try {
+            await this.pass();
+          } catch (e) {
+            // A bug must not take the manager down; the next relevant commit retries.
+            this.opts.log?.('scheduler: pass failed', { error: (e as Error).stack ?? String(e) });
+          }
         } while (this.again && !this.stopped);
       } finally {
         this.running = undefined;
