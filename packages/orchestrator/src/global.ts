@@ -55,7 +55,7 @@ export class GlobalOrchestrator extends ServiceOrchestrator {
       const s: Slot = { key: `${svc.id}/node:${nodeId}`, slot: 0, nodeId, hist };
       if (!keep(w.node(nodeId))) {
         for (const t of hist) w.setDesired(t, 'remove');
-        w.effects.push(() => this.restart.cancel(s.key));
+        w.effects.push(() => this.restart.forgetSlot(s.key));
         continue;
       }
       this.settleSlot(w, s);

@@ -86,7 +86,7 @@ export class ReplicatedOrchestrator extends ServiceOrchestrator {
       });
       for (const victim of live.splice(0, live.length - replicas)) {
         for (const t of victim.hist) w.setDesired(t, 'remove');
-        w.effects.push(() => this.restart.cancel(victim.key));
+        w.effects.push(() => this.restart.forgetSlot(victim.key));
       }
     }
 

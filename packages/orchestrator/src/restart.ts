@@ -135,6 +135,12 @@ export class RestartSupervisor {
     this.timers.delete(slotKey);
   }
 
+  /** Drops the state of a retired slot (scale-down, global node gone): a reused slot starts afresh. */
+  forgetSlot(slotKey: string): void {
+    this.cancel(slotKey);
+    this.history.delete(slotKey);
+  }
+
   /** Drops all state of a deleted service. */
   forgetService(serviceId: string): void {
     for (const [k, t] of this.timers) if (t.serviceId === serviceId) this.cancel(k);

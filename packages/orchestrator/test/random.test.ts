@@ -20,12 +20,12 @@ for (const seed of SEEDS) test(`random operations (seed ${seed}): after each ste
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const names = ['n1', 'n2', 'n3', 'n4'];
   const c = await new FakeCluster().init(names.map((n) => node(n)), 2);
-  const web = await c.createService('web', { replicas: 4, restart: { delayMs: 1000 }, update: { parallelism: 2 } });
+  let web = await c.createService('web', { replicas: 4, restart: { delayMs: 1000 }, update: { parallelism: 2 } });
   const agent = await c.createService('agent', { global: true, restart: { delayMs: 1000 } });
   let replicas = 4;
   const ops: string[] = [];
   for (let step = 0; step < 60; step++) {
-    const op = async (): Promise<void> => {
+    const op = async (alone: boolean): Promise<void> => {
       const r = rand();
       if (r < 0.2) {
         replicas = Math.floor(rand() * 7);
@@ -48,7 +48,15 @@ for (const seed of SEEDS) test(`random operations (seed ${seed}): after each ste
         const av = pick(['active', 'drain', 'pause'] as const);
         ops.push(`${n} ${av}`);
         await c.updateNode(n, (x) => { x.spec.availability = av; });
-      } else if (r < 0.85) {
+      } else if (r < 0.8 && alone) {
+        ops.push('rm + create web');
+        const old = web;
+        await c.store.update((tx) => {
+          for (const x of tx.tasksByService(old)) tx.update('tasks', { ...x, desiredState: 'remove' });
+          tx.delete('services', old);
+        });
+        web = await c.createService('web', { replicas, restart: { delayMs: 1000 }, update: { parallelism: 2 } });
+      } else if (r < 0.87) {
         ops.push('force update');
         await c.forceUpdate(pick([web, agent]));
       } else {
@@ -57,8 +65,8 @@ for (const seed of SEEDS) test(`random operations (seed ${seed}): after each ste
       }
     };
     // Sometimes several operations race (store conflicts, passes overlapping with writes).
-    if (rand() < 0.3) await Promise.all([op(), op(), op(), c.runAgents()]);
-    else await op();
+    if (rand() < 0.3) await Promise.all([op(false), op(false), op(false), c.runAgents()]);
+    else await op(true);
     // let every delay pass and every agent act
     for (let i = 0; i < 4; i++) {
       await c.converge();

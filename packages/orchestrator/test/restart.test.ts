@@ -205,3 +205,20 @@ test('a node that stops satisfying the constraints loses its tasks to other node
   t.not(c.inSlot(id, onW2.slot)?.id, onW2.id);
   t.deepEqual(c.violations, []);
 });
+
+test('a slot retired by a scale-down and reused later starts with a fresh attempt budget', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 2, restart: { maxAttempts: 1, delayMs: 100 } });
+  await c.converge();
+  await c.end(c.inSlot(id, 2)!.id);
+  await c.advance(100);
+  await c.converge(); // slot 2 used its one restart
+  await c.scale(id, 1);
+  await c.converge();
+  await c.reap();
+  await c.scale(id, 2);
+  await c.converge();
+  await c.end(c.inSlot(id, 2)!.id);
+  await c.advance(100);
+  t.truthy(c.inSlot(id, 2), 'restarted: the budget belonged to the retired slot');
+});
