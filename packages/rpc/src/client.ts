@@ -15,7 +15,7 @@ import { ShoalError } from '@shoal/api';
 import type { Assignments, DispatcherClient, SessionInfo, SessionRequest, TaskStatusUpdate } from '@shoal/api';
 import { clientCredentials, MANAGER_CHANNEL_OPTIONS } from '@shoal/ca';
 import type { TlsMaterial } from '@shoal/ca';
-import { errorFromStatus, isTransportStatus, RpcError } from './codes.js';
+import { errorFromStatus, isTransportStatus, RpcError, transportReason } from './codes.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from './server.js';
 import { clusterService, decodeJson, encodeJson } from './service.js';
 import type { CallResponse, ClusterGrpcClient } from './service.js';
@@ -200,7 +200,7 @@ export class ClusterClient {
         const err = e as grpc.ServiceError;
         if (err instanceof ShoalError) throw err;
         if (err.code === grpc.status.UNAVAILABLE && isTransportStatus(err)) {
-          reasons.push(`${addr}: ${err.details}`);
+          reasons.push(`${addr}: ${transportReason(err.details)}`);
           continue;
         }
         if (err.code === grpc.status.DEADLINE_EXCEEDED && isTransportStatus(err)) {
@@ -283,12 +283,12 @@ export class ClusterClient {
         errored = true;
         if (cancelled || ended) return;
         if (!received && err.code === grpc.status.UNAVAILABLE && isTransportStatus(err)) {
-          reasons.push(`${addr}: ${err.details}`);
+          reasons.push(`${addr}: ${transportReason(err.details)}`);
           void attempt(i + 1);
           return;
         }
         if (isTransportStatus(err) && err.code === grpc.status.UNAVAILABLE) {
-          finish(new RpcError('Unavailable', `${method} stream from manager ${addr} lost: ${err.details}`, err.code));
+          finish(new RpcError('Unavailable', `${method} stream from manager ${addr} lost: ${transportReason(err.details)}`, err.code));
           return;
         }
         finish(errorFromStatus(err));

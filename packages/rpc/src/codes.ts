@@ -93,3 +93,15 @@ export function errorFromStatus(err: StatusLike): ShoalError {
 export function isTransportStatus(err: StatusLike): boolean {
   return !isErrorCode(String(err.metadata?.get(ERROR_CODE_KEY)[0] ?? ''));
 }
+
+/**
+ * grpc-js transport details shortened to the cause, e.g. "No connection established. Last error:
+ * Error: connect ECONNREFUSED 10.0.0.1:2377. Resolution note: " → "connect ECONNREFUSED 10.0.0.1:2377".
+ */
+export function transportReason(details: string | undefined): string {
+  let d = (details ?? '').trim();
+  d = d.replace(/\.?\s*Resolution note:\s*$/, '');
+  d = d.replace(/^No connection established\.\s*Last error:\s*(Error:\s*)?/, '');
+  d = d.replace(/\s+/g, ' ');
+  return d || 'connection failed';
+}

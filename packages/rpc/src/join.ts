@@ -26,7 +26,7 @@ import {
   verifyNodeCertificate,
 } from '@shoal/ca';
 import type { JoinTokens, RootCA } from '@shoal/ca';
-import { errorFromStatus, isTransportStatus, RpcError } from './codes.js';
+import { errorFromStatus, isTransportStatus, RpcError, transportReason } from './codes.js';
 import { clusterChannelOptions } from './client.js';
 import type { MethodTable } from './methods.js';
 import { clusterService, decodeJson, encodeJson } from './service.js';
@@ -112,7 +112,7 @@ async function callOnce(addr: string, creds: grpc.ChannelCredentials, method: st
       throw new RpcError('Unavailable', `could not reach manager at ${addr}: no answer within ${timeoutMs} ms; check the address and that port ${addr.slice(addr.lastIndexOf(':') + 1)} is open`, err.code);
     }
     if (isTransportStatus(err) && err.code === grpc.status.UNAVAILABLE) {
-      throw new RpcError('Unavailable', `could not reach manager at ${addr}: ${err.details}`, err.code);
+      throw new RpcError('Unavailable', `could not reach manager at ${addr}: ${transportReason(err.details)}; check the address and that the manager is running`, err.code);
     }
     throw errorFromStatus(err);
   } finally {
