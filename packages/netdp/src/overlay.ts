@@ -132,10 +132,18 @@ export interface HostState {
 /** One step: argv to run. */
 export type Command = string[];
 
-/** sysctls the overlay needs (key → value): forwarding, and loopback → routing mesh (route_localnet). */
+/**
+ * sysctls the overlay needs (key → value): forwarding, and `route_localnet` on the bridge and the
+ * VXLAN device so `127.0.0.1:<published>` DNATed to a task can leave the host (Docker sets it on
+ * its ingress bridge for the same reason).
+ */
 export function overlaySysctls(c: OverlayConfig): Record<string, string> {
   const r = resolveOverlayConfig(c);
-  return { 'net.ipv4.ip_forward': '1', [`net.ipv4.conf.${r.bridge}.route_localnet`]: '1' };
+  return {
+    'net.ipv4.ip_forward': '1',
+    [`net.ipv4.conf.${r.bridge}.route_localnet`]: '1',
+    [`net.ipv4.conf.${r.vxlanDev}.route_localnet`]: '1',
+  };
 }
 
 /** iptables argv (without the -C/-I/-D verb) of the two DOCKER-USER rules (pitfalls 1 and 2). */
@@ -175,7 +183,10 @@ export function planHost(c: OverlayConfig, s: HostState): Command[] {
     if (!s.dnatAccept) out.push(['iptables', '-I', ...rules.dnatAccept]);
   }
   if (!s.vipRoute) out.push(['ip', 'route', 'replace', r.vipCidr, 'dev', r.bridge, 'src', r.gateway]);
-  for (const [k, val] of Object.entries(overlaySysctls(c))) if (s.sysctls[k] !== val) out.push(['sysctl', '-q', '-w', `${k}=${val}`]);
+  for (const [k, val] of Object.entries(overlaySysctls(c))) {
+    const onNewDevice = fresh && k.startsWith(`net.ipv4.conf.${dev}.`);
+    if (onNewDevice || s.sysctls[k] !== val) out.push(['sysctl', '-q', '-w', `${k}=${val}`]);
+  }
   return out;
 }
 

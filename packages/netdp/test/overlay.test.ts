@@ -10,7 +10,7 @@ const empty: HostState = { vxlan: null, vxlanAddrs: [], vipRoute: false, overlay
 const done: HostState = {
   vxlan: { vni: 4097, local: '10.98.0.11', dstPort: 4789, learning: false, mtu: 1450, mac: '02:00:0a:61:01:00', up: true },
   vxlanAddrs: ['10.97.1.0/32'], vipRoute: true, overlayAccept: true, dnatAccept: true,
-  sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.ovl0.route_localnet': '1' },
+  sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.ovl0.route_localnet': '1', 'net.ipv4.conf.vxlan0.route_localnet': '1' },
 };
 
 test('addresses derive from the host subnet: gateway .1, VTEP .0, MAC 02:00 + subnet bytes', (t) => {
@@ -42,6 +42,7 @@ test('planHost: from nothing, the recipe §1 commands; once done, nothing', (t) 
     ['ip', 'route', 'replace', '10.96.0.0/16', 'dev', 'ovl0', 'src', '10.97.1.1'],
     ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1'],
     ['sysctl', '-q', '-w', 'net.ipv4.conf.ovl0.route_localnet=1'],
+    ['sysctl', '-q', '-w', 'net.ipv4.conf.vxlan0.route_localnet=1'],
   ]);
   t.deepEqual(planHost(cfg, done), []);
   t.deepEqual(planHost({ ...cfg, firewall: 'none' }, { ...done, overlayAccept: false, dnatAccept: false }), []);
