@@ -7,3 +7,4 @@ export * from './ipvs.js';
 export * from './userspace.js';
 export * from './dns.js';
 export * from './overlay.js';
+export * from './choose.js';
