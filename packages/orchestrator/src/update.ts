@@ -32,6 +32,8 @@ interface Memory {
   inflight: Set<string>;
   /** Earliest time (ms) the next slot may start (the update delay after a slot finished). */
   gateMs: number;
+  /** When (ms) a slot last finished (its replacement RUNNING). */
+  lastDoneMs?: number;
   /** Tasks of spec version `failSpec` that failed during the update. */
   failSpec: number;
   failed: Set<string>;
@@ -51,8 +53,10 @@ const ACTIVE = new Set(['updating', 'rollback_started']);
  *   RUNNING — the one case where a slot briefly has two desired-running tasks (so a service up to
  *   `replicas + parallelism`), which is what start-first means;
  * - after a slot's replacement reaches RUNNING the next slot waits `delayMs`;
- * - `updateStatus` goes `updating` → `completed` (or `rollback_started` → `rollback_completed`);
- * - a task of the new spec that ends by itself during the update is a failure; when failures exceed
+ * - `updateStatus` goes `updating` → `completed` (or `rollback_started` → `rollback_completed`)
+ *   `monitorMs` (default 5 s) after the last slot finished (a new leader completes at once);
+ * - a task of the new spec that ends by itself during the update (monitor window included) is a
+ *   failure; when failures exceed
  *   `maxFailureRatio` of the slots touched, `failureAction` applies: `pause` (status `paused`, no more
  *   slots until the next spec change), `continue`, or `rollback` (spec ← previousSpec, specVersion+1,
  *   status `rollback_started`; a failing rollback pauses as `rollback_paused`).
@@ -84,12 +88,23 @@ export class RollingUpdater {
         && s.cur.status.state !== 'running' && s.cur.status.state !== 'complete') inflight.add(s.key);
     }
     // A slot that left the in-flight set finished: the next one waits the update delay.
-    for (const k of m.inflight) if (!inflight.has(k) && cfg.delayMs > 0) m.gateMs = Math.max(m.gateMs, nowMs + cfg.delayMs);
+    for (const k of m.inflight) {
+      if (inflight.has(k)) continue;
+      m.lastDoneMs = nowMs;
+      if (cfg.delayMs > 0) m.gateMs = Math.max(m.gateMs, nowMs + cfg.delayMs);
+    }
     m.inflight = inflight;
 
     const plan: UpdatePlan = { replace: [] };
     const st = svc.updateStatus;
     if (stale.length === 0 && inflight.size === 0) {
+      // Monitor: the update completes `monitorMs` after its last slot finished (failures inside
+      // that window still trigger the failure action).
+      const until = m.lastDoneMs === undefined ? 0 : m.lastDoneMs + cfg.monitorMs;
+      if (st && ACTIVE.has(st.state) && nowMs < until) {
+        plan.wakeAtMs = until;
+        return plan;
+      }
       if (st?.state === 'updating') plan.status = { ...st, state: 'completed', completedAt: iso(nowMs), message: 'update completed' };
       else if (st?.state === 'rollback_started') plan.status = { ...st, state: 'rollback_completed', completedAt: iso(nowMs), message: 'rollback completed' };
       return plan;

@@ -95,6 +95,7 @@ test('global rolling update replaces the task on every node', async (t) => {
   const ts = c.desiredRunning(id);
   t.deepEqual(nodesOf(ts), ['n1', 'n2']);
   t.true(ts.every((x) => x.specVersion === 2 && x.status.state === 'running'));
+  await c.advance(5000); // update monitor
   t.is(c.service(id)?.updateStatus?.state, 'completed');
   t.deepEqual(c.violations, []);
 });
@@ -109,6 +110,7 @@ test('a paused node keeps its out-of-date task through an update, and is updated
   const byNode = new Map(c.desiredRunning(id).map((x) => [x.nodeId, x]));
   t.is(byNode.get('n1')?.specVersion, 2);
   t.is(byNode.get('n2')?.specVersion, 1, 'kept running on the paused node');
+  await c.advance(5000); // update monitor
   t.is(c.service(id)?.updateStatus?.state, 'completed');
   await c.updateNode('n2', (n) => { n.spec.availability = 'active'; });
   await c.converge();

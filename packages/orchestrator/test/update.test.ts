@@ -14,6 +14,10 @@ test('rolling update, parallelism 1, stop-first: one slot at a time, status upda
   t.is(c.desiredRunning(id).length, 3);
   await c.converge();
   t.true(c.desiredRunning(id).every((x) => x.specVersion === 2 && x.status.state === 'running'));
+  t.is(c.service(id)?.updateStatus?.state, 'updating', 'still inside the 5 s monitor window');
+  await c.advance(4999);
+  t.is(c.service(id)?.updateStatus?.state, 'updating');
+  await c.advance(1);
   t.is(c.service(id)?.updateStatus?.state, 'completed');
   t.deepEqual(c.violations, []);
 });
@@ -31,6 +35,7 @@ test('update delay: the next slot waits delayMs after the previous one is runnin
   await c.advance(1);
   await c.converge();
   t.is(c.desiredRunning(id).filter((x) => x.specVersion === 2).length, 2);
+  await c.advance(5000); // update monitor
   t.is(c.service(id)?.updateStatus?.state, 'completed');
 });
 
@@ -52,6 +57,7 @@ test('a new task failing during the update pauses it (failure action pause)', as
   await c.forceUpdate(id);
   await c.converge();
   t.true(c.desiredRunning(id).every((x) => x.specVersion === 3));
+  await c.advance(5000); // update monitor
   t.is(c.service(id)?.updateStatus?.state, 'completed');
 });
 
@@ -69,6 +75,7 @@ test('failure action rollback: spec goes back to the previous one and every slot
   t.is(svc.specVersion, 3);
   await c.converge();
   t.true(c.desiredRunning(id).every((x) => x.spec.container.image === 'busybox' && x.status.state === 'running'));
+  await c.advance(5000); // update monitor
   t.is(c.service(id)?.updateStatus?.state, 'rollback_completed');
   t.deepEqual(c.violations, []);
 });
@@ -99,6 +106,18 @@ test('start-first: the replacement runs before the old task is shut down', async
   const after = c.desiredRunning(id);
   t.is(after.length, 2);
   t.true(after.every((x) => x.specVersion === 2 && x.status.state === 'running'));
+  await c.advance(5000); // update monitor
   t.is(c.service(id)?.updateStatus?.state, 'completed');
   t.is(c.peak.get(id), 3, 'never more than replicas + parallelism');
+});
+
+test('a failure inside the monitor window after the last slot still triggers the failure action', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 1, update: { parallelism: 1, monitorMs: 5000 } });
+  await c.converge();
+  await c.forceUpdate(id);
+  await c.converge();
+  await c.advance(2000);
+  await c.end(c.inSlot(id, 1)!.id);
+  t.is(c.service(id)?.updateStatus?.state, 'paused');
 });
