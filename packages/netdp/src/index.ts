@@ -8,3 +8,4 @@ export * from './userspace.js';
 export * from './dns.js';
 export * from './overlay.js';
 export * from './choose.js';
+export * from './fromapi.js';
