@@ -23,44 +23,65 @@ const REPEAT = '(repeatable)';
 const str = (describe: string) => ({ type: 'string' as const, describe, requiresArg: true });
 const flag = (describe: string) => ({ type: 'boolean' as const, describe });
 
-/** Flags of `service create` that take no value (for splitting IMAGE from its command). */
-const CREATE_BOOLEANS = new Set(['-d', '--detach', '-q', '--quiet', '-h', '--help']);
+/** A string-valued flag: long name, short alias, help text. */
+type StringOpt = readonly [name: string, alias: string | undefined, describe: string];
+
+/** Flags only `service create` takes (update uses -add/-rm pairs instead of the list flags). */
+const CREATE_ONLY: readonly StringOpt[] = [
+  ['name', undefined, 'Service name'],
+  ['mode', undefined, 'Service mode: replicated or global'],
+  ['replicas', undefined, 'Number of tasks'],
+  ['env', 'e', `Set environment variables KEY=VALUE ${REPEAT}`],
+  ['label', 'l', `Service label KEY=VALUE ${REPEAT}`],
+  ['container-label', undefined, `Container label KEY=VALUE ${REPEAT}`],
+  ['constraint', undefined, `Placement constraint, e.g. node.labels.zone==a ${REPEAT}`],
+  ['publish', 'p', `Publish a port: [PUBLISHED:]TARGET[/PROTO] or published=P,target=T,mode=ingress|host,protocol=tcp|udp ${REPEAT}`],
+  ['network', undefined, `Network to attach ${REPEAT}`],
+];
+
+/** Flags `service create` and `service update` share (Docker's names). */
+const SPEC_OPTS: readonly StringOpt[] = [
+  ['replicas-max-per-node', undefined, 'Maximum number of tasks per node (0 = unlimited)'],
+  ['restart-condition', undefined, 'Restart when: none, on-failure or any'],
+  ['restart-delay', undefined, 'Delay between restart attempts (ns|us|ms|s|m|h), default 5s'],
+  ['restart-max-attempts', undefined, 'Maximum number of restarts before giving up (0 = unlimited)'],
+  ['restart-window', undefined, 'Window used to evaluate the restart policy (ns|us|ms|s|m|h)'],
+  ['stop-grace-period', undefined, 'Time to wait before force killing a container (ns|us|ms|s|m|h)'],
+  ['endpoint-mode', undefined, 'Endpoint mode: vip or dnsrr'],
+  ['hostname', undefined, 'Container hostname'],
+  ['entrypoint', undefined, 'Overwrite the default ENTRYPOINT of the image'],
+  ['reserve-cpu', undefined, 'Reserve CPUs, e.g. 0.5'],
+  ['reserve-memory', undefined, 'Reserve memory, e.g. 512m'],
+  ['update-parallelism', undefined, 'Maximum number of tasks updated simultaneously (0 to update all at once)'],
+  ['update-delay', undefined, 'Delay between updates (ns|us|ms|s|m|h)'],
+  ['update-order', undefined, 'Update order: start-first or stop-first'],
+  ['update-failure-action', undefined, 'Action on update failure: pause, continue or rollback'],
+  ['update-monitor', undefined, 'Duration after each task update to monitor for failure (ns|us|ms|s|m|h)'],
+  ['update-max-failure-ratio', undefined, 'Failure rate to tolerate during an update (0-1)'],
+  ['rollback-parallelism', undefined, 'Maximum number of tasks rolled back simultaneously'],
+  ['rollback-delay', undefined, 'Delay between task rollbacks (ns|us|ms|s|m|h)'],
+  ['rollback-order', undefined, 'Rollback order: start-first or stop-first'],
+  ['rollback-failure-action', undefined, 'Action on rollback failure: pause or continue'],
+  ['rollback-monitor', undefined, 'Duration after each task rollback to monitor for failure (ns|us|ms|s|m|h)'],
+  ['rollback-max-failure-ratio', undefined, 'Failure rate to tolerate during a rollback (0-1)'],
+];
+
 const GLOBAL_VALUE_FLAGS = new Set(['-H', '--host']);
 
-/** Options shared by `service create` and `service update` (Docker's names). */
+/** Flags of `service create` that take a value (for splitting IMAGE from its command). */
+const CREATE_VALUE_FLAGS = new Set([
+  ...GLOBAL_VALUE_FLAGS,
+  ...[...CREATE_ONLY, ...SPEC_OPTS].flatMap(([n, a]) => (a ? [`--${n}`, `-${a}`] : [`--${n}`])),
+]);
+
+function addStringOpts(y: Argv, opts: readonly StringOpt[]): Argv {
+  for (const [name, alias, describe] of opts) y = y.option(name, alias ? { alias, ...str(describe) } : str(describe));
+  return y;
+}
+
+/** Options of `service create` (forCreate) or `service update`. */
 function serviceSpecOptions(y: Argv, forCreate: boolean): Argv {
-  if (forCreate) {
-    y = y
-      .option('env', { alias: 'e', ...str(`Set environment variables KEY=VALUE ${REPEAT}`) })
-      .option('label', { alias: 'l', ...str(`Service label KEY=VALUE ${REPEAT}`) })
-      .option('container-label', str(`Container label KEY=VALUE ${REPEAT}`))
-      .option('constraint', str(`Placement constraint, e.g. node.labels.zone==a ${REPEAT}`))
-      .option('publish', { alias: 'p', ...str(`Publish a port: [PUBLISHED:]TARGET[/PROTO] or published=P,target=T,mode=ingress|host,protocol=tcp|udp ${REPEAT}`) })
-      .option('network', str(`Network to attach ${REPEAT}`));
-  }
-  return y
-    .option('replicas-max-per-node', str('Maximum number of tasks per node (0 = unlimited)'))
-    .option('restart-condition', str('Restart when: none, on-failure or any'))
-    .option('restart-delay', str('Delay between restart attempts (ns|us|ms|s|m|h), default 5s'))
-    .option('restart-max-attempts', str('Maximum number of restarts before giving up (0 = unlimited)'))
-    .option('restart-window', str('Window used to evaluate the restart policy (ns|us|ms|s|m|h)'))
-    .option('stop-grace-period', str('Time to wait before force killing a container (ns|us|ms|s|m|h)'))
-    .option('endpoint-mode', str('Endpoint mode: vip or dnsrr'))
-    .option('hostname', str('Container hostname'))
-    .option('entrypoint', str('Overwrite the default ENTRYPOINT of the image'))
-    .option('reserve-cpu', str('Reserve CPUs, e.g. 0.5'))
-    .option('reserve-memory', str('Reserve memory, e.g. 512m'))
-    .option('update-parallelism', str('Maximum number of tasks updated simultaneously (0 to update all at once)'))
-    .option('update-delay', str('Delay between updates (ns|us|ms|s|m|h)'))
-    .option('update-order', str('Update order: start-first or stop-first'))
-    .option('update-failure-action', str('Action on update failure: pause, continue or rollback'))
-    .option('update-monitor', str('Duration after each task update to monitor for failure (ns|us|ms|s|m|h)'))
-    .option('update-max-failure-ratio', str('Failure rate to tolerate during an update (0-1)'))
-    .option('rollback-parallelism', str('Maximum number of tasks rolled back simultaneously'))
-    .option('rollback-delay', str('Delay between task rollbacks (ns|us|ms|s|m|h)'))
-    .option('rollback-order', str('Rollback order: start-first or stop-first'))
-    .option('rollback-failure-action', str('Action on rollback failure: pause or continue'))
-    .option('rollback-monitor', str('Duration after each task rollback to monitor for failure (ns|us|ms|s|m|h)'))
+  return addStringOpts(forCreate ? addStringOpts(y, CREATE_ONLY) : y, SPEC_OPTS)
     .option('detach', { alias: 'd', ...flag('Exit immediately instead of waiting for the service to converge') })
     .option('quiet', { alias: 'q', ...flag('Suppress progress output') });
 }
@@ -134,10 +155,7 @@ function serviceCommands(y: Argv, command: string[]): Argv {
   return y
     .command('create <image> [command..]', 'Create a new service', (c) => serviceSpecOptions(c
       .positional('image', { type: 'string', describe: 'Image, e.g. shoal/busybox:latest' })
-      .positional('command', { type: 'string', describe: 'Command and arguments for the container (every word after IMAGE, flags included)' })
-      .option('name', str('Service name'))
-      .option('mode', str('Service mode: replicated or global'))
-      .option('replicas', str('Number of tasks')), true),
+      .positional('command', { type: 'string', describe: 'Command and arguments for the container (every word after IMAGE, flags included)' }), true),
     lazy(service, (m) => (a) => m.create(a, command)))
     .command(['ls', 'list'], 'List services', (c) => c
       .option('quiet', { alias: 'q', ...flag('Only display IDs') }),
@@ -241,6 +259,18 @@ function usageMessage(msg: string, args: readonly string[]): string {
   return msg.replace(/\n+/g, ' ');
 }
 
+/** The first flag on the command line that `known` does not contain (ignoring `=value`). */
+function unknownFlag(args: readonly string[], known: ReadonlySet<string>): string | undefined {
+  if (known.size === 0) return undefined;
+  for (const a of args) {
+    if (a === '--') break;
+    if (!a.startsWith('-') || a === '-' || /^-\d/.test(a)) continue;
+    const name = a.split('=')[0]!;
+    if (name.startsWith('--') ? !known.has(name) : [...name.slice(1)].some((c) => !known.has(`-${c}`))) return name;
+  }
+  return undefined;
+}
+
 const GROUPS = new Set(['swarm', 'node', 'service', 'network', 'info']);
 
 /** The command words of a command line (`service`, `ls`), for messages. */
@@ -264,8 +294,17 @@ function commandPath(args: readonly string[]): string[] {
  * @returns the exit status: 0 on success, 1 on any error (bad input or a daemon error).
  */
 export async function run(args: readonly string[]): Promise<number> {
-  const { args: parseArgs, command } = splitServiceCreate(args, CREATE_BOOLEANS, GLOBAL_VALUE_FLAGS);
-  const y = yargs(parseArgs)
+  const { args: parseArgs, command } = splitServiceCreate(args, CREATE_VALUE_FLAGS, GLOBAL_VALUE_FLAGS);
+  const base = yargs(parseArgs);
+  // Record the flags the matched command declares: yargs runs only the builders on the command's
+  // path, all on this one instance, so this is exactly the set the command line may use.
+  const known = new Set(['--help', '-h', '--version']);
+  const option = base.option.bind(base) as (name: string, spec?: { alias?: string | readonly string[] }) => Argv;
+  (base as unknown as { option: typeof option }).option = (name, spec) => {
+    for (const n of [name, ...[spec?.alias ?? []].flat()]) known.add(n.length === 1 ? `-${n}` : `--${n}`);
+    return option(name, spec);
+  };
+  const y = base
     .scriptName('shoal')
     .usage('Usage: $0 [OPTIONS] COMMAND\n\nA swarm-mode container orchestrator')
     .parserConfiguration({ 'boolean-negation': false, 'dot-notation': false })
@@ -286,6 +325,12 @@ export async function run(args: readonly string[]): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
+      // yargs lets an unknown flag swallow the next word (an IMAGE, a SERVICE) and then complains
+      // about the missing argument; name the unknown flag instead.
+      const unknown = unknownFlag(parseArgs, known);
+      if (unknown && /^Not enough non-option arguments/.test(msg ?? '')) {
+        throw new UsageError(usageMessage(`Unknown argument: ${unknown}`, parseArgs));
+      }
       throw new UsageError(usageMessage(msg ?? 'invalid command line', parseArgs));
     });
   try {

@@ -118,6 +118,7 @@ test('bad input: one line on stderr, exit 1, nothing sent to the daemon', async 
       [['service', 'create', '--restart-delay', '5', 'img'], 'invalid --restart-delay value "5": missing unit; e.g. 5s'],
       [['service', 'create', '-p', '80:80/sctp', 'img'], /^Error: invalid --publish value "80:80\/sctp": protocol must be tcp or udp\n$/],
       [['service', 'ls', '--bogus'], /^Error: unknown flag: --bogus; see 'shoal service ls --help'\n$/],
+      [['service', 'create', '--name', 'x', '--no-such-flag', 'img', 'top'], /^Error: unknown flag: --no-such-flag; see 'shoal service create --help'\n$/],
       [['service', 'frobnicate'], /^Error: unknown command or argument "frobnicate"/],
       [['service', 'ps'], /^Error: "shoal service ps" requires at least 1 argument/],
       [['service', 'create'], /^Error: "shoal service create" requires at least 1 argument/],

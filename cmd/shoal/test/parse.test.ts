@@ -73,8 +73,8 @@ test('splitWords handles quotes and escapes', (t) => {
 });
 
 test('splitServiceCreate: words after IMAGE are the command, even flag-like ones', (t) => {
-  const b = new Set(['-d', '--detach', '-q', '--quiet', '-h', '--help']);
   const g = new Set(['-H', '--host']);
+  const b = new Set([...g, '--name', '--replicas', '-e', '--env']);
   t.deepEqual(splitServiceCreate(['service', 'create', '--name', 'web', '-d', 'img', 'httpd', '-f', '-p', '80'], b, g),
     { args: ['service', 'create', '--name', 'web', '-d', 'img'], command: ['httpd', '-f', '-p', '80'] });
   t.deepEqual(splitServiceCreate(['-H', 'unix:///x', 'service', 'create', '--replicas=3', '-dq', 'img', 'top'], b, g),
@@ -83,6 +83,10 @@ test('splitServiceCreate: words after IMAGE are the command, even flag-like ones
     { args: ['service', 'create', '-e', 'A=1', 'img'], command: ['--version'] });
   t.deepEqual(splitServiceCreate(['service', 'ls', '-q'], b, g), { args: ['service', 'ls', '-q'], command: [] });
   t.deepEqual(splitServiceCreate(['service', 'create', '--name', 'web'], b, g), { args: ['service', 'create', '--name', 'web'], command: [] });
+  // An unknown flag does not swallow IMAGE, so the option parser can name it.
+  t.deepEqual(splitServiceCreate(['service', 'create', '--no-such-flag', 'img', 'top'], b, g),
+    { args: ['service', 'create', '--no-such-flag', 'img'], command: ['top'] });
+  t.deepEqual(splitServiceCreate(['service', 'create', '-de', 'A=1', 'img'], b, g), { args: ['service', 'create', '-de', 'A=1', 'img'], command: [] });
 });
 
 const args = (o: Record<string, unknown>): Args => ({ _: [], ...o });

@@ -3,12 +3,13 @@
  * container's command, even words that look like flags (`httpd -f -p 80`), as Docker does
  * (cobra `SetInterspersed(false)`). Pure.
  *
- * The scan knows which flags take no value (`booleanFlags`); any other flag consumes the next word
- * unless written `--flag=value`. A `--` ends the flags: the word after it is IMAGE.
+ * The scan knows which flags take a value (`valueFlags`, e.g. `--name`, `-e`): those consume the next
+ * word unless written `--flag=value`; any other flag (booleans, and unknown flags, which the option
+ * parser then reports) stands alone. A `--` ends the flags: the word after it is IMAGE.
  * @returns `args` for the option parser (up to and including IMAGE) and `command` (the rest);
  *   `command` is empty when the words are not a `service create` command line.
  */
-export function splitServiceCreate(argv: readonly string[], booleanFlags: ReadonlySet<string>, globalValueFlags: ReadonlySet<string>): { args: string[]; command: string[] } {
+export function splitServiceCreate(argv: readonly string[], valueFlags: ReadonlySet<string>, globalValueFlags: ReadonlySet<string>): { args: string[]; command: string[] } {
   const words: string[] = [];
   let i = 0;
   // Find the leading words `service create`, skipping global flags and their values.
@@ -30,10 +31,10 @@ export function splitServiceCreate(argv: readonly string[], booleanFlags: Readon
       return { args: [...argv.slice(0, i), image], command: argv.slice(i + 2) };
     }
     if (a.startsWith('-') && a !== '-') {
-      if (a.includes('=') || booleanFlags.has(a)) continue;
-      // Clustered short booleans such as -dq.
-      if (/^-[a-zA-Z]{2,}$/.test(a) && [...a.slice(1)].every((c) => booleanFlags.has(`-${c}`))) continue;
-      i++;
+      if (a.includes('=')) continue;
+      // A value flag, or clustered short flags ending with one (`-de A=1`).
+      const clustered = /^-[a-zA-Z]{2,}$/.test(a) && valueFlags.has(`-${a.slice(-1)}`);
+      if (valueFlags.has(a) || clustered) i++;
       continue;
     }
     return { args: argv.slice(0, i + 1), command: argv.slice(i + 1) };
