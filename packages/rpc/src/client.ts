@@ -8,7 +8,9 @@
  * from the transport (not one a handler threw). A connection lost after the request was sent also
  * counts, so a call may run twice on different managers: methods called through this client must
  * tolerate that (openSession, heartbeat and status updates do). Errors from handlers are re-thrown
- * as the same ShoalError without trying another manager.
+ * as the same ShoalError without trying another manager; after an Unavailable one (e.g. "not the
+ * leader", session lost) the next call starts at the following manager, so a retrying agent walks
+ * the list.
  */
 import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
@@ -152,6 +154,16 @@ export class ClusterClient {
     return i <= 0 ? [...this.managers] : [...this.managers.slice(i), ...this.managers.slice(0, i)];
   }
 
+  /**
+   * After `addr` answered Unavailable (not the leader, session lost, hung): the next call starts at
+   * the manager after it (SwarmKit's agent down-weights such a manager the same way).
+   */
+  private demote(addr: string): void {
+    const i = this.managers.indexOf(addr);
+    if (i < 0 || this.managers.length < 2) return;
+    if (this.preferred === undefined || this.preferred === addr) this.preferred = this.managers[(i + 1) % this.managers.length];
+  }
+
   private clientFor(addr: string): ClusterGrpcClient {
     let c = this.clients.get(addr);
     if (!c) {
@@ -204,10 +216,13 @@ export class ClusterClient {
           continue;
         }
         if (err.code === grpc.status.DEADLINE_EXCEEDED && isTransportStatus(err)) {
+          this.demote(addr);
           throw new RpcError('Unavailable', `${method} on manager ${addr}: no answer within ${timeoutMs} ms`, err.code);
         }
-        if (isTransportStatus(err)) this.preferred = addr;
-        throw errorFromStatus(err);
+        const out = errorFromStatus(err);
+        if (out.code === 'Unavailable') this.demote(addr);
+        else this.preferred = addr;
+        throw out;
       }
     }
     if (this.closed) throw this.unusable(method)!;
@@ -288,10 +303,13 @@ export class ClusterClient {
           return;
         }
         if (isTransportStatus(err) && err.code === grpc.status.UNAVAILABLE) {
+          this.demote(addr);
           finish(new RpcError('Unavailable', `${method} stream from manager ${addr} lost: ${transportReason(err.details)}`, err.code));
           return;
         }
-        finish(errorFromStatus(err));
+        const out = errorFromStatus(err);
+        if (out.code === 'Unavailable') this.demote(addr);
+        finish(out);
       });
       s.on('end', () => {
         // grpc-js emits 'error' (synchronously) before 'end' for a non-OK status; 'end' alone = OK.

@@ -20,14 +20,16 @@ import {
   bootstrapCredentials,
   createKeyAndCsr,
   issueNodeCertificate,
+  parseCertificate,
   parseJoinToken,
   roleForToken,
   rootTrustCredentials,
   verifyNodeCertificate,
 } from '@shoal/ca';
-import type { JoinTokens, RootCA } from '@shoal/ca';
+import type { JoinTokens, RootCA, TlsMaterial } from '@shoal/ca';
 import { errorFromStatus, isTransportStatus, RpcError, transportReason } from './codes.js';
 import { clusterChannelOptions } from './client.js';
+import type { ClusterClient } from './client.js';
 import type { MethodTable } from './methods.js';
 import { clusterService, decodeJson, encodeJson } from './service.js';
 import type { CallResponse } from './service.js';
@@ -184,6 +186,17 @@ export interface JoinMethodsOptions {
   admit(role: NodeRole, csrPem: string, request: IssueRequest): Promise<{ nodeId: string; managers: string[] }>;
   /** Validity of issued certificates, ms (read per call). Default 90 days. */
   certExpiryMs?: () => number | undefined;
+  /**
+   * Enables `ca.renewNodeCertificate`: the role a node's renewed certificate gets (its desired role,
+   * so promotion/demotion takes effect at renewal), or null for an unknown node (refused).
+   */
+  roleOf?: (nodeId: string) => NodeRole | null;
+}
+
+/** `ca.renewNodeCertificate` answer. */
+export interface RenewResponse {
+  certPem: string;
+  role: NodeRole;
 }
 
 /**
@@ -191,7 +204,9 @@ export interface JoinMethodsOptions {
  * - `ca.getRootCACertificate` `{}` → `{rootPem}` (the root bundle exactly as stored);
  * - `ca.issueNodeCertificate` `{csrPem, token, …}` → `IssueResponse`; the role comes from the token
  *   (`roleForToken`, constant time), the node ID from `admit`.
- * Both may be called without a certificate.
+ * Both may be called without a certificate. With `roleOf`, also
+ * - `ca.renewNodeCertificate` `{csrPem}` → `RenewResponse` for the calling node (certificate
+ *   required; same node ID, role from `roleOf`; FailedPrecondition for an unknown node).
  * @throws (answered to the caller) InvalidArgument "A valid join token is necessary to join this
  *   cluster" for an unknown/rotated token; InvalidArgument for a bad CSR (checked before `admit`).
  */
@@ -215,6 +230,51 @@ export function joinMethods(opts: JoinMethodsOptions): MethodTable {
         const certPem = await issue(nodeId);
         return { nodeId, role, certPem, managers, clusterId: opts.clusterId };
       },
+      ...(opts.roleOf
+        ? {
+            'ca.renewNodeCertificate': async (params, peer): Promise<RenewResponse> => {
+              if (!peer) throw new ShoalError('FailedPrecondition', 'ca.renewNodeCertificate needs the node certificate being renewed; join the cluster first');
+              const role = opts.roleOf!(peer.nodeId);
+              if (!role) throw new ShoalError('FailedPrecondition', `node ${peer.nodeId} is not a member of this cluster; it must join again`);
+              const csrPem = params !== null && typeof params === 'object' ? (params as { csrPem?: unknown }).csrPem : undefined;
+              if (typeof csrPem !== 'string') throw invalidArgument(`ca.renewNodeCertificate: csrPem must be a PEM certificate request, got ${typeof csrPem}`);
+              const expiryMs = opts.certExpiryMs?.();
+              const certPem = await issueNodeCertificate(rootOf(), {
+                csrPem,
+                nodeId: peer.nodeId,
+                role,
+                clusterId: opts.clusterId,
+                ...(expiryMs !== undefined ? { expiryMs } : {}),
+              });
+              return { certPem, role };
+            },
+          }
+        : {}),
     },
   };
+}
+
+/**
+ * Renews this node's certificate over an mTLS `client` (SwarmKit `RenewTLSConfigNow`): a fresh key
+ * and CSR, `ca.renewNodeCertificate`, and a check of the answer against the root and the new key.
+ * Resolves to the new material; the caller saves it, calls `identity.update()` on its servers and
+ * creates new clients (client credentials are fixed).
+ * @throws the manager's ShoalError (FailedPrecondition for a removed node); Unavailable when no
+ *   manager answers; Internal when the certificate does not check out.
+ */
+export async function renewNodeCertificate(client: ClusterClient, material: TlsMaterial, opts: { timeoutMs?: number } = {}): Promise<TlsMaterial & { role: NodeRole }> {
+  const current = parseCertificate(material.certPem);
+  const { keyPem, csrPem } = await createKeyAndCsr(current.nodeId);
+  const res = await client.call('ca.renewNodeCertificate', { csrPem }, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
+  const certPem = field(res, 'certPem', isString, client.current ?? 'manager');
+  let info;
+  try {
+    info = verifyNodeCertificate(material.rootPem, certPem, { keyPem });
+  } catch (e) {
+    throw new ShoalError('Internal', `the renewed certificate is unusable: ${(e as Error).message}`);
+  }
+  if (info.nodeId !== current.nodeId || info.clusterId !== current.clusterId) {
+    throw new ShoalError('Internal', `the renewed certificate is for node ${info.nodeId} of cluster ${info.clusterId}, not ${current.nodeId} of ${current.clusterId}`);
+  }
+  return { rootPem: material.rootPem, certPem, keyPem, role: info.role };
 }

@@ -4,7 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { invalidArgument, ShoalError } from '@shoal/api';
-import type { DispatcherClient, SessionRequest, TaskStatusUpdate } from '@shoal/api';
+import type { DispatcherClient, NodeRole, SessionRequest, TaskStatusUpdate } from '@shoal/api';
 import { PeerAuthError } from '@shoal/ca';
 import type { ClusterHandler, Peer } from './server.js';
 
@@ -58,7 +58,19 @@ function sessionIdOf(params: unknown, method: string): string {
 }
 
 function need(peer: Peer | null, method: string): Peer {
+  return requireRole(peer, ['manager', 'worker'], method);
+}
+
+/**
+ * Per-method role check for handlers: returns the peer when it has one of `roles`.
+ * @throws PeerAuthError UNAUTHENTICATED (no peer) or PERMISSION_DENIED (wrong role), which the
+ *   server answers as such (the client sees RpcError FailedPrecondition with the gRPC code).
+ */
+export function requireRole(peer: Peer | null, roles: readonly NodeRole[], method: string): Peer {
   if (!peer) throw new PeerAuthError(grpc.status.UNAUTHENTICATED, `a valid cluster certificate is required for ${method}`);
+  if (!roles.includes(peer.role)) {
+    throw new PeerAuthError(grpc.status.PERMISSION_DENIED, `node ${peer.nodeId} is a ${peer.role}; ${method} needs role ${roles.join(' or ')}`);
+  }
   return peer;
 }
 

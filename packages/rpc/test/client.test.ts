@@ -206,6 +206,39 @@ test('fail-over: a manager that accepts TCP but never answers is left after conn
   }
 });
 
+test('a manager answering Unavailable (not the leader) is thrown, and the next call starts at the following manager', async (t) => {
+  const follower = await startManager(
+    c,
+    tableHandler({
+      calls: { where: async () => Promise.reject(unavailable('this manager is not the leader; try another')) },
+      watches: { ticks: (_p, _peer, _push, end) => (setImmediate(() => end(unavailable('not the leader'))), () => {}) },
+    }),
+    { nodeId: 'mF' },
+  );
+  const leader = await startManager(c, named('L'), { nodeId: 'mL' });
+  const cl = client([follower.addr, leader.addr]);
+  try {
+    const err = await t.throwsAsync(cl.call('where'));
+    t.is((err as ShoalError).code, 'Unavailable');
+    t.is(err!.message, 'this manager is not the leader; try another');
+    t.is(cl.current, leader.addr);
+    t.is(await cl.call('where'), 'L');
+    // A watch ended with Unavailable moves on the same way.
+    const fresh = client([follower.addr, leader.addr]);
+    try {
+      const end = await new Promise<Error | undefined>((r) => fresh.watch('ticks', {}, () => {}, r));
+      t.is((end as ShoalError).code, 'Unavailable');
+      t.is(fresh.current, leader.addr);
+    } finally {
+      fresh.close();
+    }
+  } finally {
+    cl.close();
+    await follower.close();
+    await leader.close();
+  }
+});
+
 test('no manager reachable: Unavailable naming every address; a watch ends the same way', async (t) => {
   const d1 = await deadAddr();
   const d2 = await deadAddr();

@@ -5,9 +5,9 @@
 import test from 'ava';
 import { ShoalError } from '@shoal/api';
 import type { NodeRole } from '@shoal/api';
-import { generateJoinToken, RootCA, rotateJoinToken, verifyNodeCertificate } from '@shoal/ca';
+import { generateJoinToken, parseCertificate, RootCA, rotateJoinToken, verifyNodeCertificate } from '@shoal/ca';
 import type { JoinTokens } from '@shoal/ca';
-import { ClusterClient, INVALID_TOKEN_MESSAGE, joinCluster, joinMethods, normalizeManagerAddr, RpcError, tableHandler } from '../src/index.js';
+import { ClusterClient, INVALID_TOKEN_MESSAGE, joinCluster, joinMethods, normalizeManagerAddr, renewNodeCertificate, RpcError, tableHandler } from '../src/index.js';
 import type { ClusterHandler, IssueRequest } from '../src/index.js';
 import { CLUSTER_ID, deadAddr, silentServer, startManager, testCluster } from './fixtures.js';
 import type { Running, TestCluster } from './fixtures.js';
@@ -19,6 +19,8 @@ interface Ctx {
   /** Methods the server was asked for, in order. */
   seen: string[];
   admitted: { role: NodeRole; request: IssueRequest }[];
+  /** Desired role per admitted node (for renewal). */
+  roles: Map<string, NodeRole>;
 }
 
 test.before(async (t) => {
@@ -26,6 +28,7 @@ test.before(async (t) => {
   const tokens = { current: c.tokens };
   const seen: string[] = [];
   const admitted: Ctx['admitted'] = [];
+  const roles = new Map<string, NodeRole>();
   let addr = '';
   let n = 0;
   const table = tableHandler(
@@ -35,8 +38,11 @@ test.before(async (t) => {
       clusterId: CLUSTER_ID,
       admit: async (role, _csr, request) => {
         admitted.push({ role, request });
-        return { nodeId: `joined${++n}`, managers: [addr] };
+        const nodeId = `joined${++n}`;
+        roles.set(nodeId, role);
+        return { nodeId, managers: [addr] };
       },
+      roleOf: (id) => roles.get(id) ?? null,
     }),
     { calls: { whoami: async (_p, peer) => peer } },
   );
@@ -49,7 +55,7 @@ test.before(async (t) => {
   };
   const mgr = await startManager(c, handler);
   addr = mgr.addr;
-  t.context = { c, mgr, tokens, seen, admitted } satisfies Ctx;
+  t.context = { c, mgr, tokens, seen, admitted, roles } satisfies Ctx;
 });
 
 test.after.always(async (t) => {
@@ -179,4 +185,26 @@ test('issueNodeCertificate checks token and CSR before admitting', async (t) => 
   }
   t.is(admits, 0);
   t.deepEqual(await table.calls!['ca.getRootCACertificate']!({}, null), { rootPem: ctx.c.root.certPem });
+});
+
+test.serial('renewal over mutual TLS keeps the node ID, takes the desired role, and refuses unknown nodes', async (t) => {
+  const ctx = t.context as Ctx;
+  const joined = await joinCluster({ remoteAddr: ctx.mgr.addr, token: ctx.tokens.current.worker });
+  const cl = new ClusterClient({ managers: [ctx.mgr.addr], rootPem: joined.rootPem, certPem: joined.certPem, keyPem: joined.keyPem });
+  try {
+    const same = await renewNodeCertificate(cl, joined);
+    t.is(same.role, 'worker');
+    t.not(same.keyPem, joined.keyPem, 'a fresh key');
+    t.is(parseCertificate(same.certPem).nodeId, joined.nodeId);
+    ctx.roles.set(joined.nodeId, 'manager'); // promoted
+    const promoted = await renewNodeCertificate(cl, joined);
+    t.is(promoted.role, 'manager');
+    t.is(verifyNodeCertificate(ctx.c.root.certPem, promoted.certPem, { keyPem: promoted.keyPem }).role, 'manager');
+    ctx.roles.delete(joined.nodeId);
+    const gone = await t.throwsAsync(renewNodeCertificate(cl, joined));
+    t.is((gone as ShoalError).code, 'FailedPrecondition');
+    t.is(gone!.message, `node ${joined.nodeId} is not a member of this cluster; it must join again`);
+  } finally {
+    cl.close();
+  }
 });
