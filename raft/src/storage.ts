@@ -113,14 +113,21 @@ export class MemoryStorage implements Storage {
   }
 
   /**
-   * Discards entries before `compactIndex` (keeping `compactIndex` as the new dummy entry). The
-   * host must not compact past its applied index. Throws {@link CompactedError} if already
-   * compacted past it, {@link UnavailableError} if beyond the last index.
+   * Discards entries up to and including `compactIndex` (which becomes the new dummy entry,
+   * keeping its term). Compact only up to the snapshot index: a follower that needs an entry
+   * between the snapshot and the first index could never catch up. Throws
+   * {@link CompactedError} if already compacted past it, {@link UnavailableError} if beyond the
+   * last index, RangeError if past the snapshot.
    */
   compact(compactIndex: number): void {
     const offset = this.ents[0]!.index;
     if (compactIndex <= offset) throw new CompactedError(compactIndex, offset + 1);
     if (compactIndex > this.lastIndex()) throw new UnavailableError(compactIndex, this.lastIndex());
+    if (compactIndex > this.snap.metadata.index) {
+      throw new RangeError(
+        `raft storage: compact(${compactIndex}) is past the snapshot index ${this.snap.metadata.index}; createSnapshot at or after ${compactIndex} first`,
+      );
+    }
     const i = compactIndex - offset;
     const first = this.ents[i]!;
     this.ents = [{ term: first.term, index: first.index, type: EntryType.Normal, data: new Uint8Array(0) }, ...this.ents.slice(i + 1)];

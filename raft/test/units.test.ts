@@ -61,6 +61,7 @@ test('MemoryStorage: snapshot, compact, apply snapshot', (t) => {
   t.is(s.term(3), 2); // the compaction point keeps its term
   t.throws(() => s.term(2), { instanceOf: CompactedError });
   t.throws(() => s.compact(2), { instanceOf: CompactedError });
+  t.throws(() => s.compact(4), { message: /past the snapshot index 3/ });
   // Appending entries that are partly compacted keeps only the new part.
   s.append([ent(3, 2), ent(4, 2), ent(5, 3)]);
   t.is(s.lastIndex(), 5);
