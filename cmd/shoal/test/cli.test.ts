@@ -287,7 +287,7 @@ test('swarm init prints the join command, or only the first line without tokens'
   await withDaemon({ 'swarm.init': () => ({ nodeId: 'abc123' }) }, async (d) => {
     const r = await shoal(['swarm', 'init'], d.host);
     t.is(r.code, 0);
-    t.is(r.stdout, 'Swarm initialized: current node (abc123) is now a manager.\n\n');
+    t.is(r.stdout, 'Swarm initialized: current node (abc123) is now a manager.\n');
   });
 });
 

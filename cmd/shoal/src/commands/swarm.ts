@@ -19,7 +19,7 @@ export async function init(a: Args): Promise<void> {
   const thl = str(a, 'task-history-limit');
   if (thl !== undefined) params.taskHistoryLimit = parseCount(thl, '--task-history-limit');
   const { nodeId } = await call('swarm.init', params);
-  out(`Swarm initialized: current node (${nodeId}) is now a manager.\n\n`);
+  out(`Swarm initialized: current node (${nodeId}) is now a manager.\n`);
   let tok: { token: string; managerAddr: string } | undefined;
   try {
     tok = await call('swarm.joinToken', { role: 'worker' });
@@ -27,7 +27,7 @@ export async function init(a: Args): Promise<void> {
     // Join tokens may not be available (single-node daemon); the first line is the essential part.
     return;
   }
-  out(joinCommandText('worker', tok.token, tok.managerAddr));
+  out(`\n${joinCommandText('worker', tok.token, tok.managerAddr)}`);
   out("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.\n\n");
 }
 
