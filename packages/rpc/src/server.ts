@@ -17,8 +17,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
 import type { NodeRole } from '@shoal/api';
-import { PeerAuthError, peerIdentity, serverCredentials, TlsIdentity } from '@shoal/ca';
-import type { CallWithAuthContext, PeerIdentity, TlsMaterial } from '@shoal/ca';
+import { parseCertificateDer, PeerAuthError, serverCredentials, TlsIdentity } from '@shoal/ca';
+import type { CallWithAuthContext, CertificateInfo, TlsMaterial } from '@shoal/ca';
 import { ERROR_CODE_KEY, grpcStatusOf } from './codes.js';
 import { CALL_PATH, CLUSTER_SERVICE, clusterService, decodeJson, encodeJson } from './service.js';
 import type { CallRequest, CallResponse } from './service.js';
@@ -66,6 +66,28 @@ export interface ClusterServerOptions extends ClusterAuthOptions {
 /** Outcome of authenticating one call. */
 export type AuthDecision = { ok: true; peer: Peer | null } | { ok: false; code: grpc.status; details: string };
 
+const CACHE_MAX = 4096;
+const parsed = new Map<string, CertificateInfo>();
+
+/**
+ * The caller's verified certificate identity, like `peerIdentity` from @shoal/ca, with parsed
+ * certificates cached by DER (parsing costs ~0.15 ms; every call is authenticated). Null without
+ * a verified certificate.
+ * @throws InvalidArgument when the verified certificate is not a node certificate.
+ */
+export function callerCertificate(call: CallWithAuthContext): CertificateInfo | null {
+  const raw = call.getAuthContext?.()?.sslPeerCertificate?.raw;
+  if (!raw) return null;
+  const key = raw.toString('base64');
+  let info = parsed.get(key);
+  if (!info) {
+    info = parseCertificateDer(raw);
+    if (parsed.size >= CACHE_MAX) parsed.delete(parsed.keys().next().value!);
+    parsed.set(key, info);
+  }
+  return info;
+}
+
 function serviceOf(path: string): string {
   return path.slice(1, path.lastIndexOf('/'));
 }
@@ -76,9 +98,9 @@ function serviceOf(path: string): string {
  * checked on the message). Pure apart from `isRevoked`.
  */
 export function authenticateCall(call: CallWithAuthContext, path: string, opts: ClusterAuthOptions, now = new Date()): AuthDecision {
-  let id: PeerIdentity | null;
+  let id: CertificateInfo | null;
   try {
-    id = peerIdentity(call);
+    id = callerCertificate(call);
   } catch (e) {
     return { ok: false, code: grpc.status.UNAUTHENTICATED, details: `${CERT_REQUIRED}: ${(e as Error).message}` };
   }
@@ -216,7 +238,7 @@ export function statusOfError(e: unknown): grpc.ServerErrorResponse {
 }
 
 function peerOf(call: CallWithAuthContext): Peer | null {
-  const id = peerIdentity(call);
+  const id = callerCertificate(call);
   return id ? { nodeId: id.nodeId, role: id.role } : null;
 }
 
