@@ -62,7 +62,7 @@ export class GlobalOrchestrator extends ServiceOrchestrator {
       live.set(nodeId, s);
     }
     for (const s of live.values()) if (!s.cur && eligible(w.node(s.nodeId))) this.refill(w, s, () => this.createIn(w, s));
-    for (const n of w.tx.list('nodes')) {
+    for (const n of w.allNodes()) {
       if (w.full) break;
       if (live.has(n.id) || !eligible(n)) continue;
       const s: Slot = { key: `${svc.id}/node:${n.id}`, slot: 0, nodeId: n.id, hist: [] };

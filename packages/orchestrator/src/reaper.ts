@@ -87,24 +87,35 @@ export class TaskReaper extends Reconciler {
   }
 
   private prune(tx: Tx, keys: string[]): void {
-    const limit = tx.list('clusters')[0]?.spec.taskHistoryRetentionLimit ?? DEFAULTS.cluster.taskHistoryRetentionLimit;
+    // Reads go to the committed state without copying (see ServiceOrchestrator.reconcileService);
+    // the keys are distinct slots, so no read below depends on a write made for another key.
+    this.store.view((read) => this.pruneIn(tx, read, keys));
+  }
+
+  private pruneIn(tx: Tx, read: ReadTx, keys: string[]): void {
+    const limit = read.list('clusters')[0]?.spec.taskHistoryRetentionLimit ?? DEFAULTS.cluster.taskHistoryRetentionLimit;
     const byService = new Map<string, Task[]>();
     const nodes = new Map<string, Node | undefined>();
     const node = (id: string) => {
-      if (!nodes.has(id)) nodes.set(id, id ? tx.get('nodes', id) : undefined);
+      if (!nodes.has(id)) nodes.set(id, id ? read.get('nodes', id) : undefined);
       return nodes.get(id);
     };
     const deletable = (t: Task) => hasStopped(t, node(t.nodeId));
     for (const key of keys) {
       const [serviceId, slotStr, nodeId] = key.split('|') as [string, string, string];
       let all = byService.get(serviceId);
-      if (!all) byService.set(serviceId, (all = tx.tasksByService(serviceId)));
+      if (!all) byService.set(serviceId, (all = read.tasksByService(serviceId)));
       const slot = Number(slotStr);
       const tasks = all.filter((t) => t.slot === slot && (slot !== 0 || t.nodeId === nodeId));
-      const orphan = !tx.get('services', serviceId);
+      const orphan = !read.get('services', serviceId);
       const keep: Task[] = [];
-      for (const t of tasks) {
-        if (orphan && raiseDesired(t, 'remove') && this.removeWaitsForStop && !deletable(t)) tx.update('tasks', t);
+      for (const frozen of tasks) {
+        let t = frozen;
+        if (orphan && !isRetired(t)) {
+          t = { ...frozen };
+          raiseDesired(t, 'remove');
+          if (this.removeWaitsForStop && !deletable(t)) tx.update('tasks', t);
+        }
         if (isRetired(t)) {
           if (!this.removeWaitsForStop || deletable(t)) tx.delete('tasks', t.id);
         } else {

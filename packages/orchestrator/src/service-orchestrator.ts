@@ -1,5 +1,5 @@
 import { type Node, type Service, type Task, type TaskState, isTerminal } from '@shoal/api';
-import type { MemoryStore, StoreEvent, Tx } from '@shoal/store';
+import type { MemoryStore, ReadTx, StoreEvent, Tx } from '@shoal/store';
 import { Reconciler, type ComponentOptions } from './reconciler.js';
 import { RestartSupervisor } from './restart.js';
 import { byAge, hasStopped, isRunnable, iso, newTask, nodeDown, parseTime, raiseDesired } from './tasks.js';
@@ -36,14 +36,24 @@ export class ServiceWork {
   /** Tasks created per transaction at most (SwarmKit batches 200 changes per transaction too). */
   static readonly MAX_CREATES = 200;
 
-  constructor(readonly tx: Tx, public svc: Service, readonly now: number, readonly restart: RestartSupervisor) {
-    this.tasks = tx.tasksByService(svc.id);
+  /**
+   * @param read the committed state the transaction started from (frozen objects, no copies: this
+   *   runs synchronously at the start of the transaction, before any write). Tasks are shallow
+   *   copies: only top-level fields are ever changed (`desiredState`, a whole new `status`).
+   */
+  constructor(readonly tx: Tx, private readonly read: ReadTx, public svc: Service, readonly now: number, readonly restart: RestartSupervisor) {
+    this.tasks = read.tasksByService(svc.id).map((t) => ({ ...t }));
   }
 
   node(id: string): Node | undefined {
     if (!id) return undefined;
-    if (!this.nodes.has(id)) this.nodes.set(id, this.tx.get('nodes', id));
+    if (!this.nodes.has(id)) this.nodes.set(id, this.read.get('nodes', id));
     return this.nodes.get(id);
+  }
+
+  /** All nodes (frozen). */
+  allNodes(): Node[] {
+    return this.read.list('nodes');
   }
 
   /** Forgets pending writes of tasks matching `pred` (they are being deleted instead). */
@@ -186,9 +196,18 @@ export abstract class ServiceOrchestrator extends Reconciler {
   }
 
   private reconcileService(tx: Tx, id: string): (() => void)[] {
-    const svc = tx.get('services', id);
-    if (!svc || !this.handles(svc)) return [];
-    const w = new ServiceWork(tx, svc, this.clock.now(), this.restart);
+    // Reads go to the committed state without copying (the transaction has written nothing yet);
+    // only what changes is copied and written through `tx`, with its version checked at commit.
+    return this.store.view((read) => {
+      const cur = read.get('services', id);
+      if (!cur || !this.handles(cur)) return [];
+      return this.reconcileIn(tx, read, { ...cur });
+    });
+  }
+
+  private reconcileIn(tx: Tx, read: ReadTx, svc: Service): (() => void)[] {
+    const id = svc.id;
+    const w = new ServiceWork(tx, read, svc, this.clock.now(), this.restart);
     if (svc.pendingDelete) {
       this.removeService(w);
     } else {
