@@ -160,6 +160,7 @@ export class RaftNode extends EventEmitter {
   private readonly pending = new Map<number, PendingOp>();
   private readonly reads = new Map<number, PendingRead>();
   private applyWaiters: { index: number; resolve(): void }[] = [];
+  private snapRequests: ((index: number) => void)[] = [];
   private peers: PeerMap = {};
   private confState: ConfState = { voters: [], learners: [] };
   private applied = 0;
@@ -495,6 +496,18 @@ export class RaftNode extends EventEmitter {
     return done;
   }
 
+  /**
+   * Takes a snapshot of the applier now (instead of waiting for `snapshotEvery` entries) and
+   * compacts the log keeping `keepEntries`. Resolves with the snapshot's index.
+   */
+  snapshotNow(): Promise<number> {
+    if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('snapshotNow'));
+    return new Promise((resolve) => {
+      this.snapRequests.push(resolve);
+      this.wake();
+    });
+  }
+
   /** Resolves once this node has applied at least `index`. */
   waitApplied(index: number): Promise<void> {
     if (this.applied >= index || this.closed) return Promise.resolve();
@@ -585,6 +598,18 @@ export class RaftNode extends EventEmitter {
 
   private async run(): Promise<void> {
     while (!this.closed) {
+      if (this.snapRequests.length > 0) {
+        const reqs = this.snapRequests;
+        this.snapRequests = [];
+        try {
+          if (this.applied > this.snapIndex) await this.takeSnapshot();
+        } catch (err) {
+          this.fatal(err as Error);
+          return;
+        }
+        for (const r of reqs) r(this.snapIndex);
+        continue;
+      }
       if (!this.raw.hasReady()) {
         await new Promise<void>((resolve) => (this.wakeFn = resolve));
         continue;
