@@ -222,3 +222,18 @@ test('a slot retired by a scale-down and reused later starts with a fresh attemp
   await c.advance(100);
   t.truthy(c.inSlot(id, 2), 'restarted: the budget belonged to the retired slot');
 });
+
+test('after stop() (leadership lost) pending restart timers write nothing', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 1, restart: { delayMs: 1000 } });
+  await c.converge();
+  await c.end(c.inSlot(id, 1)!.id);
+  t.is(c.orch.restart.pendingRestarts, 1);
+  c.orch.stop();
+  t.is(c.clock.pending, 0, 'timers cleared');
+  const index = c.store.appliedIndex;
+  c.clock.advance(10_000);
+  await new Promise((r) => setImmediate(r));
+  t.is(c.store.appliedIndex, index);
+  t.is(c.inSlot(id, 1), undefined);
+});
