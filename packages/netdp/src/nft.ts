@@ -16,8 +16,8 @@
  * A full sync is `table ip shoal` + `delete table ip shoal` + the whole table, which the kernel
  * applies as one transaction, so there is no window without rules.
  */
-import type { LbService, ServiceTable } from './table.js';
-import { activeBackends, allPortProtocols, removedBackends, validateTable } from './table.js';
+import type { L4Protocol, LbService, ServiceTable } from './table.js';
+import { activeBackends, allPortProtocols, validateTable } from './table.js';
 import { NFT, run } from './exec.js';
 import type { Capabilities, Dataplane, SyncResult } from './dataplane.js';
 import { Serial, probeHost } from './dataplane.js';
@@ -80,32 +80,75 @@ function serviceRule(s: LbService, proto: 'tcp' | 'udp', targetPort: number | un
   return `meta l4proto ${proto} dnat ip to numgen random mod ${total} map { ${elems.join(', ')} } ${comment(`svc=${s.name} ${what} tasks=${tasks}`)}`;
 }
 
-/**
- * Build the keyed model of a table (pure).
- * @throws ShoalError(InvalidArgument) from {@link validateTable}.
- */
-export function nftModel(t: ServiceTable): NftModel {
-  validateTable(t);
-  const m: NftModel = { chains: new Map(), svcVips: new Map(), vipAll: new Map(), mesh: new Map(), postrouting: [] };
-  const services = [...t.services].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  for (const s of services) {
-    const ports = [...s.ports].sort((a, b) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : a.targetPort - b.targetPort));
-    for (const p of ports) {
-      const chain = portChainName(s.id, p.protocol, p.targetPort);
-      m.chains.set(chain, [serviceRule(s, p.protocol, p.targetPort)]);
-      if (s.vip) m.svcVips.set(`${s.vip} . ${p.protocol} . ${p.targetPort}`, { chain, comment: `svc=${s.name}` });
-      if (p.publishedPort) m.mesh.set(`${p.protocol} . ${p.publishedPort}`, { chain, comment: `svc=${s.name} mesh` });
-    }
-    if (s.vip && s.vipAllPorts) {
-      for (const proto of allPortProtocols(s)) {
-        const chain = allPortsChainName(s.id, proto);
-        // Per-backend port overrides make no sense when the port is kept: drop them.
-        const keepPort: LbService = { ...s, backends: s.backends.map(({ port: _p, ...b }) => b) };
-        m.chains.set(chain, [serviceRule(keepPort, proto, undefined)]);
-        m.vipAll.set(`${s.vip} . ${proto}`, { chain, comment: `svc=${s.name} all ports` });
-      }
+/** The part of the model one service contributes, plus what conntrack clean-up needs. */
+export interface ServicePart {
+  chains: [string, string[]][];
+  svcVips: [string, Elem][];
+  vipAll: [string, Elem][];
+  mesh: [string, Elem][];
+  backendIps: string[];
+  protocols: L4Protocol[];
+}
+
+function servicePart(s: LbService): ServicePart {
+  const part: ServicePart = { chains: [], svcVips: [], vipAll: [], mesh: [], backendIps: s.backends.map((b) => b.ip), protocols: [] };
+  const protos = new Set<L4Protocol>();
+  const ports = [...s.ports].sort((a, b) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : a.targetPort - b.targetPort));
+  for (const p of ports) {
+    const chain = portChainName(s.id, p.protocol, p.targetPort);
+    protos.add(p.protocol);
+    part.chains.push([chain, [serviceRule(s, p.protocol, p.targetPort)]]);
+    if (s.vip) part.svcVips.push([`${s.vip} . ${p.protocol} . ${p.targetPort}`, { chain, comment: `svc=${s.name}` }]);
+    if (p.publishedPort) part.mesh.push([`${p.protocol} . ${p.publishedPort}`, { chain, comment: `svc=${s.name} mesh` }]);
+  }
+  if (s.vip && s.vipAllPorts) {
+    for (const proto of allPortProtocols(s)) {
+      const chain = allPortsChainName(s.id, proto);
+      protos.add(proto);
+      // Per-backend port overrides make no sense when the port is kept: drop them.
+      const keepPort: LbService = { ...s, backends: s.backends.map(({ port: _p, ...b }) => b) };
+      part.chains.push([chain, [serviceRule(keepPort, proto, undefined)]]);
+      part.vipAll.push([`${s.vip} . ${proto}`, { chain, comment: `svc=${s.name} all ports` }]);
     }
   }
+  part.protocols = [...protos].sort();
+  return part;
+}
+
+/** Per-service memo for {@link nftModel}: service id → (JSON fingerprint, part). */
+export type NftModelMemo = Map<string, { fp: string; part: ServicePart }>;
+
+/**
+ * Build the keyed model of a table (pure). With `memo` (from the previous call), services whose
+ * JSON is unchanged reuse their rendered part, and the memo is updated to this table.
+ * @throws ShoalError(InvalidArgument) from {@link validateTable}.
+ */
+export function nftModel(t: ServiceTable, memo?: NftModelMemo): NftModel & { parts: Map<string, ServicePart> } {
+  validateTable(t);
+  const m: NftModel & { parts: Map<string, ServicePart> } = { chains: new Map(), svcVips: new Map(), vipAll: new Map(), mesh: new Map(), postrouting: [], parts: new Map() };
+  const services = [...t.services].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const seen = new Set<string>();
+  for (const s of services) {
+    let part: ServicePart;
+    if (memo) {
+      const fp = JSON.stringify(s);
+      const hit = memo.get(s.id);
+      if (hit && hit.fp === fp) part = hit.part;
+      else {
+        part = servicePart(s);
+        memo.set(s.id, { fp, part });
+      }
+      seen.add(s.id);
+    } else {
+      part = servicePart(s);
+    }
+    m.parts.set(s.id, part);
+    for (const [k, v] of part.chains) m.chains.set(k, v);
+    for (const [k, v] of part.svcVips) m.svcVips.set(k, v);
+    for (const [k, v] of part.vipAll) m.vipAll.set(k, v);
+    for (const [k, v] of part.mesh) m.mesh.set(k, v);
+  }
+  if (memo) for (const k of [...memo.keys()]) if (!seen.has(k)) memo.delete(k);
   m.postrouting.push(
     t.clusterCidr
       ? `ct status dnat ip saddr != ${t.clusterCidr} masquerade ${comment('routing mesh: reply must return via the ingress host')}`
@@ -144,10 +187,11 @@ const VMAP_LOOKUPS = [
  * @throws ShoalError(InvalidArgument) on a bad table.
  */
 export function renderNftRuleset(t: ServiceTable, opts: NftOptions = {}): string {
-  return renderModel(nftModel(t), opts);
+  return renderNftModel(nftModel(t), opts);
 }
 
-function renderModel(m: NftModel, opts: NftOptions): string {
+/** {@link renderNftRuleset} on an already built model (pure). */
+export function renderNftModel(m: NftModel, opts: NftOptions): string {
   const name = opts.table ?? 'shoal';
   const pre = opts.dnatPriority ?? -110;
   const post = opts.snatPriority ?? 110;
@@ -178,15 +222,19 @@ function sameRules(a: string[] | undefined, b: string[] | undefined): boolean {
  * rules differ) — then apply {@link renderNftRuleset}. Pure.
  */
 export function renderNftUpdate(prev: ServiceTable, next: ServiceTable, opts: NftOptions = {}): string | null {
-  const a = nftModel(prev);
-  const b = nftModel(next);
+  return diffNftModels(nftModel(prev), nftModel(next), opts);
+}
+
+/** {@link renderNftUpdate} on already built models (pure). */
+export function diffNftModels(a: NftModel, b: NftModel, opts: NftOptions = {}): string | null {
   if (!sameRules(a.postrouting, b.postrouting)) return null;
   const t = `ip ${opts.table ?? 'shoal'}`;
   const out: string[] = [];
   for (const [chain, rules] of b.chains) {
-    if (!a.chains.has(chain)) {
+    const old = a.chains.get(chain);
+    if (!old) {
       out.push(`add chain ${t} ${chain}`, ...rules.map((r) => `add rule ${t} ${chain} ${r}`));
-    } else if (!sameRules(a.chains.get(chain), rules)) {
+    } else if (old !== rules && !sameRules(old, rules)) {
       out.push(`flush chain ${t} ${chain}`, ...rules.map((r) => `add rule ${t} ${chain} ${r}`));
     }
   }
@@ -262,7 +310,8 @@ export interface NftDataplaneOptions extends NftOptions {
 export class NftDataplane implements Dataplane {
   readonly kind = 'nftables' as const;
   private readonly runner: NftRunner;
-  private last: ServiceTable | null = null;
+  private last: ReturnType<typeof nftModel> | null = null;
+  private readonly memo: NftModelMemo = new Map();
   private syncs = 0;
   private readonly serial = new Serial();
 
@@ -274,58 +323,63 @@ export class NftDataplane implements Dataplane {
     return probeHost({ netns: this.opts.netns });
   }
 
-  /** Text of the last applied table (for `nft list` comparisons and debugging). */
-  lastTable(): ServiceTable | null {
-    return this.last;
-  }
-
   sync(table: ServiceTable): Promise<SyncResult> {
     return this.serial.run(async () => {
       const t0 = performance.now();
-      const next = structuredClone(table);
       const every = this.opts.fullResyncEvery ?? 100;
       const prev = this.last;
+      // The memo makes unchanged services cost one JSON.stringify; a failed sync drops it.
+      const next = nftModel(table, this.memo);
       let mode: SyncResult['mode'] = 'full';
       let text: string | null = null;
       if (prev && !(every > 0 && this.syncs % every === 0)) {
-        text = renderNftUpdate(prev, next, this.opts);
+        text = diffNftModels(prev, next, this.opts);
         mode = text === null ? 'full' : text === '' ? 'noop' : 'incremental';
       }
-      if (text === null) text = renderNftRuleset(next, this.opts);
+      if (text === null) text = renderNftModel(next, this.opts);
       this.syncs++;
       if (mode !== 'noop') {
         try {
           await this.runner.apply(text);
         } catch (e) {
           if (mode !== 'incremental') {
-            this.last = null;
+            this.reset();
             throw e;
           }
           // The kernel state drifted from what we last applied (someone flushed the table?): rewrite it.
-          text = renderNftRuleset(next, this.opts);
+          text = renderNftModel(next, this.opts);
           mode = 'full';
           try {
             await this.runner.apply(text);
           } catch (e2) {
-            this.last = null;
+            this.reset();
             throw e2;
           }
         }
       }
       this.last = next;
       if (prev && (this.opts.conntrack ?? true)) {
-        const removed = removedBackends(prev, next);
+        const removed: { protocol: L4Protocol; ip: string }[] = [];
+        for (const [id, p] of prev.parts) {
+          const keep = new Set(next.parts.get(id)?.backendIps ?? []);
+          for (const ip of p.backendIps) if (!keep.has(ip)) for (const protocol of p.protocols) removed.push({ protocol, ip });
+        }
         if (removed.length) await conntrackCleanup(removed, { netns: this.opts.netns });
       }
       return { mode, bytes: mode === 'noop' ? 0 : Buffer.byteLength(text), ms: performance.now() - t0 };
     });
   }
 
+  private reset(): void {
+    this.last = null;
+    this.memo.clear();
+  }
+
   close(): Promise<void> {
     return this.serial.run(async () => {
       const name = this.opts.table ?? 'shoal';
       await this.runner.apply(`table ip ${name}\ndelete table ip ${name}\n`);
-      this.last = null;
+      this.reset();
     });
   }
 }

@@ -172,7 +172,9 @@ export function validateTable(t: ServiceTable): void {
 export function activeBackends(s: LbService): LbBackend[] {
   return s.backends
     .filter((b) => b.state === 'active')
-    .sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip) || (a.port ?? 0) - (b.port ?? 0) || (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
+    .map((b) => ({ b, k: ipToInt(b.ip) }))
+    .sort((x, y) => x.k - y.k || (x.b.port ?? 0) - (y.b.port ?? 0) || (x.b.taskId < y.b.taskId ? -1 : x.b.taskId > y.b.taskId ? 1 : 0))
+    .map((x) => x.b);
 }
 
 /** Protocols the VIP forwards on all ports when `vipAllPorts` is set. */
