@@ -211,6 +211,7 @@ export class ClusterClient {
       } catch (e) {
         const err = e as grpc.ServiceError;
         if (err instanceof ShoalError) throw err;
+        if (this.closed) throw this.unusable(method)!;
         if (err.code === grpc.status.UNAVAILABLE && isTransportStatus(err)) {
           reasons.push(`${addr}: ${transportReason(err.details)}`);
           continue;

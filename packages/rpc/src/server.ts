@@ -267,6 +267,12 @@ export function registerCluster(server: ClusterServer, handler: ClusterHandler):
       const method = call.request.method;
       let done = false;
       let cancel: (() => void) | undefined;
+      // Set when the stream stops for a reason other than the handler's `end` before `watch` returned.
+      let cancelPending = false;
+      const stopHandler = (): void => {
+        if (cancel) cancel();
+        else cancelPending = true;
+      };
       const end = (err?: Error): void => {
         if (done) return;
         done = true;
@@ -279,13 +285,13 @@ export function registerCluster(server: ClusterServer, handler: ClusterHandler):
           call.write({ json: encodeJson(v) });
         } catch (e) {
           end(e as Error);
-          cancel?.();
+          stopHandler();
         }
       };
       call.on('cancelled', () => {
         if (done) return;
         done = true;
-        cancel?.();
+        stopHandler();
       });
       if (call.cancelled) return;
       try {
@@ -293,8 +299,9 @@ export function registerCluster(server: ClusterServer, handler: ClusterHandler):
         if (!peer) throw new PeerAuthError(grpc.status.UNAUTHENTICATED, `${CERT_REQUIRED} for ${JSON.stringify(method)}`);
         const params = decodeJson(call.request.json, method);
         const c = handler.watch(method, params, peer, push, end);
-        // Ended synchronously by the handler: nothing to cancel.
-        if (!done) cancel = c;
+        if (cancelPending) c();
+        else if (!done) cancel = c;
+        // else: ended by the handler itself, nothing to cancel.
       } catch (e) {
         end(e as Error);
       }

@@ -39,6 +39,7 @@ const fakeRaftService: grpc.ServiceDefinition = {
   },
 };
 const FakeRaftClient = grpc.makeGenericClientConstructor(fakeRaftService, 'Raft');
+let unserializableCancelled = 0;
 
 function handler(onWatchCancel: () => void): ClusterHandler {
   return {
@@ -74,6 +75,10 @@ function handler(onWatchCancel: () => void): ClusterHandler {
         push(1);
         setImmediate(() => end(new ShoalError('Unavailable', 'session ended: node is down')));
         return () => {};
+      }
+      if (method === 'unserializable') {
+        push(10n);
+        return () => unserializableCancelled++;
       }
       if (method === 'forever') {
         const t = setInterval(() => push('tick'), 5);
@@ -218,6 +223,11 @@ test('watch: values in order then a clean end; a handler error ends the stream w
 
     const err3 = await new Promise<Error | undefined>((resolve) => w.watch('nope', {}, () => t.fail('no data expected'), resolve));
     t.is((err3 as ShoalError).code, 'NotFound');
+
+    const err4 = await new Promise<Error | undefined>((resolve) => w.watch('unserializable', {}, () => t.fail('no data expected'), resolve));
+    t.is((err4 as ShoalError).code, 'Internal');
+    t.regex(err4!.message, /BigInt/);
+    t.is(unserializableCancelled, 1, 'the handler is stopped when a value cannot be sent');
   } finally {
     w.close();
   }
