@@ -129,6 +129,14 @@ test('overlay + nft VIP between two netns hosts: east-west, host → VIP, mesh (
   await dps[0]!.sync({ ...table('active'), hairpin: [{ subnet: cfgs[0]!.subnet, bridge: 'ovl0' }] });
   t.is(await dial(ns.ta!, '10.96.0.10', 80), 'tb 10.97.1.2');
 
+  // Hard removal (task gone): its DNATed conntrack entries on host a are deleted.
+  const flows = async () => (await runOk(['conntrack', '-L', '-p', 'tcp', '--dst-nat', '10.97.2.2'], { netns: ns.a! })).trim().split('\n').filter(Boolean).length;
+  t.true((await flows()) > 0);
+  const gone = table('active');
+  gone.services[0]!.backends = [];
+  await dps[0]!.sync({ ...gone, hairpin: [{ subnet: cfgs[0]!.subnet, bridge: 'ovl0' }] });
+  t.is(await flows(), 0);
+
   // A host leaves: host a drops its entries, and tb becomes unreachable from ta.
   t.is((await execs[0]!.ensurePeers([peers[0]!])).length, 3);
   t.is(await dial(ns.ta!, '10.97.2.2', 80, 1000), 'ERR TIMEOUT');
