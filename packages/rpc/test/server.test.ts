@@ -37,6 +37,16 @@ const fakeRaftService: grpc.ServiceDefinition = {
     responseSerialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
     responseDeserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown,
   },
+  // Client streaming, like the Raft transport's `Stream`.
+  Stream: {
+    path: '/shoal.raft.Raft/Stream',
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
+    requestDeserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown,
+    responseSerialize: (v: unknown) => Buffer.from(JSON.stringify(v)),
+    responseDeserialize: (b: Buffer) => JSON.parse(b.toString()) as unknown,
+  },
 };
 const FakeRaftClient = grpc.makeGenericClientConstructor(fakeRaftService, 'Raft');
 let unserializableCancelled = 0;
@@ -104,6 +114,14 @@ test.before(async (t) => {
         raftCalls.push('ping');
         cb(null, { pong: true });
       },
+      Stream: (call: grpc.ServerReadableStream<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        let n = 0;
+        call.on('data', () => {
+          n++;
+          raftCalls.push('message');
+        });
+        call.on('end', () => cb(null, { n }));
+      },
     });
   };
   const mgr = await startManager(c, handler(cancelled), { isRevoked: (id) => revoked.has(id), setup });
@@ -136,6 +154,20 @@ function anonymousCall(addr: string, rootPem: string, method: string, watch = fa
       return;
     }
     cl.Call(req, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, res) => done(err ? { err } : { json: JSON.parse(res!.json.toString()) }));
+  });
+}
+
+/** Sends three messages on the client-streaming stand-in; resolves to the error or the count acknowledged. */
+function streamRaft(addr: string, creds: grpc.ChannelCredentials): Promise<grpc.ServiceError | { n: number }> {
+  const cl = new FakeRaftClient(addr, creds, { ...MANAGER_CHANNEL_OPTIONS }) as grpc.Client & Record<string, (...a: unknown[]) => grpc.ClientWritableStream<unknown>>;
+  return new Promise((resolve) => {
+    const s = cl.Stream!(new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null, res?: { n: number }) => {
+      cl.close();
+      resolve(err ?? res!);
+    });
+    s.on('error', () => {});
+    for (let i = 0; i < 3; i++) s.write({ i });
+    s.end();
   });
 }
 
@@ -336,7 +368,10 @@ test('another service on the same server (Raft stand-in): managers only; no cert
   const worker = await pingRaft(ctx.mgr.addr, clientCredentials(ctx.worker));
   t.is(worker?.code, grpc.status.PERMISSION_DENIED);
   t.is(worker?.details, 'node worker1 is a worker; shoal.raft.Raft needs role manager');
-  t.is(ctx.raftCalls.length - before, 1, 'only the manager reached the handler');
+  t.deepEqual(await streamRaft(ctx.mgr.addr, clientCredentials(ctx.manager)), { n: 3 });
+  t.is(((await streamRaft(ctx.mgr.addr, clientCredentials(ctx.worker))) as grpc.ServiceError).code, grpc.status.PERMISSION_DENIED);
+  t.is(((await streamRaft(ctx.mgr.addr, rootTrustCredentials(ctx.c.root.certPem))) as grpc.ServiceError).code, grpc.status.UNAUTHENTICATED);
+  t.deepEqual(ctx.raftCalls.slice(before), ['ping', 'message', 'message', 'message'], 'only the manager reached the handlers');
 });
 
 test('serviceRoles admits workers to a listed service', async (t) => {
