@@ -118,7 +118,8 @@ function swarmCommands(y: Argv): Argv {
 function nodeCommands(y: Argv): Argv {
   return y
     .command(['ls', 'list'], 'List nodes in the swarm', (c) => c
-      .option('quiet', { alias: 'q', ...flag('Only display IDs') }),
+      .option('quiet', { alias: 'q', ...flag('Only display IDs') })
+      .option('format', str('Format output with a template, e.g. "{{.Name}}" or "table {{.ID}}\\t{{.Name}}"')),
     lazy(node, (m) => m.ls))
     .command('inspect <nodes..>', 'Display detailed information on one or more nodes', (c) => c
       .positional('nodes', { type: 'string', describe: 'Node ID, name or "self"' })
@@ -146,6 +147,7 @@ function nodeCommands(y: Argv): Argv {
       .positional('nodes', { type: 'string' })
       .option('filter', { alias: 'f', ...str(`Filter output: desired-state=STATE, name=NAME, id=ID ${REPEAT}`) })
       .option('no-trunc', flag('Do not truncate output'))
+      .option('format', str('Format output with a template, e.g. "{{.Name}}" or "table {{.ID}}\\t{{.Name}}"'))
       .option('quiet', { alias: 'q', ...flag('Only display task IDs') }),
     lazy(node, (m) => m.ps))
     .demandCommand(1, 'missing subcommand; run \'shoal node --help\' for the list');
@@ -158,12 +160,14 @@ function serviceCommands(y: Argv, command: string[]): Argv {
       .positional('command', { type: 'string', describe: 'Command and arguments for the container (every word after IMAGE, flags included)' }), true),
     lazy(service, (m) => (a) => m.create(a, command)))
     .command(['ls', 'list'], 'List services', (c) => c
-      .option('quiet', { alias: 'q', ...flag('Only display IDs') }),
+      .option('quiet', { alias: 'q', ...flag('Only display IDs') })
+      .option('format', str('Format output with a template, e.g. "{{.Name}}" or "table {{.ID}}\\t{{.Name}}"')),
     lazy(service, (m) => m.ls))
     .command('ps <services..>', 'List the tasks of one or more services', (c) => c
       .positional('services', { type: 'string' })
       .option('filter', { alias: 'f', ...str(`Filter output: desired-state=STATE, node=NODE, name=NAME, id=ID ${REPEAT}`) })
       .option('no-trunc', flag('Do not truncate output'))
+      .option('format', str('Format output with a template, e.g. "{{.Name}}" or "table {{.ID}}\\t{{.Name}}"'))
       .option('quiet', { alias: 'q', ...flag('Only display task IDs') }),
     lazy(service, (m) => m.ps))
     .command('inspect <services..>', 'Display detailed information on one or more services', (c) => c
@@ -216,7 +220,8 @@ function networkCommands(y: Argv): Argv {
     lazy(network, (m) => m.create))
     .command(['ls', 'list'], 'List networks', (c) => c
       .option('quiet', { alias: 'q', ...flag('Only display network IDs') })
-      .option('no-trunc', flag('Do not truncate the output')),
+      .option('no-trunc', flag('Do not truncate the output'))
+      .option('format', str('Format output with a template, e.g. "{{.Name}}" or "table {{.ID}}\\t{{.Name}}"')),
     lazy(network, (m) => m.ls))
     .command('inspect <networks..>', 'Display detailed information on one or more networks', (c) => c
       .positional('networks', { type: 'string' })

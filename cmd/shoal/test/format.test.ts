@@ -185,3 +185,23 @@ test('swarmInfoText: Docker-like Swarm section', (t) => {
     ' Manager Addresses:', '  10.0.0.1:2377', '  10.0.0.2:2377 (unreachable)', '',
   ].join('\n'));
 });
+
+test('--format templates use Docker field names; "table" adds headers and alignment', (t) => {
+  const items = [
+    { service: service({ id: 'bbbbbbbbbbbb999', name: 'web', replicas: 3 }), running: 2, desired: 3 },
+    { service: service({ id: 'aaaaaaaaaaaa999', name: 'api', replicas: 1 }), running: 1, desired: 1 },
+  ];
+  t.is(serviceTable(items, '{{.Name}} {{.Replicas}}'), lines('api 1/1', 'web 2/3'));
+  t.is(serviceTable(items, 'table {{.Name}}\\t{{.Replicas}}'), lines('NAME      REPLICAS', 'api       1/1', 'web       2/3'));
+  t.is(serviceTable(items, 'table'), serviceTable(items));
+  const nodes = [node({ id: 'n1'.padEnd(25, 'x'), hostname: 'node-1', leader: true })];
+  t.is(nodeTable(nodes, 'n1'.padEnd(25, 'x'), '{{.Hostname}} {{.Self}} {{.ManagerStatus}}'), lines('node-1 true Leader'));
+  const tasks = [
+    task({ id: 'a'.repeat(25), slot: 1, state: 'running', at: '2026-01-01T00:00:00.000Z', createdAt: '2026-01-01T00:00:02.000Z' }),
+    task({ id: 'b'.repeat(25), slot: 1, state: 'shutdown', desired: 'shutdown', at: '2026-01-01T00:00:00.000Z', createdAt: '2026-01-01T00:00:01.000Z' }),
+  ];
+  // Plain templates do not indent history rows (Docker indents only in tables).
+  t.is(taskTable(tasks, {}, { now: Date.parse('2026-01-01T00:00:10.000Z'), format: '{{.Name}} {{.DesiredState}}' }), lines('web.1 Running', 'web.1 Shutdown'));
+  t.is(taskTable(tasks, {}, { now: 0, format: 'table {{.Name}}' }), lines('NAME', 'web.1', ' \\_ web.1'));
+  t.is(networkTable([network('aaaaaaaaaaaaxyz', 'ingress')], true, '{{.ID}} {{.Scope}}'), lines('aaaaaaaaaaaa swarm'));
+});

@@ -33,7 +33,7 @@ export async function create(a: Args): Promise<void> {
 export async function ls(a: Args): Promise<void> {
   const nets = await connect(a)('network.ls', {});
   const trunc = !bool(a, 'no-trunc');
-  out(bool(a, 'quiet') ? networkIds(nets, trunc) : networkTable(nets, trunc));
+  out(bool(a, 'quiet') ? networkIds(nets, trunc) : networkTable(nets, trunc, str(a, 'format')));
 }
 
 /** `network inspect NETWORK…`: a JSON array. */

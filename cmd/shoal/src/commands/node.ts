@@ -18,7 +18,7 @@ async function resolveRef(call: Call, ref: string, self: { id?: string }): Promi
 /** `node ls [-q]`. */
 export async function ls(a: Args): Promise<void> {
   const { nodes, selfId } = await connect(a)('node.ls', {});
-  out(bool(a, 'quiet') ? nodeIds(nodes) : nodeTable(nodes, selfId));
+  out(bool(a, 'quiet') ? nodeIds(nodes) : nodeTable(nodes, selfId, str(a, 'format')));
 }
 
 /** `node inspect [--pretty] NODE…`. */

@@ -147,7 +147,7 @@ export async function create(a: Args, commandWords: readonly string[]): Promise<
 /** `service ls [-q]`. */
 export async function ls(a: Args): Promise<void> {
   const items = await connect(a)('service.ls', {});
-  out(bool(a, 'quiet') ? serviceIds(items) : serviceTable(items));
+  out(bool(a, 'quiet') ? serviceIds(items) : serviceTable(items, str(a, 'format')));
 }
 
 /** `service ps [-f …] [--no-trunc] [-q] SERVICE…`. */

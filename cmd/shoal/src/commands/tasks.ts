@@ -1,7 +1,7 @@
 import { TASK_STATES, type Task, type TaskState } from '@shoal/api';
 import { UsageError } from '../errors.js';
 import { taskIds, taskName, taskTable } from '../format/tables.js';
-import { type Args, bool, out } from './common.js';
+import { type Args, bool, out, str } from './common.js';
 
 /** Filters of `service ps` / `node ps` (`-f key=value`, Docker's keys). */
 export interface TaskFilters {
@@ -50,6 +50,7 @@ export function filterTasks(tasks: Task[], f: TaskFilters): Task[] {
 /** Prints a task table (or IDs with `-q`), honouring `--no-trunc`. */
 export function printTasks(a: Args, tasks: Task[], nodes: Record<string, string>): void {
   const trunc = !bool(a, 'no-trunc');
+  const format = str(a, 'format');
   if (bool(a, 'quiet')) out(taskIds(tasks, trunc));
-  else out(taskTable(tasks, nodes, { trunc, now: Date.now() }));
+  else out(taskTable(tasks, nodes, { trunc, now: Date.now(), ...(format !== undefined ? { format } : {}) }));
 }
