@@ -96,6 +96,15 @@ test('netns: rendered rulesets load; incremental updates leave the kernel equal 
   await runner.apply('delete table ip shoal\n');
   const t3 = withBackends(t2, 'web0000000000000000000001', (s) => s.backends.pop());
   t.is((await dp2.sync(t3)).mode, 'full');
+  // A published port moves to another service in one incremental transaction (delete + add element).
+  const t4 = structuredClone(t3);
+  t4.services.find((s) => s.id === 'web0000000000000000000001')!.ports[0]!.publishedPort = undefined;
+  t4.services.find((s) => s.id === 'new0000000000000000000004')!.ports[0]!.publishedPort = 8080;
+  t.is((await dp2.sync(t4)).mode, 'incremental');
+  const moved = await runner.list('shoal');
+  await new NftDataplane({ netns: ns.nft }).sync(t4);
+  t.is(normalize(moved!), normalize((await runner.list('shoal'))!));
+  t.regex(moved!, /tcp \. 8080 comment "svc=cache mesh" : goto svc_new0000000000000000000004_tcp6379/);
   // nft's errors surface with its stderr.
   const err = await t.throwsAsync(runner.apply('add rule ip shoal nosuchchain accept\n'));
   t.true(err instanceof NftError);
