@@ -6,7 +6,6 @@ import type { Args } from './commands/common.js';
 /** The CLI's version (`shoal --version`). */
 export const VERSION = '0.1.0';
 
-
 type Handler = (argv: Args) => Promise<void>;
 
 /** Wraps a lazily loaded command module so only the command being run is evaluated. */
