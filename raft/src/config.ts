@@ -54,7 +54,8 @@ export interface Config {
   readOnlyOption?: ReadOnlyOption;
   /**
    * Last applied index at restart: committed entries up to here are not delivered again
-   * (default 0 = the storage's snapshot index).
+   * (default 0 = the index of `storage.snapshot()`, i.e. the host restored its state machine
+   * from that snapshot).
    */
   applied?: number;
   /** Followers throw NotLeaderError instead of forwarding proposals (default false). */

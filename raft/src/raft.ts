@@ -76,9 +76,17 @@ export class Raft {
     const { hardState, confState } = storage.initialState();
     this.applyConfState(confState);
     if (!isEmptyHardState(hardState)) this.loadState(hardState);
-    if (this.cfg.applied > 0) {
-      this.raftLog.appliedTo(Math.min(this.cfg.applied, this.raftLog.committed));
+    // Restart point: the host's applied index, by default the snapshot it restored its state
+    // machine from (which may lie past firstIndex-1 when entries are kept behind it).
+    let applied = this.cfg.applied;
+    if (applied === 0) {
+      try {
+        applied = storage.snapshot().metadata.index;
+      } catch (e) {
+        if (!(e instanceof SnapshotTemporarilyUnavailableError)) throw e;
+      }
     }
+    if (applied > this.raftLog.applied) this.raftLog.appliedTo(Math.min(applied, this.raftLog.committed));
     this.stepFn = this.stepFollower;
     this.tickFn = this.tickElection;
     this.becomeFollower(this.term, NONE);
