@@ -241,3 +241,16 @@ test('status() reports progress on the leader only', (t) => {
   t.deepEqual(nodes.b!.node.status().progress, {});
   t.deepEqual(st.config, { voters: ['a', 'b', 'c'], learners: [] });
 });
+
+test('maxCommittedSizePerReady splits a large commit across Readies, in order', (t) => {
+  const n = mk('a', ['a'], { maxCommittedSizePerReady: 300 });
+  n.node.campaign();
+  flush(n);
+  for (let i = 0; i < 10; i++) n.node.propose(new Uint8Array(100));
+  const { readies } = flush(n);
+  const sizes = readies.map((rd) => rd.committedEntries.length).filter((x) => x > 0);
+  t.true(sizes.length > 1, `one Ready carried everything: ${sizes}`);
+  t.true(sizes.every((x) => x <= 3));
+  const indexes = readies.flatMap((rd) => rd.committedEntries.map((e) => e.index));
+  t.deepEqual(indexes, Array.from({ length: 10 }, (_, i) => i + 2));
+});
