@@ -238,6 +238,16 @@ export class LevelStorage implements Storage {
     return ops;
   }
 
+  /** One atomic LevelDB write (a chained batch: ~4× less CPU per op than an array batch). */
+  private async write(ops: Op[], sync: boolean): Promise<void> {
+    const b = this.db.batch();
+    for (const op of ops) {
+      if (op.type === 'put') b.put(op.key, op.value);
+      else b.del(op.key);
+    }
+    await b.write({ sync });
+  }
+
   private deleteEntryOps(ops: Op[], from: number, to: number): void {
     for (let i = from; i <= to; i++) ops.push({ type: 'del', key: entryKey(i) });
   }
@@ -275,7 +285,7 @@ export class LevelStorage implements Storage {
     if (hardState) ops.push({ type: 'put', key: HS_KEY, value: seal(HS_KEY, Buffer.from(JSON.stringify(hardState))) });
     if (ops.length === 0) return;
     try {
-      await this.db.batch(ops, { sync });
+      await this.write(ops, sync);
     } catch (err) {
       this.snapChunks = chunksBefore;
       throw err;
@@ -304,7 +314,7 @@ export class LevelStorage implements Storage {
     const delTo = Math.min(compactTo - 1, this.diskLast);
     if (delTo >= this.diskFirst) this.deleteEntryOps(ops, this.diskFirst, delTo);
     try {
-      await this.db.batch(ops, { sync: true });
+      await this.write(ops, true);
     } catch (err) {
       this.snapChunks = chunksBefore;
       throw err;

@@ -169,6 +169,9 @@ export class RaftNode extends EventEmitter {
   private role: SoftState['role'] = 'follower';
   private curTerm = 0;
   private commit = 0;
+  /** Term and vote as last written to disk. */
+  private durableTerm = 0;
+  private durableVote: NodeId = '';
   private ticker: NodeJS.Timeout | undefined;
   private wakeFn: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
@@ -250,6 +253,8 @@ export class RaftNode extends EventEmitter {
     const hs = this.storage.mem.hardStateSnapshot();
     this.curTerm = hs.term;
     this.commit = hs.commit;
+    this.durableTerm = hs.term;
+    this.durableVote = hs.vote;
     this.raw = new RawNode(
       {
         id: this.id,
@@ -642,11 +647,37 @@ export class RaftNode extends EventEmitter {
       this.curTerm = rd.hardState.term;
       this.commit = rd.hardState.commit;
     }
-    await this.storage.save(rd.hardState, rd.entries, rd.snapshot, rd.mustSync);
+    // A leader whose term and vote are already durable may send its messages (MsgApp,
+    // heartbeats) while it writes its own log (Raft thesis §10.2.1): nothing that depends on the
+    // new entries being durable here — commit index, applied entries, client acks — leaves this
+    // process before the write completes, because the next Ready is only taken after it.
+    const hs = rd.hardState;
+    const sendEarly =
+      this.role === 'leader' && !rd.snapshot && (!hs || (hs.term === this.durableTerm && hs.vote === this.durableVote));
+    if (sendEarly && rd.messages.length > 0) this.transport?.send(rd.messages);
+    const saving = this.storage.save(hs, rd.entries, rd.snapshot, rd.mustSync);
+    // Committed entries already in the durable log are applied while the new entries are being
+    // written (they are on a quorum's disks and ours); the rest wait for the write.
+    let next = 0;
+    if (!rd.snapshot) {
+      const durableLast = this.storage.lastIndex();
+      const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
+      while (next < rd.committedEntries.length) {
+        const e = rd.committedEntries[next]!;
+        if (e.index > durableLast || e.index >= firstNew) break;
+        this.applyEntry(e);
+        next++;
+      }
+    }
+    await saving;
+    if (hs) {
+      this.durableTerm = hs.term;
+      this.durableVote = hs.vote;
+    }
     if (this.closed) return;
-    if (rd.messages.length > 0) this.transport?.send(rd.messages);
+    if (!sendEarly && rd.messages.length > 0) this.transport?.send(rd.messages);
     if (rd.snapshot && rd.snapshot.metadata.index > this.applied) this.restoreSnapshot(rd.snapshot, true);
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (; next < rd.committedEntries.length; next++) this.applyEntry(rd.committedEntries[next]!);
     for (const rs of rd.readStates) this.onReadState(rs);
     this.settleReads();
     if (this.lead !== prevLead) {
