@@ -15,8 +15,8 @@ function table(gen) {
   const services = [];
   for (let i = 0; i < S; i++) {
     const backends = [];
-    for (let j = 0; j < B; j++) backends.push({ ip: ip(1 + i * B + j + (j === 0 ? gen : 0) * 0), taskId: `t${i}x${j}g${j === 0 && i === 0 ? gen : 0}`, state: 'active' });
-    if (i === 0) backends[0].ip = ip(60000 + gen); // the one backend that changes
+    for (let j = 0; j < B; j++) backends.push({ ip: ip(1 + i * B + j), taskId: `t${i}x${j}`, state: 'active' });
+    if (i === 0) backends[0] = { ip: ip(200000 + gen), taskId: `t0g${gen}`, state: 'active' }; // the one backend that changes
     services.push({ id: id(i), name: `svc${i}`, vip: `10.96.${i >> 8}.${i & 255}`, ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 20000 + i }], backends });
   }
   return { services, clusterCidr: '10.97.0.0/16', hairpin: [{ subnet: '10.97.1.0/24', bridge: 'ovl0' }] };
