@@ -16,13 +16,14 @@ const ALLOW = {
   scheduler: ['api', 'store'],
   allocator: ['api', 'store'],
   dispatcher: ['api', 'store'],
-  manager: ['api', 'store', 'replication', 'ca', 'controlapi', 'orchestrator', 'scheduler', 'allocator', 'dispatcher'],
+  manager: ['api', 'store', 'replication', 'ca', 'rpc', 'controlapi', 'orchestrator', 'scheduler', 'allocator', 'dispatcher'],
   agent: ['api'],
   'executor-docker': ['api', 'agent'],
   netdp: ['api'],
+  rpc: ['api', 'ca'],
   client: ['api'],
   shoal: ['api', 'client', 'controlapi'],
-  shoald: ['api', 'manager', 'agent', 'executor-docker', 'netdp', 'client', 'controlapi', 'ca'],
+  shoald: ['api', 'manager', 'agent', 'executor-docker', 'netdp', 'client', 'controlapi', 'ca', 'rpc', 'replication'],
   e2e: ['api', 'client'],
 };
 // The pure Raft core: no timers, sockets, files or processes (tests may use them).

@@ -3,13 +3,24 @@ import os from 'node:os';
 import path from 'node:path';
 import type http from 'node:http';
 import {
-  type NodeDescription, type SwarmInfo, type Task, ShoalError, failedPrecondition, invalidArgument, newId, unavailable,
+  type DispatcherClient, type Node, type NodeDescription, type NodeRole, type SwarmInfo, type Task,
+  ShoalError, failedPrecondition, invalidArgument, newId, unavailable,
 } from '@shoal/api';
 import { Manager, type Logger } from '@shoal/manager';
 import { Agent } from '@shoal/agent';
 import { DockerExecutor } from '@shoal/executor-docker';
 import type { ServiceSpecInput, NodeUpdate } from '@shoal/controlapi';
+import {
+  RootCA, TlsIdentity, clientCredentials, createKeyAndCsr, generateJoinTokens, issueNodeCertificate, rotateJoinToken,
+  serverCredentials, type TlsMaterial,
+} from '@shoal/ca';
+import {
+  ClusterClient, RemoteDispatcherClient, createClusterServer, dispatcherMethods, joinCluster, joinMethods, normalizeManagerAddr,
+  registerCluster, requireRole, tableHandler, type ClusterServer, type Peer,
+} from '@shoal/rpc';
+import { GrpcTransport } from '@shoal/replication';
 import { serveRpc, type Handler } from './rpc-server.js';
+import { loadMaterial, saveMaterial, certPaths } from './certs.js';
 
 export interface DaemonOptions {
   dataDir: string;
@@ -21,28 +32,48 @@ export interface DaemonOptions {
   logger: Logger;
 }
 
-/** What survives a restart besides the Raft log: who this node is. Written once init/join succeeded. */
+/** Who this node is; written once init/join succeeded (`<dataDir>/node.json`). */
 interface NodeState {
   nodeId: string;
-  role: 'manager' | 'worker';
+  role: NodeRole;
+  clusterId: string;
   advertiseAddr: string;
   listenAddr: string;
+  /** Manager addresses (`host:port`) last known; workers dial these. */
+  managers: string[];
 }
 
+/** Control methods answered by the Raft leader (followers forward them; reads get a ReadIndex barrier). */
+const READS = new Set(['service.ls', 'service.inspect', 'service.ps', 'node.ls', 'node.inspect', 'node.ps', 'network.ls', 'network.inspect', 'task.inspect', 'swarm.joinToken']);
+
+const NO_LEADER = 'The swarm does not have a leader. It\'s possible that too few managers are online. Make sure more than half of the managers are online.';
+const NOT_MANAGER = 'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.';
+const NOT_IN_SWARM = 'This node is not a swarm manager. Use "shoal swarm init" or "shoal swarm join" to connect this node to swarm and try again.';
+
 /**
- * `shoald`: one per machine. Serves the local control socket; once the node is in a swarm it
- * runs the agent (every node) and the manager (manager nodes). State lives under `--data-dir`:
- * `node.json` (identity) and `raft/` (LevelDB log + snapshots).
+ * `shoald`: one per machine. Serves the local control socket; once the node is in a swarm it runs
+ * the agent (every node) and, on managers, Raft, the manager components and the cluster gRPC
+ * port (mutual TLS from the cluster CA: Raft, dispatcher, join, forwarded control calls).
+ * State under `--data-dir`: `node.json` (identity), `certs/` (TLS), `raft/` (LevelDB).
  */
 export class Daemon {
   private manager: Manager | undefined;
   private agent: Agent | undefined;
   private executor: DockerExecutor | undefined;
-  private server: http.Server | undefined;
+  private server: ClusterServer | undefined;
+  private transport: GrpcTransport | undefined;
+  private client: ClusterClient | undefined;
+  private http: http.Server | undefined;
   private state: NodeState | undefined;
+  private material: TlsMaterial | undefined;
+  private root: RootCA | undefined;
+  private leaderClients = new Map<string, ClusterClient>();
   private busy: Promise<unknown> = Promise.resolve();
+  private readonly log: Logger;
 
-  constructor(private readonly opts: DaemonOptions) {}
+  constructor(private readonly opts: DaemonOptions) {
+    this.log = opts.logger;
+  }
 
   private get statePath() {
     return path.join(this.opts.dataDir, 'node.json');
@@ -52,58 +83,186 @@ export class Daemon {
     fs.mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
     if (fs.existsSync(this.statePath)) {
       this.state = JSON.parse(fs.readFileSync(this.statePath, 'utf8')) as NodeState;
-      await this.activate(false);
+      await this.activate({});
     }
-    this.server = await serveRpc(this.opts.socket, this.handlers(), this.opts.logger);
-    this.opts.logger.info({ socket: this.opts.socket, state: this.state ? 'active' : 'inactive' }, 'shoald ready');
+    this.http = await serveRpc(this.opts.socket, this.handlers(), this.log);
+    this.log.info({ socket: this.opts.socket, state: this.state ? 'active' : 'inactive', role: this.state?.role }, 'shoald ready');
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
-    await this.agent?.stop();
-    await this.manager?.close();
+    await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    await this.deactivate();
   }
 
-  private advertiseAddr(given?: string): string {
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  private saveState(): void {
+    fs.writeFileSync(this.statePath + '.tmp', JSON.stringify(this.state, null, 2), { mode: 0o600 });
+    fs.renameSync(this.statePath + '.tmp', this.statePath);
+  }
+
+  private defaultAdvertise(given: string | undefined, listen: string): string {
+    const port = listen.split(':').pop() || '2377';
     const a = given ?? this.opts.advertiseAddr;
-    if (a) return a.includes(':') ? a : `${a}:${this.opts.listenAddr.split(':').pop() ?? '2377'}`;
+    if (a) return a.includes(':') ? a : `${a}:${port}`;
+    const host = listen.slice(0, listen.lastIndexOf(':'));
+    if (host && host !== '0.0.0.0' && host !== '::' && host !== '[::]') return `${host}:${port}`;
     for (const list of Object.values(os.networkInterfaces())) {
-      for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return `${i.address}:2377`;
+      for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return `${i.address}:${port}`;
     }
-    return '127.0.0.1:2377';
+    return `127.0.0.1:${port}`;
   }
 
-  /** Starts the manager (if this node is one) and the agent for the persisted identity. */
-  private async activate(bootstrap: boolean, forceNewCluster = false): Promise<void> {
+  /**
+   * Starts the node for the persisted identity: on managers the cluster port, Raft and the manager
+   * components; on every node the agent. `bootstrap` writes a new cluster's objects; `joinRaft`
+   * asks the leader to add this manager to the Raft group.
+   */
+  private async activate(o: { bootstrap?: { root: RootCA; tokens: { worker: string; manager: string } }; joinRaft?: boolean; forceNewCluster?: boolean }): Promise<void> {
     const st = this.state!;
+    this.material = loadMaterial(this.opts.dataDir);
     this.executor = new DockerExecutor({ dockerHost: this.opts.dockerHost, nodeId: st.nodeId });
+    let dispatcher: DispatcherClient;
     if (st.role === 'manager') {
-      this.manager = await Manager.open({
-        nodeId: st.nodeId, dataDir: this.opts.dataDir, advertiseAddr: st.advertiseAddr, logger: this.opts.logger, forceNewCluster,
+      const identity = new TlsIdentity(this.material);
+      this.server = createClusterServer({ identity, clusterId: st.clusterId, isRevoked: (id) => this.isRevoked(id) });
+      const port = await this.server.listen(st.listenAddr);
+      if (st.advertiseAddr.endsWith(':0')) st.advertiseAddr = st.advertiseAddr.replace(/:0$/, `:${port}`);
+      if (st.listenAddr.endsWith(':0')) st.listenAddr = st.listenAddr.replace(/:0$/, `:${port}`);
+      this.transport = new GrpcTransport({
+        id: st.nodeId, server: this.server, advertise: st.advertiseAddr, clusterId: st.clusterId,
+        credentials: { server: serverCredentials(identity, { requireClientCert: false }), client: clientCredentials(this.material) },
+        logger: this.log,
       });
-      if (bootstrap || forceNewCluster) {
+      await this.transport.start();
+      this.manager = await Manager.open({
+        nodeId: st.nodeId, dataDir: this.opts.dataDir, advertiseAddr: st.advertiseAddr, logger: this.log, transport: this.transport,
+        ...(o.joinRaft ? { join: { peers: [] } } : {}),
+        ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
+      });
+      registerCluster(this.server, this.clusterHandler());
+      if (o.bootstrap) {
         await this.manager.waitLeader();
-        const desc = await this.describe();
-        await this.manager.bootstrap(desc);
+        await this.manager.bootstrap(await this.describe(), {
+          id: st.clusterId, rootCaCert: o.bootstrap.root.certPem, rootCaKey: o.bootstrap.root.keyPem, joinTokens: o.bootstrap.tokens,
+        });
       }
+      if (o.joinRaft) await this.joinRaft();
+      dispatcher = this.leaderDispatcher();
+    } else {
+      this.client = new ClusterClient({ managers: st.managers, ...this.material, clusterId: st.clusterId });
+      dispatcher = new RemoteDispatcherClient(this.client);
     }
-    if (!this.manager) throw unavailable('worker nodes need the cluster transport (not yet available)');
     this.agent = new Agent({
-      nodeId: st.nodeId, addr: st.advertiseAddr, dispatcher: this.manager.localDispatcherClient(), executor: this.executor,
-      logger: this.opts.logger, hostname: this.opts.hostname,
+      nodeId: st.nodeId, addr: st.advertiseAddr, dispatcher: this.watchManagers(dispatcher), executor: this.executor,
+      logger: this.log, hostname: this.opts.hostname,
     });
     await this.agent.start();
+    this.saveState();
+  }
+
+  private async deactivate(): Promise<void> {
+    await this.agent?.stop().catch(() => undefined);
+    await this.manager?.close().catch(() => undefined);
+    await this.transport?.close().catch(() => undefined);
+    await this.server?.close().catch(() => undefined);
+    this.client?.close();
+    for (const c of this.leaderClients.values()) c.close();
+    this.leaderClients.clear();
+    this.agent = this.manager = this.transport = this.server = this.client = undefined;
+    this.root = undefined;
+  }
+
+  /** Wipes this node's swarm state (failed init/join, leave). Containers are left to the caller. */
+  private wipe(): void {
+    this.state = undefined;
+    fs.rmSync(this.statePath, { force: true });
+    fs.rmSync(path.join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
+    fs.rmSync(certPaths(this.opts.dataDir).dir, { recursive: true, force: true });
+  }
+
+  /** Keeps the manager list of workers (and of ClusterClient fail-over) current from session info. */
+  private watchManagers(d: DispatcherClient): DispatcherClient {
+    return {
+      ...d,
+      openSession: async (req) => {
+        const info = await d.openSession(req);
+        const addrs = info.managers.map((m) => m.addr).filter(Boolean);
+        if (this.state && addrs.length && addrs.join() !== this.state.managers.join()) {
+          this.state.managers = addrs;
+          this.client?.setManagers(addrs);
+          this.saveState();
+        }
+        return info;
+      },
+      heartbeat: (s) => d.heartbeat(s),
+      updateTaskStatus: (s, u) => d.updateTaskStatus(s, u),
+      watchAssignments: (s, on, end) => d.watchAssignments(s, on, end),
+    };
+  }
+
+  /** A manager's agent talks to the dispatcher in process while this node leads, else over gRPC to the leader. */
+  private leaderDispatcher(): DispatcherClient {
+    const local = this.manager!.localDispatcherClient();
+    const pick = (): DispatcherClient => (this.manager!.isLeader() ? local : new RemoteDispatcherClient(this.leaderClient()));
+    return {
+      openSession: (r) => Promise.resolve().then(() => pick().openSession(r)),
+      heartbeat: (s) => Promise.resolve().then(() => pick().heartbeat(s)),
+      updateTaskStatus: (s, u) => Promise.resolve().then(() => pick().updateTaskStatus(s, u)),
+      watchAssignments: (s, on, end) => {
+        try {
+          return pick().watchAssignments(s, on, end);
+        } catch (e) {
+          queueMicrotask(() => end(e as Error));
+          return () => {};
+        }
+      },
+    };
+  }
+
+  /** A client of the current Raft leader's cluster port. @throws Unavailable when there is no leader. */
+  private leaderClient(): ClusterClient {
+    const m = this.manager!;
+    const leader = m.leaderId();
+    const addr = leader ? m.peerAddr(leader) : undefined;
+    if (!leader || !addr) throw unavailable(this.noLeaderMessage());
+    let c = this.leaderClients.get(addr);
+    if (!c) {
+      c = new ClusterClient({ managers: [addr], ...this.material!, clusterId: this.state!.clusterId, callTimeoutMs: 15_000 });
+      this.leaderClients.set(addr, c);
+    }
+    return c;
+  }
+
+  private noLeaderMessage(): string {
+    const members = this.manager?.members().filter((m) => m.voter) ?? [];
+    return members.length > 1 ? `${NO_LEADER} (${members.length} managers, ${Math.floor(members.length / 2) + 1} required)` : NO_LEADER;
+  }
+
+  /** Asks the leader (through any manager) to add this node to the Raft group, then waits to catch up. */
+  private async joinRaft(): Promise<void> {
+    const st = this.state!;
+    const c = new ClusterClient({ managers: st.managers.filter((a) => a !== st.advertiseAddr), ...this.material!, clusterId: st.clusterId, callTimeoutMs: 60_000 });
+    try {
+      await c.call('manager.joinRaft', { addr: st.advertiseAddr }, { timeoutMs: 60_000 });
+    } finally {
+      c.close();
+    }
+    const deadline = Date.now() + 30_000;
+    while (!this.manager!.leaderId() || !this.manager!.store.view((tx) => tx.list('clusters')[0])) {
+      if (Date.now() > deadline) throw unavailable('joined the Raft group but no leader or cluster state arrived within 30 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private isRevoked(nodeId: string): boolean {
+    const c = this.manager?.store.view((tx) => tx.list('clusters')[0]);
+    return !!c?.removedNodes?.includes(nodeId);
   }
 
   private async describe(): Promise<NodeDescription> {
     const d = await this.executor!.describe();
     return { ...d, hostname: this.opts.hostname || d.hostname };
-  }
-
-  private control() {
-    if (!this.state) throw failedPrecondition('This node is not a swarm manager. Use "shoal swarm init" or "shoal swarm join" to connect this node to swarm and try again.');
-    if (!this.manager) throw failedPrecondition('This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.');
-    return this.manager.control;
   }
 
   /** Serializes swarm-level state changes (init/join/leave). */
@@ -113,111 +272,331 @@ export class Daemon {
     return run;
   }
 
+  // ---- swarm init / join / leave -----------------------------------------------------------
+
   private async init(p: { advertiseAddr?: string; listenAddr?: string; forceNewCluster?: boolean; taskHistoryLimit?: number }) {
     return this.exclusive(async () => {
       if (p.forceNewCluster) {
         if (!this.state || this.state.role !== 'manager') throw failedPrecondition('--force-new-cluster needs a node that was a manager of a swarm');
-        await this.agent?.stop();
-        await this.manager?.close();
-        this.manager = undefined;
-        await this.activate(false, true);
+        await this.deactivate();
+        await this.activate({ forceNewCluster: true });
+        await this.manager!.waitLeader();
         return { nodeId: this.state.nodeId };
       }
       if (this.state) throw failedPrecondition('This node is already part of a swarm. Use "shoal swarm leave" to leave this swarm and join another one.');
-      this.state = {
-        nodeId: newId(), role: 'manager', advertiseAddr: this.advertiseAddr(p.advertiseAddr), listenAddr: p.listenAddr ?? this.opts.listenAddr,
-      };
+      const listenAddr = p.listenAddr ?? this.opts.listenAddr;
+      const nodeId = newId();
+      const clusterId = newId();
+      const root = await RootCA.create({ clusterId });
+      const tokens = generateJoinTokens(root.certPem);
+      const { keyPem, csrPem } = await createKeyAndCsr(nodeId);
+      const certPem = await issueNodeCertificate(root, { csrPem, nodeId, role: 'manager', clusterId });
+      this.state = { nodeId, role: 'manager', clusterId, advertiseAddr: this.defaultAdvertise(p.advertiseAddr, listenAddr), listenAddr, managers: [] };
+      saveMaterial(this.opts.dataDir, { rootPem: root.certPem, certPem, keyPem });
       try {
-        await this.activate(true);
+        await this.activate({ bootstrap: { root, tokens } });
+        this.state.managers = [this.state.advertiseAddr];
+        this.saveState();
         if (p.taskHistoryLimit !== undefined) await this.manager!.control.updateCluster({ taskHistoryLimit: p.taskHistoryLimit });
-        fs.writeFileSync(this.statePath + '.tmp', JSON.stringify(this.state, null, 2), { mode: 0o600 });
-        fs.renameSync(this.statePath + '.tmp', this.statePath);
       } catch (e) {
-        // Leave nothing half-created: stop what started and drop the new Raft state.
-        await this.agent?.stop().catch(() => undefined);
-        await this.manager?.close().catch(() => undefined);
-        this.agent = undefined;
-        this.manager = undefined;
-        this.state = undefined;
-        fs.rmSync(path.join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
+        await this.deactivate();
+        this.wipe();
         throw e;
       }
-      return { nodeId: this.state.nodeId };
+      return { nodeId };
+    });
+  }
+
+  private async join(p: { token?: string; remoteAddr?: string; advertiseAddr?: string; listenAddr?: string }) {
+    return this.exclusive(async () => {
+      if (this.state) throw failedPrecondition('This node is already part of a swarm. Use "shoal swarm leave" to leave this swarm and join another one.');
+      if (!p.token) throw invalidArgument('missing join token: pass --token SWMTKN-1-… (see `shoal swarm join-token worker` on a manager)');
+      if (!p.remoteAddr) throw invalidArgument('missing manager address: pass HOST:PORT of a manager, e.g. 10.0.0.1:2377');
+      const listenAddr = p.listenAddr ?? this.opts.listenAddr;
+      const advertiseAddr = this.defaultAdvertise(p.advertiseAddr, listenAddr);
+      const r = await joinCluster({ remoteAddr: normalizeManagerAddr(p.remoteAddr), token: p.token, request: { advertiseAddr, hostname: this.opts.hostname } });
+      this.state = {
+        nodeId: r.nodeId, role: r.role, clusterId: r.clusterId, advertiseAddr, listenAddr,
+        managers: r.managers.length ? r.managers : [normalizeManagerAddr(p.remoteAddr)],
+      };
+      saveMaterial(this.opts.dataDir, { rootPem: r.rootPem, certPem: r.certPem, keyPem: r.keyPem });
+      try {
+        await this.activate({ joinRaft: r.role === 'manager' });
+      } catch (e) {
+        await this.deactivate();
+        this.wipe();
+        throw e;
+      }
+      return { nodeId: r.nodeId, role: r.role };
+    });
+  }
+
+  private async leave(p: { force?: boolean }) {
+    return this.exclusive(async () => {
+      if (!this.state) throw failedPrecondition('This node is not part of a swarm');
+      if (this.manager) {
+        const voters = this.manager.members().filter((m) => m.voter);
+        if (!p.force) {
+          const remaining = voters.length - 1;
+          throw failedPrecondition(remaining === 0
+            ? 'You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.'
+            : `You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves ${remaining} managers out of ${voters.length}. Use \`--force\` to ignore this message.`);
+        }
+        if (voters.length > 1) {
+          await this.leaderClient().call('manager.leaveRaft', {}, { timeoutMs: 15_000 }).catch((e) => this.log.warn({ err: String(e) }, 'could not leave the Raft group cleanly'));
+        }
+      }
+      const nodeId = this.state.nodeId;
+      await this.deactivate();
+      // Containers of this node's tasks go with it (Docker shuts down a leaving node's tasks).
+      const ex = new DockerExecutor({ dockerHost: this.opts.dockerHost, nodeId });
+      for (const c of await ex.list().catch(() => [])) await ex.removeOrphan(c.containerId).catch(() => undefined);
+      this.wipe();
+      return {};
     });
   }
 
   private info(): SwarmInfo {
     if (!this.state) return { localNodeState: 'inactive', nodeId: '' };
-    const info: SwarmInfo = { localNodeState: 'active', nodeId: this.state.nodeId, role: this.state.role };
+    const info: SwarmInfo = { localNodeState: 'active', nodeId: this.state.nodeId, role: this.state.role, clusterId: this.state.clusterId };
     if (this.manager) {
       info.isLeader = this.manager.isLeader();
       info.leaderId = this.manager.leaderId();
-      const nodes = this.manager.control.listNodes();
-      info.nodes = nodes.length;
-      info.managers = nodes.filter((n) => n.role === 'manager').map((n) => ({ nodeId: n.id, addr: n.managerStatus?.addr ?? n.status.addr, reachable: true }));
-      try {
-        info.clusterId = this.manager.control.getCluster().id;
-      } catch {
-        /* not bootstrapped yet */
-      }
+      const status = this.manager.managerStatus();
+      info.managers = this.manager.members().filter((m) => m.voter).map((m) => ({
+        nodeId: m.id, addr: m.addr, reachable: status.get(m.id)?.reachability === 'reachable',
+      }));
+      info.nodes = this.manager.store.view((tx) => tx.list('nodes').length);
+    } else {
+      info.managers = this.state.managers.map((addr) => ({ nodeId: '', addr, reachable: true }));
     }
     return info;
   }
 
-  private nodeNames(): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const n of this.control().listNodes()) out[n.id] = n.description?.hostname ?? n.id;
-    return out;
+  // ---- control methods ---------------------------------------------------------------------
+
+  /** Runs a control method: here when this node leads, else on the leader over the cluster port. */
+  private async control(method: string, params: Record<string, unknown>): Promise<unknown> {
+    if (!this.state) throw failedPrecondition(NOT_IN_SWARM);
+    const m = this.manager;
+    if (!m) throw failedPrecondition(NOT_MANAGER);
+    if (m.isLeader()) {
+      if (READS.has(method)) await m.readBarrier().catch(() => {
+        throw unavailable(this.noLeaderMessage());
+      });
+      return this.localControl(method, params);
+    }
+    return this.leaderClient().call('control.call', { method, params }, { timeoutMs: 30_000 });
   }
 
-  private withLive(tasks: Task[]) {
-    return { tasks, nodes: this.nodeNames() };
-  }
-
-  private handlers(): Map<string, Handler> {
-    const str = (p: Record<string, unknown>, k: string): string => {
+  private localControl(method: string, p: Record<string, unknown>): unknown {
+    const c = this.manager!.control;
+    const str = (k: string): string => {
       const v = p[k];
       if (typeof v !== 'string' || v === '') throw invalidArgument(`missing ${k}`);
       return v;
     };
-    const h: Record<string, Handler> = {
-      'swarm.init': (p) => this.init(p as never),
-      'swarm.join': () => {
-        throw new ShoalError('Unimplemented', 'joining another swarm is not available yet in this build');
-      },
-      'swarm.leave': () => {
-        throw new ShoalError('Unimplemented', 'leaving a swarm is not available yet in this build');
-      },
-      'swarm.info': () => this.info(),
-      'swarm.joinToken': () => {
-        throw new ShoalError('Unimplemented', 'join tokens are not available yet in this build');
-      },
-      'swarm.update': async (p) => {
-        await this.control().updateCluster(p as never);
-        return {};
-      },
-      'service.create': (p) => this.control().createService(p as unknown as ServiceSpecInput),
-      'service.ls': () => this.control().listServices(),
-      'service.inspect': (p) => this.control().getService(str(p, 'ref')),
-      'service.ps': (p) => this.withLive(this.control().listTasks({
-        service: str(p, 'ref'),
+    const names = () => Object.fromEntries(c.listNodes().map((n) => [n.id, n.description?.hostname ?? n.id]));
+    const tasks = (t: Task[]) => ({ tasks: t, nodes: names() });
+    switch (method) {
+      case 'swarm.update': return c.updateCluster(p as never).then(() => ({}));
+      case 'swarm.joinToken': return this.joinToken(p as { role?: string; rotate?: boolean });
+      case 'service.create': return c.createService(p as unknown as ServiceSpecInput);
+      case 'service.ls': return c.listServices();
+      case 'service.inspect': return c.getService(str('ref'));
+      case 'service.ps': return tasks(c.listTasks({
+        service: str('ref'),
         ...(p['desiredState'] ? { desiredState: p['desiredState'] as never } : {}),
         ...(p['node'] ? { node: p['node'] as string } : {}),
-      })),
-      'service.update': (p) => this.control().updateService(str(p, 'ref'), p as never),
-      'service.scale': (p) => this.control().scaleService(str(p, 'ref'), p['replicas'] as number),
-      'service.rm': (p) => this.control().removeService(str(p, 'ref')),
-      'node.ls': () => ({ nodes: this.control().listNodes(), selfId: this.state?.nodeId ?? '' }),
-      'node.inspect': (p) => this.control().getNode(str(p, 'ref')),
-      'node.update': (p) => this.control().updateNode(str(p, 'ref'), p as NodeUpdate),
-      'node.rm': (p) => this.control().removeNode(str(p, 'ref'), !!p['force']),
-      'node.ps': (p) => this.withLive(this.control().listTasks({ node: str(p, 'ref') })),
-      'network.create': (p) => this.control().createNetwork(p as never),
-      'network.ls': () => this.control().listNetworks(),
-      'network.inspect': (p) => this.control().getNetwork(str(p, 'ref')),
-      'network.rm': (p) => this.control().removeNetwork(str(p, 'ref')),
-      'task.inspect': (p) => this.control().getTask(str(p, 'ref')),
+      }));
+      case 'service.update': return c.updateService(str('ref'), p as never);
+      case 'service.scale': return c.scaleService(str('ref'), p['replicas'] as number);
+      case 'service.rm': return c.removeService(str('ref'));
+      case 'node.ls': return { nodes: this.withManagerStatus(c.listNodes()), selfId: '' };
+      case 'node.inspect': return this.withManagerStatus([c.getNode(str('ref'))])[0];
+      case 'node.update': return this.updateNode(str('ref'), p as NodeUpdate);
+      case 'node.rm': return c.removeNode(str('ref'), !!p['force']);
+      case 'node.ps': return tasks(c.listTasks({ node: str('ref') }));
+      case 'network.create': return c.createNetwork(p as never);
+      case 'network.ls': return c.listNetworks();
+      case 'network.inspect': return c.getNetwork(str('ref'));
+      case 'network.rm': return c.removeNetwork(str('ref'));
+      case 'task.inspect': return c.getTask(str('ref'));
+      default: throw new ShoalError('Unimplemented', `unknown method ${method}`);
+    }
+  }
+
+  /** `node ls` on the leader: MANAGER STATUS from live Raft state, not from the stored record. */
+  private withManagerStatus(nodes: Node[]): Node[] {
+    const st = this.manager!.managerStatus();
+    return nodes.map((n) => {
+      const s = st.get(n.id);
+      if (!s) return n.role === 'manager' ? { ...n, managerStatus: { leader: false, reachability: 'unreachable', addr: n.managerStatus?.addr ?? '', raftId: n.id } } : n;
+      return { ...n, managerStatus: { leader: s.leader, reachability: s.reachability, addr: s.addr, raftId: n.id } };
+    });
+  }
+
+  /** Role changes go through Raft membership: demoting removes the member (the leader hands over first). */
+  private async updateNode(ref: string, change: NodeUpdate): Promise<{ id: string }> {
+    const c = this.manager!.control;
+    const node = c.getNode(ref);
+    if (change.role === 'worker' && node.role === 'manager') {
+      const voters = this.manager!.members().filter((m) => m.voter);
+      if (voters.length <= 1) throw failedPrecondition(`node ${node.description?.hostname ?? node.id} is the last manager of the swarm; demoting it would destroy the cluster`);
+      const reachable = voters.filter((v) => this.manager!.managerStatus().get(v.id)?.reachability === 'reachable').length;
+      if (reachable - 1 < Math.floor((voters.length - 1) / 2) + 1) {
+        throw failedPrecondition(`can't demote ${node.description?.hostname ?? node.id}: the remaining managers would not have a quorum (${reachable} of ${voters.length} reachable)`);
+      }
+      const r = await c.updateNode(ref, change);
+      await this.manager!.removeManager(node.id);
+      if (node.id === this.state!.nodeId) {
+        // Leadership moved; the new leader completes the removal of this member.
+        await this.leaderClient().call('manager.removeMember', { nodeId: node.id }, { timeoutMs: 15_000 }).catch(() => undefined);
+      }
+      await this.manager!.store.update((tx) => {
+        const n = tx.get('nodes', node.id);
+        if (n) tx.update('nodes', { ...n, role: 'worker' });
+      }).catch(() => undefined);
+      return r;
+    }
+    if (change.role === 'manager' && node.role === 'worker') {
+      throw new ShoalError('Unimplemented', `promoting ${node.description?.hostname ?? node.id} needs it to rejoin with the manager token: on that node run \`shoal swarm leave\` then \`shoal swarm join --token <manager token> MANAGER:2377\``);
+    }
+    return c.updateNode(ref, change);
+  }
+
+  private async joinToken(p: { role?: string; rotate?: boolean }): Promise<{ token: string; managerAddr: string }> {
+    const role = p.role;
+    if (role !== 'worker' && role !== 'manager') throw invalidArgument(`unknown role ${JSON.stringify(role)}: use worker or manager`);
+    const c = this.manager!.control.getCluster();
+    if (!c.joinTokens || !c.rootCaCert) throw failedPrecondition('this cluster has no join tokens');
+    let tokens = c.joinTokens;
+    if (p.rotate) {
+      tokens = rotateJoinToken(tokens, role, c.rootCaCert);
+      await this.manager!.store.update((tx) => {
+        const cur = tx.list('clusters')[0]!;
+        tx.update('clusters', { ...cur, joinTokens: tokens });
+      });
+    }
+    return { token: tokens[role], managerAddr: this.state!.advertiseAddr };
+  }
+
+  // ---- the cluster port (gRPC, mutual TLS) -------------------------------------------------
+
+  private rootCa(): RootCA {
+    if (!this.root) throw unavailable('the cluster CA is not loaded yet; retry in a moment');
+    return this.root;
+  }
+
+  private clusterHandler() {
+    const m = this.manager!;
+    const cluster = () => m.store.view((tx) => tx.list('clusters')[0]);
+    // Load the root CA (with its key, replicated to managers) once the cluster object is there.
+    const loadRoot = () => {
+      const c = cluster();
+      if (c?.rootCaCert && c.rootCaKey && !this.root) {
+        void RootCA.load(c.rootCaCert, c.rootCaKey).then((r) => (this.root = r)).catch((e) => this.log.error({ err: String(e) }, 'cannot load root CA'));
+      }
     };
+    loadRoot();
+    m.store.watch((ev) => ev.kind !== 'commit' && ev.kind !== 'restore' ? undefined : loadRoot());
+    const onLeader = async <T>(method: string, params: unknown, local: () => Promise<T>): Promise<T> => {
+      if (m.isLeader()) return local();
+      return this.leaderClient().call<T>(method, params, { timeoutMs: 60_000 });
+    };
+    const admit = async (role: NodeRole, params: { advertiseAddr?: unknown; hostname?: unknown }): Promise<{ nodeId: string; managers: string[] }> =>
+      onLeader('manager.admit', { role, advertiseAddr: params.advertiseAddr, hostname: params.hostname }, async () => {
+        const nodeId = newId();
+        const addr = typeof params.advertiseAddr === 'string' ? params.advertiseAddr : '';
+        const now = new Date().toISOString();
+        await m.store.update((tx) => tx.create('nodes', {
+          id: nodeId, meta: { version: 0, createdAt: now, updatedAt: now },
+          spec: { labels: {}, desiredRole: role, availability: 'active' },
+          role,
+          ...(typeof params.hostname === 'string' ? { description: { hostname: params.hostname, platform: { os: 'linux', architecture: '' }, resources: { nanoCpus: 0, memoryBytes: 0 }, engine: { engineVersion: '', labels: {} } } } : {}),
+          status: { state: 'unknown', message: 'joining', addr },
+          ...(role === 'manager' ? { managerStatus: { leader: false, reachability: 'unknown' as const, addr, raftId: nodeId } } : {}),
+        }));
+        return { nodeId, managers: m.members().filter((x) => x.voter).map((x) => x.addr) };
+      });
+    return tableHandler(
+      joinMethods({
+        root: () => this.rootCa(),
+        tokens: () => {
+          const t = cluster()?.joinTokens;
+          if (!t) throw unavailable('this manager has no cluster state yet');
+          return t;
+        },
+        clusterId: this.state!.clusterId,
+        admit: (role, _csr, req) => admit(role, req as { advertiseAddr?: unknown; hostname?: unknown }),
+        certExpiryMs: () => cluster()?.spec.caConfig.nodeCertExpiryMs,
+        roleOf: (id) => m.store.view((tx) => tx.get('nodes', id))?.spec.desiredRole ?? null,
+      }),
+      dispatcherMethods(m.localDispatcherClient()),
+      {
+        calls: {
+          'manager.admit': async (params: unknown, peer: Peer | null) => {
+            requireRole(peer, ['manager'], 'manager.admit');
+            const p = params as { role: NodeRole; advertiseAddr?: string; hostname?: string };
+            if (p.role !== 'manager' && p.role !== 'worker') throw invalidArgument('manager.admit: bad role');
+            return admit(p.role, p);
+          },
+          'manager.joinRaft': async (params: unknown, peer: Peer | null) => {
+            const caller = requireRole(peer, ['manager'], 'manager.joinRaft');
+            const addr = (params as { addr?: unknown }).addr;
+            if (typeof addr !== 'string' || !addr) throw invalidArgument('manager.joinRaft: missing addr');
+            return onLeader('manager.joinRaft', params, async () => {
+              await m.addManager(caller.nodeId, addr);
+              return {};
+            });
+          },
+          'manager.leaveRaft': async (_params: unknown, peer: Peer | null) => {
+            const caller = requireRole(peer, ['manager'], 'manager.leaveRaft');
+            return onLeader('manager.leaveRaft', {}, async () => {
+              await m.removeManager(caller.nodeId);
+              await m.store.update((tx) => {
+                const n = tx.get('nodes', caller.nodeId);
+                if (n) tx.update('nodes', { ...n, role: 'worker', spec: { ...n.spec, desiredRole: 'worker' }, status: { ...n.status, state: 'down', message: 'node left the swarm' } });
+              });
+              return {};
+            });
+          },
+          'manager.removeMember': async (params: unknown, peer: Peer | null) => {
+            requireRole(peer, ['manager'], 'manager.removeMember');
+            const id = (params as { nodeId?: unknown }).nodeId;
+            if (typeof id !== 'string') throw invalidArgument('manager.removeMember: missing nodeId');
+            return onLeader('manager.removeMember', params, async () => {
+              await m.removeManager(id);
+              return {};
+            });
+          },
+          'control.call': async (params: unknown, peer: Peer | null) => {
+            requireRole(peer, ['manager'], 'control.call');
+            const p = params as { method?: unknown; params?: unknown };
+            if (typeof p.method !== 'string') throw invalidArgument('control.call: missing method');
+            if (!m.isLeader()) throw unavailable(`this manager is not the leader; ${m.leaderId() ? 'the leader is ' + m.leaderId() : NO_LEADER}`);
+            return this.control(p.method, (p.params ?? {}) as Record<string, unknown>);
+          },
+        },
+      },
+    );
+  }
+
+  // ---- local control socket ----------------------------------------------------------------
+
+  private handlers(): Map<string, Handler> {
+    const h: Record<string, Handler> = {
+      'swarm.init': (p) => this.init(p as never),
+      'swarm.join': (p) => this.join(p as never),
+      'swarm.leave': (p) => this.leave(p as never),
+      'swarm.info': () => this.info(),
+    };
+    const control = ['swarm.update', 'swarm.joinToken', 'service.create', 'service.ls', 'service.inspect', 'service.ps', 'service.update',
+      'service.scale', 'service.rm', 'node.ls', 'node.inspect', 'node.update', 'node.rm', 'node.ps', 'network.create', 'network.ls',
+      'network.inspect', 'network.rm', 'task.inspect'];
+    for (const name of control) h[name] = (p) => this.control(name, p);
+    // `node ls` marks this node with `*`.
+    h['node.ls'] = async (p) => ({ ...(await this.control('node.ls', p) as { nodes: Node[] }), selfId: this.state?.nodeId ?? '' });
     return new Map(Object.entries(h));
   }
 }

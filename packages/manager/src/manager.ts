@@ -4,7 +4,7 @@ import {
   type Cluster, type DispatcherClient, type Node, type NodeDescription, DEFAULTS, ShoalError, newId,
 } from '@shoal/api';
 import { MemoryStore } from '@shoal/store';
-import { RaftNode } from '@shoal/replication';
+import { RaftNode, type GrpcTransport, type PeerAddr } from '@shoal/replication';
 import { ControlApi, defaultClusterSpec } from '@shoal/controlapi';
 import { Orchestrators } from '@shoal/orchestrator';
 import { Scheduler } from '@shoal/scheduler';
@@ -28,6 +28,10 @@ export interface ManagerOptions {
   tickMs?: number;
   /** Restart as a single-voter cluster keeping all state (`swarm init --force-new-cluster`). */
   forceNewCluster?: boolean;
+  /** The Raft peer transport (on the node's cluster gRPC server). Omit for a transport-less single node (tests). */
+  transport?: GrpcTransport;
+  /** Joining an existing cluster: address hints of its managers (the leader adds this node as a learner). */
+  join?: { peers: PeerAddr[] };
 }
 
 interface LeaderComponent {
@@ -49,6 +53,7 @@ export class Manager extends EventEmitter {
   private components: LeaderComponent[] = [];
   private leading = false;
   private transition: Promise<void> = Promise.resolve();
+  private membership: Promise<unknown> = Promise.resolve();
 
   private constructor(readonly opts: ManagerOptions) {
     super();
@@ -63,6 +68,8 @@ export class Manager extends EventEmitter {
       dataDir: path.join(opts.dataDir, 'raft'),
       tickMs: opts.tickMs ?? 100,
       applier: m.store,
+      ...(opts.transport ? { transport: opts.transport } : {}),
+      ...(opts.join ? { join: opts.join } : {}),
       ...(opts.forceNewCluster ? { forceNewCluster: true } : {}),
       logger: opts.logger,
     });
@@ -78,6 +85,82 @@ export class Manager extends EventEmitter {
 
   leaderId(): string {
     return this.raft.leaderId();
+  }
+
+  /** Address of a Raft member, if known. */
+  peerAddr(id: string): string | undefined {
+    return this.raft.peerAddr(id);
+  }
+
+  /** Raft members with their addresses. */
+  members(): { id: string; addr: string; voter: boolean }[] {
+    return this.raft.members();
+  }
+
+  /**
+   * Manager status per member as `node ls` shows it: Leader, or Reachable/Unreachable from the
+   * leader's view of replication progress (followers answer from their own view: reachable while
+   * they know a leader).
+   */
+  managerStatus(): Map<string, { leader: boolean; reachability: 'reachable' | 'unreachable' | 'unknown'; addr: string }> {
+    const st = this.raft.status();
+    const out = new Map<string, { leader: boolean; reachability: 'reachable' | 'unreachable' | 'unknown'; addr: string }>();
+    const progress = (st.raft as unknown as { progress?: Record<string, { recentActive?: boolean }> }).progress ?? {};
+    for (const m of this.raft.members()) {
+      let reach: 'reachable' | 'unreachable' | 'unknown';
+      if (m.id === st.leader) reach = 'reachable';
+      else if (this.raft.isLeader()) reach = progress[m.id]?.recentActive === false ? 'unreachable' : 'reachable';
+      else reach = m.id === this.opts.nodeId ? (st.leader ? 'reachable' : 'unreachable') : 'unknown';
+      out.set(m.id, { leader: m.id === st.leader, reachability: reach, addr: m.addr });
+    }
+    return out;
+  }
+
+  /** Linearizable read barrier (ReadIndex): resolves once this node has applied everything committed before the call. */
+  readBarrier(timeoutMs = 5000): Promise<void> {
+    return this.raft.readIndex(timeoutMs);
+  }
+
+  /**
+   * Adds a manager: first as a learner that catches up from the log or a snapshot, then promoted
+   * to voter (Raft thesis §4.2.1), so the quorum never waits on an empty member. Leader only;
+   * one membership change at a time.
+   */
+  async addManager(id: string, addr: string, timeoutMs = 30_000): Promise<void> {
+    const run = this.membership.then(async () => {
+      const deadline = Date.now() + timeoutMs;
+      const member = this.raft.members().find((m) => m.id === id);
+      if (!member) await this.raft.addLearner(id, addr);
+      if (member?.voter) return;
+      for (;;) {
+        const st = this.raft.status();
+        const pr = (st.raft as unknown as { progress?: Record<string, { match: number }> }).progress?.[id];
+        if (pr && pr.match >= st.commit - 1) break;
+        if (Date.now() > deadline) throw new ShoalError('Unavailable', `manager ${id} did not catch up within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await this.raft.promote(id);
+    });
+    this.membership = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Removes a manager from the Raft group (leader only). Hands leadership over first when removing itself. */
+  async removeManager(id: string): Promise<void> {
+    const run = this.membership.then(async () => {
+      if (id === this.opts.nodeId && this.raft.isLeader()) {
+        await this.raft.transferLeadership();
+        return;
+      }
+      if (this.raft.members().some((m) => m.id === id)) await this.raft.removeMember(id);
+    });
+    this.membership = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Hands Raft leadership to another voter (`node demote` of the leader). */
+  transferLeadership(to?: string): Promise<void> {
+    return this.raft.transferLeadership(to);
   }
 
   /** Resolves once this node leads and its leader components run (single-voter start-up). */
@@ -145,13 +228,16 @@ export class Manager extends EventEmitter {
       if (isLocal === this.leading) return;
       this.leading = isLocal;
       if (isLocal) {
+        // Apply everything committed before this term first, so components start from the whole state.
+        await this.raft.readIndex(5000).catch(() => undefined);
+        if (!this.raft.isLeader()) return void (this.leading = false);
         this.opts.logger.info({ nodeId: this.opts.nodeId }, 'became leader: starting dispatcher, allocator, scheduler, orchestrators');
         const cluster = this.store.view((tx) => tx.list('clusters')[0]);
         this.dispatcher = new Dispatcher(this.store, {
           heartbeatPeriodMs: cluster?.spec.dispatcher.heartbeatPeriodMs ?? DEFAULTS.cluster.dispatcher.heartbeatPeriodMs,
           graceMultiplier: DEFAULTS.heartbeatGraceMultiplier,
         });
-        this.components = [this.dispatcher, new Allocator(this.store), new Scheduler(this.store), new Orchestrators(this.store)];
+        this.components = [this.dispatcher, new Allocator(this.store), new Scheduler(this.store), new Orchestrators(this.store, { logger: this.opts.logger })];
         for (const c of this.components) await c.start();
       } else {
         this.opts.logger.info({ nodeId: this.opts.nodeId }, 'lost leadership: stopping leader components');
