@@ -310,8 +310,9 @@ export class LevelStorage implements Storage {
     const snap: Snapshot = { metadata: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data };
     const chunksBefore = this.snapChunks;
     const ops = this.snapshotOps(snap);
-    const compactTo = Math.max(compactIndex, this.mem.firstIndex());
-    const delTo = Math.min(compactTo - 1, this.diskLast);
+    // Compact only when it drops something: the mirror keeps entry `compactIndex` as its first (dummy).
+    const compact = compactIndex >= this.mem.firstIndex() && compactIndex <= this.mem.lastIndex();
+    const delTo = compact ? Math.min(compactIndex - 1, this.diskLast) : -1;
     if (delTo >= this.diskFirst) this.deleteEntryOps(ops, this.diskFirst, delTo);
     try {
       await this.write(ops, true);
@@ -321,7 +322,7 @@ export class LevelStorage implements Storage {
     }
     if (delTo >= this.diskFirst) this.diskFirst = delTo + 1;
     this.mem.createSnapshot(index, snap.metadata.confState, data);
-    if (compactTo > this.mem.firstIndex() - 1 && compactTo <= this.mem.lastIndex()) this.mem.compact(compactTo);
+    if (compact) this.mem.compact(compactIndex);
     return snap;
   }
 

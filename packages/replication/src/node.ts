@@ -52,6 +52,8 @@ export interface RaftNodeOptions {
   transport?: GrpcTransport;
   /** Instead of `transport`: `host:port` for a transport the node creates, starts and closes. */
   listen?: string;
+  /** Address peers reach the transport created from `listen` at (default: `listen`); required when listening on 0.0.0.0. */
+  advertise?: string;
   /** Credentials for the transport created from `listen` (default insecure). */
   credentials?: TransportCredentials;
   /** Tick interval in ms (default 100). */
@@ -207,7 +209,12 @@ export class RaftNode extends EventEmitter {
     let transport = opts.transport;
     let owns = false;
     if (!transport && opts.listen) {
-      transport = new GrpcTransport({ id: opts.id, listen: opts.listen, ...(opts.credentials ? { credentials: opts.credentials } : {}) });
+      transport = new GrpcTransport({
+        id: opts.id,
+        listen: opts.listen,
+        ...(opts.advertise ? { advertise: opts.advertise } : {}),
+        ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      });
       await transport.start();
       owns = true;
     }
@@ -266,6 +273,10 @@ export class RaftNode extends EventEmitter {
         disableProposalForwarding: true,
         maxSizePerMsg: 1 << 20,
         maxInflightMsgs: 256,
+        // Bound memory: bytes in flight per follower, and uncommitted bytes while no quorum answers
+        // (further proposals get ProposalDroppedError).
+        maxInflightBytes: 32 << 20,
+        maxUncommittedEntriesSize: 64 << 20,
         random: Math.random,
         logger: coreLogger(this.log),
       },
@@ -400,7 +411,7 @@ export class RaftNode extends EventEmitter {
 
   /** Address of a member (`host:port`), if known. */
   peerAddr(id: NodeId): string | undefined {
-    return this.peers[id] ?? this.transport?.peerAddr(id);
+    return this.transport?.peerAddr(id) ?? this.peers[id];
   }
 
   term(): number {
@@ -785,7 +796,11 @@ export class RaftNode extends EventEmitter {
   private async takeSnapshot(): Promise<void> {
     const index = this.applied;
     const self = this.transport?.address();
-    const peers: PeerMap = { ...this.peers };
+    const peers: PeerMap = {};
+    for (const id of [...this.confState.voters, ...this.confState.learners]) {
+      const addr = this.peerAddr(id);
+      if (addr) peers[id] = addr;
+    }
     if (self) peers[this.id] = self;
     const data = wrapSnapshot(peers, this.applier.snapshot());
     const compactIndex = Math.max(0, index - this.keepEntries);

@@ -92,6 +92,8 @@ export interface GrpcTransportOptions {
   backoffInitialMs?: number;
   /** Largest reconnect delay, ms. Default 1000. */
   backoffMaxMs?: number;
+  /** Extra client channel options (e.g. `grpc.ssl_target_name_override` for the cluster CA's certificates). */
+  channelOptions?: grpc.ChannelOptions;
   /** When set, envelopes carrying another cluster id are dropped. */
   clusterId?: string;
   logger?: { warn(obj: unknown, msg?: string): void; debug?(obj: unknown, msg?: string): void };
@@ -126,6 +128,11 @@ export class GrpcTransport {
   constructor(private readonly opts: GrpcTransportOptions) {
     if (!opts.id) throw new Error('GrpcTransport: id is empty; pass the raft node id');
     if (!opts.server && !opts.listen) throw new Error('GrpcTransport: pass `listen` (host:port) or an existing `server`');
+    if (opts.server && !opts.advertise) throw new Error('GrpcTransport: with a host-provided `server`, pass `advertise` (the host:port peers dial)');
+    const host = (opts.advertise ?? opts.listen ?? '').replace(/:\d+$/, '');
+    if (!opts.advertise && (host === '0.0.0.0' || host === '[::]' || host === '::')) {
+      throw new Error(`GrpcTransport: listening on ${opts.listen} needs \`advertise\` (a host:port peers can dial)`);
+    }
     this.id = opts.id;
     this.creds = opts.credentials ?? { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() };
     this.maxBytes = opts.maxMessageBytes ?? 64 << 20;
@@ -234,6 +241,7 @@ export class GrpcTransport {
         'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_timeout_ms': 5_000,
         'grpc.keepalive_permit_without_calls': 1,
+        ...this.opts.channelOptions,
       });
     }
     return p.client;
@@ -310,7 +318,9 @@ export class GrpcTransport {
   private accept(env: Envelope | null | undefined): boolean {
     if (!env || this.closed) return false;
     if (this.opts.clusterId && env.cluster && env.cluster !== this.opts.clusterId) return false;
-    if (env.from && env.fromAddr && env.from !== this.id && !this.peers.has(env.from)) this.addPeer(env.from, env.fromAddr);
+    // Learn (or update, after a restart on a new address) the sender's address. With mutual TLS
+    // the sender is authenticated by the cluster CA.
+    if (env.from && env.fromAddr && env.from !== this.id && this.peers.get(env.from)?.addr !== env.fromAddr) this.addPeer(env.from, env.fromAddr);
     return true;
   }
 
