@@ -103,6 +103,7 @@ export class RawNode {
    * budget is exhausted; NotLeaderError when forwarding is disabled.
    */
   propose(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) throw new TypeError('raft propose: data must be a Uint8Array; encode the command first');
     this.raft.step(
       newMessage(MessageType.Prop, {
         from: this.raft.id,
@@ -159,6 +160,9 @@ export class RawNode {
 
   /** Asks the leader to hand leadership to `transferee` (must be an up-to-date voter; Raft thesis §3.10). */
   transferLeader(transferee: NodeId): void {
+    if (typeof transferee !== 'string' || transferee === '') {
+      throw new RangeError(`raft transferLeader: transferee ${JSON.stringify(transferee)} is invalid; pass a voter id`);
+    }
     this.raft.step(newMessage(MessageType.TransferLeader, { from: transferee }));
   }
 
@@ -169,6 +173,9 @@ export class RawNode {
    * ProposalDroppedError when no leader is known.
    */
   readIndex(ctx: Uint8Array): void {
+    if (!(ctx instanceof Uint8Array) || ctx.byteLength === 0) {
+      throw new RangeError('raft readIndex: ctx must be a non-empty Uint8Array unique to this request (e.g. an encoded counter)');
+    }
     this.raft.step(newMessage(MessageType.ReadIndex, { from: this.raft.id, context: ctx }));
   }
 

@@ -254,3 +254,11 @@ test('maxCommittedSizePerReady splits a large commit across Readies, in order', 
   const indexes = readies.flatMap((rd) => rd.committedEntries.map((e) => e.index));
   t.deepEqual(indexes, Array.from({ length: 10 }, (_, i) => i + 2));
 });
+
+test('bad arguments are refused with a one-line error naming the fix', (t) => {
+  const n = mk('a', ['a']);
+  t.throws(() => n.node.propose('x' as unknown as Uint8Array), { instanceOf: TypeError, message: /Uint8Array/ });
+  t.throws(() => n.node.readIndex(new Uint8Array()), { instanceOf: RangeError, message: /non-empty/ });
+  t.throws(() => n.node.transferLeader(''), { instanceOf: RangeError, message: /voter id/ });
+  t.throws(() => n.node.proposeConfChange({ type: 'addNode', nodeId: '' }), { message: /non-empty node id/ });
+});
