@@ -2,18 +2,19 @@
 # Mesh dataplane benchmarks (issue 5), JSON lines {"metric","value","unit"} on stdout:
 #  1. rule-update latency: S services × B backends loaded into nftables in a throwaway netns
 #     (full load, then one-backend-change transactions, median of N)          — mesh/rules.mjs
-#  2. throughput in a throwaway netns (loopback-only traffic), same bounded load
-#     (C keep-alive connections for D s) direct to the backend, through the nft VIP, through the
-#     nft routing mesh (published port on a local address), and through the userspace proxy;
-#     ratios against direct                                                   — mesh/load.mjs
+#  2. throughput in a throwaway netns (traffic stays inside it), the same bounded load
+#     (C keep-alive connections for D s per sample, R interleaved rounds, median) direct to the
+#     backend, through the nft VIP, through the nft routing mesh (published port on a local
+#     address), and through the userspace proxy; ratios against direct        — mesh/load.mjs
+#     The load generator is one node process: on 2 cores it, the backend and the proxy share CPU.
 # Needs root, /usr/sbin/nft, iproute2. Cleans its netns and processes up on exit.
-# Usage: scripts/bench/mesh.sh [services=1000] [backends=10] [runs=15] [durationS=5] [connections=32]
+# Usage: scripts/bench/mesh.sh [services=1000] [backends=10] [runs=15] [sampleS=2] [connections=32] [rounds=5]
 set -euo pipefail
 SHOAL_LOG_TAG=bench-mesh
 . "$(dirname "$0")/../lib/common.sh"
 cd "$SHOAL_ROOT"
 need_root "the mesh benchmark (network namespaces, nftables)"
-S=${1:-1000} B=${2:-10} N=${3:-15} D=${4:-5} C=${5:-32}
+S=${1:-1000} B=${2:-10} N=${3:-15} D=${4:-2} C=${5:-32} R=${6:-5}
 npx tsc -b packages/netdp >&2
 
 NS="shoalb-$$"
@@ -50,14 +51,5 @@ import('@shoal/netdp').then(async ({ NftDataplane }) => {
     ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 30080 }],
     backends: [{ ip: '10.99.0.2', port: 8080, taskId: 'b', state: 'active' }] }] });
 });"
-results=$(mktemp)
-for target in "direct http://10.99.0.2:8080/" "nft_vip http://10.96.0.10/" "nft_mesh http://10.99.0.1:30080/" "userspace http://10.99.0.1:9000/"; do
-  set -- $target
-  "${IN[@]}" node scripts/bench/mesh/load.mjs "$1" "$2" "$D" "$C" | tee -a "$results"
-done
-node -e '
-const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
-const v = (m) => rows.find((r) => r.metric === m).value;
-for (const n of ["nft_vip", "nft_mesh", "userspace"]) console.log(JSON.stringify({ metric: `${n}_vs_direct_rps_ratio`, value: Math.round(v(`${n}_rps`) / v("direct_rps") * 1000) / 1000, unit: "ratio" }));
-' "$results"
-rm -f "$results"
+"${IN[@]}" node scripts/bench/mesh/load.mjs "$D" "$C" "$R" \
+  direct=http://10.99.0.2:8080/ nft_vip=http://10.96.0.10/ nft_mesh=http://10.99.0.1:30080/ userspace=http://10.99.0.1:9000/
