@@ -1,7 +1,7 @@
 // Rule-update latency of the nftables dataplane, in a throwaway netns (must already be entered:
 // mesh.sh runs this under `nsenter --net=...`). JSON lines {"metric","value","unit"}.
 // Usage: node rules.mjs [services=1000] [backends=10] [runs=15]
-import { NftDataplane, renderNftRuleset, renderNftUpdate } from '@shoal/netdp';
+import { NftDataplane, renderNftRuleset, nftModel, diffNftModels } from '@shoal/netdp';
 
 const S = Number(process.argv[2] ?? 1000);
 const B = Number(process.argv[3] ?? 10);
@@ -27,8 +27,12 @@ let t = performance.now();
 const text = renderNftRuleset(t0);
 out('nft_render_full_ms', performance.now() - t, 'ms');
 out('nft_ruleset_bytes', Buffer.byteLength(text), 'bytes');
+// The dataplane's path: per-service memo, so only the changed service is re-rendered.
+const memo = new Map();
+const m0 = nftModel(t0, memo);
+const t1 = table(1);
 t = performance.now();
-const upd = renderNftUpdate(t0, table(1));
+const upd = diffNftModels(m0, nftModel(t1, memo));
 out('nft_render_one_backend_change_ms', performance.now() - t, 'ms');
 out('nft_update_bytes', Buffer.byteLength(upd), 'bytes');
 
