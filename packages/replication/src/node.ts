@@ -138,7 +138,9 @@ function coreLogger(l: DriverLogger): CoreLogger {
 
 /**
  * A Raft member. Events:
- * - `'leader-change' (leaderId: string ('' = none), isLocalLeader: boolean)`;
+ * - `'leader-change' (leaderId: string ('' = none), isLocalLeader: boolean)`. When this node
+ *   becomes leader the event (with `true`) fires once it has applied an entry of its own term,
+ *   i.e. everything committed before its term is applied — start leader-only work then;
  * - `'removed' ()` — this member was removed from the configuration;
  * - `'error' (err)` — fatal (disk write failed); the node has stopped. Emitted only when a
  *   listener exists, logged otherwise.
@@ -166,11 +168,16 @@ export class RaftNode extends EventEmitter {
   private peers: PeerMap = {};
   private confState: ConfState = { voters: [], learners: [] };
   private applied = 0;
+  /** `applied` as of the last advance() (what the core counts as applied). */
+  private advancedApplied = 0;
   private snapIndex = 0;
   private lead: NodeId = '';
   private role: SoftState['role'] = 'follower';
   private curTerm = 0;
   private commit = 0;
+  private lastAppliedTerm = 0;
+  /** Became leader; 'leader-change' (self, true) is pending until our no-op is applied. */
+  private announceLeader = false;
   /** Term and vote as last written to disk. */
   private durableTerm = 0;
   private durableVote: NodeId = '';
@@ -298,9 +305,9 @@ export class RaftNode extends EventEmitter {
       this.raw.campaign();
       this.wake();
       await new Promise<void>((resolve) => {
-        if (this.lead === this.id || this.closed) return resolve();
-        const on = (): void => {
-          if (this.lead === this.id || this.closed) {
+        if (this.closed) return resolve();
+        const on = (_lead: NodeId, local: boolean): void => {
+          if (local || this.closed) {
             this.off('leader-change', on);
             resolve();
           }
@@ -468,6 +475,27 @@ export class RaftNode extends EventEmitter {
     return this.proposeConf({ type: 'addNode', nodeId: id }, addr, timeoutMs);
   }
 
+  /**
+   * Joins a new voter safely (Raft thesis §4.2.1): adds it as a learner, waits until its log
+   * matches the leader's commit index as of the add, then promotes it. Leader only.
+   * @param timeoutMs overall deadline in ms (default 60 s; a large snapshot takes a while).
+   * @throws NotLeaderError, ProposalDroppedError, TimeoutError (the member stays a learner).
+   */
+  async addMember(id: NodeId, addr: string, timeoutMs = 60_000): Promise<{ index: number }> {
+    const deadline = Date.now() + timeoutMs;
+    const added = await this.addLearner(id, addr, timeoutMs);
+    const target = Math.max(added.index, this.commit);
+    for (;;) {
+      if (this.closed) throw new NodeClosedError('addMember');
+      if (this.lead !== this.id) throw new NotLeaderError(this.lead);
+      const pr = this.raw.status().progress[id];
+      if (pr && pr.match >= target) break;
+      if (Date.now() > deadline) throw new TimeoutError(`addMember ${id} (catching up as a learner)`, timeoutMs);
+      await new Promise((r) => setTimeout(r, Math.min(this.tickMs, 50)));
+    }
+    return this.promote(id, Math.max(1, deadline - Date.now()));
+  }
+
   /** Removes a voter or learner. Removing the leader itself makes it step down once applied. */
   removeMember(id: NodeId, timeoutMs?: number): Promise<{ index: number }> {
     return this.proposeConf({ type: 'removeNode', nodeId: id }, '', timeoutMs);
@@ -526,7 +554,7 @@ export class RaftNode extends EventEmitter {
 
   /** Resolves once this node has applied at least `index`. */
   waitApplied(index: number): Promise<void> {
-    if (this.applied >= index || this.closed) return Promise.resolve();
+    if (this.advancedApplied >= index || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.applyWaiters.push({ index, resolve }));
   }
 
@@ -638,10 +666,11 @@ export class RaftNode extends EventEmitter {
         return;
       }
       this.raw.advance();
+      this.advancedApplied = this.applied;
       if (this.applyWaiters.length > 0) {
         // After advance(): the core now counts these entries as applied (it may campaign).
         const still: typeof this.applyWaiters = [];
-        for (const w of this.applyWaiters) (this.applied >= w.index ? w.resolve() : still.push(w));
+        for (const w of this.applyWaiters) (this.advancedApplied >= w.index ? w.resolve() : still.push(w));
         this.applyWaiters = still;
       }
     }
@@ -702,9 +731,16 @@ export class RaftNode extends EventEmitter {
         }
       }
       this.log.info({ id: this.id, leader: this.lead, term: this.curTerm }, 'raft: leader changed');
-      this.emit('leader-change', this.lead, this.lead === this.id);
+      // A new local leader is announced once it applied an entry of its own term (its no-op), so
+      // everything committed before is applied: leader-only components then see current state.
+      this.announceLeader = this.lead === this.id;
+      if (!this.announceLeader) this.emit('leader-change', this.lead, false);
     } else if (wasLeader && this.role !== 'leader') {
       this.failProposals(new NotLeaderError(this.lead));
+    }
+    if (this.announceLeader && this.role === 'leader' && this.lastAppliedTerm === this.curTerm) {
+      this.announceLeader = false;
+      this.emit('leader-change', this.id, true);
     }
     if (this.applied - this.snapIndex >= this.snapshotEvery) await this.takeSnapshot();
   }
@@ -715,6 +751,7 @@ export class RaftNode extends EventEmitter {
     for (const [id, addr] of Object.entries(peers)) this.transport?.addPeer(id, addr);
     if (snap.metadata.index > 0) this.applier.restore(state, snap.metadata.index);
     this.applied = snap.metadata.index;
+    this.advancedApplied = Math.max(this.advancedApplied, snap.metadata.index);
     this.snapIndex = snap.metadata.index;
     this.confState = { voters: [...snap.metadata.confState.voters], learners: [...snap.metadata.confState.learners] };
     if (fromLeader) this.log.info({ id: this.id, index: snap.metadata.index, bytes: snap.data.byteLength }, 'raft: installed snapshot from leader');
@@ -723,6 +760,7 @@ export class RaftNode extends EventEmitter {
   private applyEntry(e: Entry): void {
     if (e.index <= this.applied) return;
     this.applied = e.index;
+    this.lastAppliedTerm = e.term;
     if (e.type === EntryType.ConfChange) {
       let cc: ConfChange;
       try {

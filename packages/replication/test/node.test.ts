@@ -8,7 +8,8 @@ test('single node: writable right after open; state replayed after reopen', asyn
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   let app = new KvApplier();
-  let node = await RaftNode.open({ id: 'solo', dataDir: dir, applier: app });
+  // A tick every minute: open must not depend on an election timeout to make the sole voter leader.
+  let node = await RaftNode.open({ id: 'solo', dataDir: dir, applier: app, tickMs: 60_000 });
   t.true(node.isLeader());
   t.is(node.leaderId(), 'solo');
   const indexes: number[] = [];
@@ -20,7 +21,7 @@ test('single node: writable right after open; state replayed after reopen', asyn
   await node.close();
 
   app = new KvApplier();
-  node = await RaftNode.open({ id: 'solo', dataDir: dir, applier: app });
+  node = await RaftNode.open({ id: 'solo', dataDir: dir, applier: app, tickMs: 60_000 });
   t.is(app.map.size, 30, 'committed entries replayed into the applier on open');
   t.is(app.map.get('k7'), 'v7');
   t.true(node.isLeader());
@@ -127,7 +128,7 @@ test('a member added later installs a snapshot as a learner, then becomes a vote
   await waitFor(() => joiner.kv.map.get('after') === 'remove', 'n4 applies after removal');
 });
 
-test('leadership transfer hands over to another voter', async (t) => {
+test('leadership transfer hands over to another voter; addMember joins a voter', async (t) => {
   const members = await startCluster(3);
   t.teardown(() => destroyCluster(members));
   await waitFor(() => leaderOf(members) !== undefined, 'first leader');
@@ -135,9 +136,26 @@ test('leadership transfer hands over to another voter', async (t) => {
   const leader = leaderOf(members)!;
   const target = members.find((m) => m !== leader)!;
   await waitFor(() => target.kv.map.get('x') === '1', 'target caught up');
+  let seenAtAnnounce: string | undefined = 'not announced';
+  target.node!.on('leader-change', (id: string, local: boolean) => {
+    if (local) seenAtAnnounce = target.kv.map.get('y');
+  });
+  // Committed just before the transfer: the new leader announces itself only after applying it.
+  await leader.node!.propose(kv('y', '2'));
   await leader.node!.transferLeadership(target.id);
   await waitFor(() => target.node!.isLeader(), 'target leads');
   t.is(leader.node!.leaderId(), target.id);
+  await waitFor(() => seenAtAnnounce !== 'not announced', 'leader-change (self, true) on the new leader');
+  t.is(seenAtAnnounce, '2');
+
+  // addMember: learner, catch up, promote — in one call.
+  const [addr] = await freeAddrs(1);
+  const joiner: Member = { id: 'n4', dir: await tempDir(), addr: addr!, kv: new KvApplier() };
+  members.push(joiner);
+  await startMember(joiner, { join: { peers: [{ id: target.id, addr: target.addr }] } });
+  await target.node!.addMember('n4', joiner.addr);
+  t.true(target.node!.status().confState.voters.includes('n4'));
+  await waitFor(() => joiner.kv.map.get('y') === '2', 'n4 has the state');
 });
 
 test('forceNewCluster restarts one member as a single-voter cluster with its state', async (t) => {
