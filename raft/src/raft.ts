@@ -9,7 +9,7 @@ import { applyToConfig, configFromConfState, decodeConfChange, validateConfChang
 import { resolveConfig, type Config, type Logger, type ResolvedConfig } from './config.js';
 import { ConfChangeError, NotLeaderError, ProposalDroppedError, SnapshotTemporarilyUnavailableError, CompactedError, UnavailableError } from './errors.js';
 import { RaftLog } from './log.js';
-import { majorityVoteResult, type VoteResult } from './quorum.js';
+import { majorityCommittedIndex, majorityVoteResult, type VoteResult } from './quorum.js';
 import { ReadOnly } from './read_only.js';
 import { ProgressTracker } from './tracker/tracker.js';
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState, StateRole, Storage } from './types.js';
@@ -55,6 +55,8 @@ export class Raft {
   readOnly: ReadOnly;
   electionElapsed = 0;
   heartbeatElapsed = 0;
+  /** Ticks since this node started (its logical clock; dates leader leases). */
+  ticks = 0;
   randomizedElectionTimeout = 0;
   /** Proposals were appended but not yet broadcast (see flushAppends). */
   appendsPending = false;
@@ -198,7 +200,9 @@ export class Raft {
   private sendHeartbeat(to: NodeId, ctx: Uint8Array | undefined): void {
     // Never advance a follower's commit past what it is known to hold (it may not have it yet).
     const commit = Math.min(this.trk.progress.get(to)?.match ?? 0, this.raftLog.committed);
-    const m = newMessage(MessageType.Heartbeat, { to, commit });
+    // `index` carries our tick count; the follower echoes it, which dates its lease (see
+    // leaseValid).
+    const m = newMessage(MessageType.Heartbeat, { to, commit, index: this.ticks });
     if (ctx) m.context = ctx;
     this.send(m);
   }
@@ -338,7 +342,25 @@ export class Raft {
   // ---------------------------------------------------------------- timers
 
   tick(): void {
+    this.ticks++;
     this.tickFn();
+  }
+
+  /**
+   * Leader lease (thesis §6.4.1), for `readOnlyOption: 'lease'`. A follower that acknowledged a
+   * heartbeat we sent at tick T ignores vote requests until it has counted electionTick of its
+   * own ticks after receiving it, so no other leader can exist before (our) tick
+   * T + electionTick - 1. We claim one tick less again as a margin for clock-rate drift, and
+   * need a quorum of such acknowledgements. No lease during a transfer (its votes bypass
+   * leases). Check-quorum's step-down alone is not enough: it runs once per election timeout
+   * and can keep a deposed leader in place for almost two.
+   */
+  leaseValid(): boolean {
+    if (this.leadTransferee !== NONE) return false;
+    const quorumTick = majorityCommittedIndex(this.trk.config.voters, (id) =>
+      id === this.id ? this.ticks : (this.trk.progress.get(id)?.leaseTick ?? -Infinity),
+    );
+    return this.ticks - quorumTick <= this.cfg.electionTick - 3;
   }
 
   private pastElectionTimeout(): boolean {
@@ -607,7 +629,8 @@ export class Raft {
         // out; its rejection (a gap) sends the follower back to probe.
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
         if (pr.match < this.raftLog.lastIndex() || pr.state === 'probe') this.sendAppend(m.from);
-        if (this.readOnly.option !== 'safe' || !m.context || m.context.length === 0) return;
+        if (m.index > pr.leaseTick) pr.leaseTick = m.index;
+        if (!m.context || m.context.length === 0) return;
         const acks = this.readOnly.recvAck(m.from, m.context);
         if (!acks) return;
         const votes = new Map<NodeId, boolean>();
@@ -722,13 +745,14 @@ export class Raft {
   }
 
   private sendMsgReadIndexResponse(m: Message): void {
-    if (this.readOnly.option === 'safe') {
+    if (this.readOnly.option === 'lease' && this.leaseValid()) {
+      this.responseToReadIndexReq(m, this.raftLog.committed);
+    } else {
+      // Safe mode, or a lease that cannot be vouched for: confirm with a heartbeat quorum.
       this.readOnly.addRequest(this.raftLog.committed, m);
       // The leader acknowledges its own request.
       this.readOnly.recvAck(this.id, m.context);
       this.bcastHeartbeatWithCtx(m.context);
-    } else {
-      this.responseToReadIndexReq(m, this.raftLog.committed);
     }
   }
 
@@ -864,7 +888,7 @@ export class Raft {
 
   private handleHeartbeat(m: Message): void {
     this.raftLog.commitTo(m.commit);
-    const resp = newMessage(MessageType.HeartbeatResp, { to: m.from });
+    const resp = newMessage(MessageType.HeartbeatResp, { to: m.from, index: m.index });
     if (m.context) resp.context = m.context;
     this.send(resp);
   }

@@ -91,7 +91,11 @@ export interface Message {
   term: number;
   /** Term of the entry at `index` (prevLogTerm for MsgApp; last log term for votes). */
   logTerm: number;
-  /** prevLogIndex for MsgApp; last log index for votes; acknowledged index for MsgAppResp. */
+  /**
+   * prevLogIndex for MsgApp; last log index for votes; acknowledged index for MsgAppResp; the
+   * read index for MsgReadIndexResp; the leader's tick count for MsgHeartbeat, echoed in
+   * MsgHeartbeatResp (lease bookkeeping).
+   */
   index: number;
   entries: Entry[];
   commit: number;

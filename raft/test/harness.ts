@@ -47,6 +47,8 @@ export interface ClusterOptions {
   snapshotEvery?: number;
   /** Entries kept in the log behind a snapshot. */
   snapshotKeep?: number;
+  /** Give each node a random tick phase instead of ticking all nodes on the same step. */
+  staggerTicks?: boolean;
   /** Steps between ready() and advance() (async persistence); 0 = synchronous host. */
   persistDelay?: number;
   /** Custom state machine (default: {@link KvStateMachine}). */
@@ -191,6 +193,7 @@ export class Cluster {
       snapshotEvery: o.snapshotEvery ?? 0,
       snapshotKeep: o.snapshotKeep ?? 0,
       persistDelay: o.persistDelay ?? 0,
+      staggerTicks: o.staggerTicks ?? false,
       stateMachine: o.stateMachine ?? (() => new KvStateMachine()),
     };
     for (const id of this.ids) {
@@ -213,7 +216,10 @@ export class Cluster {
     this.startNode(id);
   }
 
+  private readonly phases = new Map<string, number>();
+
   private nodeConfig(id: string): Config {
+    if (!this.phases.has(id)) this.phases.set(id, Math.floor(this.rng() * this.stepsPerTick));
     return {
       electionTick: 10,
       heartbeatTick: 1,
@@ -439,13 +445,15 @@ export class Cluster {
         for (const f of due) this.deliver(f);
       }
     }
-    if (this.now % this.stepsPerTick === 0) {
-      for (const id of this.ids) {
-        const sn = this.live.get(id);
-        if (!sn) continue;
-        sn.node.tick();
-        this.process(sn);
-      }
+    for (const id of this.ids) {
+      // Each node's clock ticks at its own phase when staggerTicks is set (real processes'
+      // timers are not aligned); otherwise all tick together.
+      const phase = this.opts.staggerTicks ? this.phases.get(id) ?? 0 : 0;
+      if ((this.now + phase) % this.stepsPerTick !== 0) continue;
+      const sn = this.live.get(id);
+      if (!sn) continue;
+      sn.node.tick();
+      this.process(sn);
     }
   }
 

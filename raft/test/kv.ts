@@ -42,6 +42,7 @@ export interface KvRunOptions {
   snapshotKeep?: number;
   config?: Partial<Config>;
   persistDelay?: number;
+  staggerTicks?: boolean;
 }
 
 export interface KvRun {
@@ -53,7 +54,7 @@ export interface KvRun {
 
 /** Runs random clients; returns the history (with a logical clock that orders every event). */
 export function runKvClients(o: KvRunOptions): KvRun {
-  const c = new Cluster({ n: o.nodes ?? 5, seed: o.seed, snapshotEvery: o.snapshotEvery ?? 0, snapshotKeep: o.snapshotKeep ?? 0, config: o.config ?? {}, persistDelay: o.persistDelay ?? 0 });
+  const c = new Cluster({ n: o.nodes ?? 5, seed: o.seed, snapshotEvery: o.snapshotEvery ?? 0, snapshotKeep: o.snapshotKeep ?? 0, config: o.config ?? {}, persistDelay: o.persistDelay ?? 0, staggerTicks: o.staggerTicks ?? false });
   c.unreliable = o.unreliable ?? false;
   const clients = o.clients ?? 4;
   const keys = o.keys ?? 3;
