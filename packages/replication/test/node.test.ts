@@ -172,3 +172,18 @@ test('forceNewCluster restarts one member as a single-voter cluster with its sta
   await survivor.node!.propose(kv('solo', 'yes'));
   t.is(survivor.kv.map.get('solo'), 'yes');
 });
+
+test('a leader that loses its quorum steps down and rejects pending proposals (no hang)', async (t) => {
+  const members = await startCluster(3);
+  t.teardown(() => destroyCluster(members));
+  await waitFor(() => leaderOf(members) !== undefined, 'first leader');
+  await proposeAnywhere(members, kv('a', '1'));
+  const leader = leaderOf(members)!;
+  for (const m of members) if (m !== leader) await stopMember(m);
+  // No quorum: the proposal cannot commit. Check-quorum makes the leader step down after an
+  // election timeout, which must reject the pending proposal rather than leave it to time out.
+  const err = await t.throwsAsync(leader.node!.propose(kv('b', '2'), 60_000), { instanceOf: NotLeaderError });
+  t.truthy(err);
+  t.false(leader.node!.isLeader());
+  await t.throwsAsync(leader.node!.propose(kv('c', '3')), { instanceOf: NotLeaderError });
+});
