@@ -57,6 +57,8 @@ export class Raft {
   heartbeatElapsed = 0;
   /** Ticks since this node started (its logical clock; dates leader leases). */
   ticks = 0;
+  /** This leader started a leadership transfer in its current term (disables the lease). */
+  transferredThisTerm = false;
   randomizedElectionTimeout = 0;
   /** Proposals were appended but not yet broadcast (see flushAppends). */
   appendsPending = false;
@@ -282,6 +284,7 @@ export class Raft {
     }
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    this.transferredThisTerm = false;
     this.readOnly = new ReadOnly(this.cfg.readOnlyOption);
     this.pendingReadIndexMessages = [];
   }
@@ -351,12 +354,14 @@ export class Raft {
    * heartbeat we sent at tick T ignores vote requests until it has counted electionTick of its
    * own ticks after receiving it, so no other leader can exist before (our) tick
    * T + electionTick - 1. We claim one tick less again as a margin for clock-rate drift, and
-   * need a quorum of such acknowledgements. No lease during a transfer (its votes bypass
-   * leases). Check-quorum's step-down alone is not enough: it runs once per election timeout
+   * need a quorum of such acknowledgements. No lease once a transfer started (its votes
+   * bypass leases). Check-quorum's step-down alone is not enough: it runs once per election timeout
    * and can keep a deposed leader in place for almost two.
    */
   leaseValid(): boolean {
-    if (this.leadTransferee !== NONE) return false;
+    // A MsgTimeoutNow of this term, even of an abandoned transfer, may still be in flight and
+    // would let its target win votes inside our lease: no lease for the rest of the term.
+    if (this.transferredThisTerm) return false;
     const quorumTick = majorityCommittedIndex(this.trk.config.voters, (id) =>
       id === this.id ? this.ticks : (this.trk.progress.get(id)?.leaseTick ?? -Infinity),
     );
@@ -668,6 +673,7 @@ export class Raft {
         // The transfer must finish within one election timeout.
         this.electionElapsed = 0;
         this.leadTransferee = transferee;
+        this.transferredThisTerm = true;
         this.logger.info('raft: starting leadership transfer', { id: this.id, to: transferee });
         if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(transferee);
         else this.sendAppend(transferee);

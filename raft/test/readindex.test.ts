@@ -106,3 +106,31 @@ test('a single-voter cluster answers ReadIndex immediately', (t) => {
   c.process(sn);
   t.is(sn.readStates.length, 1);
 });
+
+test('lease reads fall back to a heartbeat round when the lease cannot be vouched for', (t) => {
+  const c = new Cluster({ n: 3, seed: 87, config: { readOnlyOption: 'lease' } });
+  const leader = c.checkOneLeader();
+  c.one(put('k', 'v1', 'w1'), 3);
+  const sn = c.node(leader);
+  // A transfer (even abandoned) disables the lease for the rest of the term: a delayed
+  // MsgTimeoutNow could still elect its target inside the lease.
+  const target = c.ids.find((id) => id !== leader)!;
+  c.disconnect(target);
+  sn.node.transferLeader(target);
+  c.runTicks(25);
+  t.is(sn.node.status().leadTransferee, '');
+  t.is(sn.node.raft.state, 'leader');
+  sn.node.readIndex(enc.encode('after-transfer'));
+  c.process(sn);
+  t.is(sn.readStates.length, 0, 'not answered from the lease');
+  c.run(3);
+  t.is(sn.readStates.length, 1, 'answered after a heartbeat quorum');
+  // A leader whose followers went silent has no lease either.
+  const c2 = new Cluster({ n: 3, seed: 88, config: { readOnlyOption: 'lease', electionTick: 20 } });
+  const l2 = c2.checkOneLeader();
+  c2.one(put('k', 'v1', 'w1'), 3);
+  c2.partition([l2], c2.ids.filter((id) => id !== l2));
+  c2.runTicks(18);
+  t.is(c2.node(l2).node.raft.state, 'leader', 'check-quorum has not stepped it down yet');
+  t.false(c2.node(l2).node.raft.leaseValid());
+});
