@@ -215,6 +215,14 @@ export function runKvClients(o: KvRunOptions): KvRun {
         const k = 1 + randInt(c.rng, Math.floor((c.ids.length - 1) / 2));
         c.heal();
         c.partition(shuffled.slice(0, k), shuffled.slice(k));
+      } else if (r < 0.45) {
+        // Leadership transfer to a random node (it may be unreachable: then it is abandoned).
+        const leaders = [...c.leaders().values()].flat();
+        const l = leaders.length > 0 ? c.live.get(leaders[0]!) : undefined;
+        if (l) {
+          l.node.transferLeader(id);
+          c.process(l);
+        }
       } else if (r < 0.55) c.heal();
       else if (r < 0.7) c.crash(id);
       else c.startNode(id);
