@@ -331,6 +331,8 @@ export class Raft {
       self.becomeReplicate();
       self.recentActive = true;
     }
+    // Check-quorum grace: everyone counts as heard from at election time.
+    for (const pr of this.trk.progress.values()) pr.lastActiveTick = this.ticks;
     // Leader no-op (Raft paper §8, thesis §6.4): commits everything before it and lets
     // ReadIndex start.
     const empty: Entry = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) };
@@ -358,6 +360,14 @@ export class Raft {
    * bypass leases). Check-quorum's step-down alone is not enough: it runs once per election timeout
    * and can keep a deposed leader in place for almost two.
    */
+  /** A quorum of voters (counting ourselves) answered within the last election timeout. */
+  quorumRecentlyActive(): boolean {
+    const quorumTick = majorityCommittedIndex(this.trk.config.voters, (id) =>
+      id === this.id ? this.ticks : (this.trk.progress.get(id)?.lastActiveTick ?? -Infinity),
+    );
+    return quorumTick >= this.ticks - this.cfg.electionTick;
+  }
+
   leaseValid(): boolean {
     // A MsgTimeoutNow of this term, even of an abandoned transfer, may still be in flight and
     // would let its target win votes inside our lease: no lease for the rest of the term.
@@ -386,10 +396,19 @@ export class Raft {
     }
   }
 
-  /** Leader: heartbeats every heartbeatTick; check-quorum every electionTick. */
+  /**
+   * Leader: heartbeats every heartbeatTick. With check-quorum, steps down as soon as no quorum
+   * has been heard from for an election timeout (checked every tick, so a partitioned leader
+   * lingers at most one election timeout, not the two of a once-per-timeout check).
+   */
   private tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.cfg.checkQuorum && this.state === 'leader' && !this.quorumRecentlyActive()) {
+      this.logger.warn('raft: stepping down; no quorum heard from within an election timeout', { id: this.id, term: this.term });
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
     if (this.electionElapsed >= this.cfg.electionTick) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) this.step(newMessage(MessageType.CheckQuorum, { from: this.id }));
@@ -550,7 +569,7 @@ export class Raft {
         this.bcastHeartbeat();
         return;
       case MessageType.CheckQuorum:
-        if (!this.trk.quorumActive(this.id)) {
+        if (!this.quorumRecentlyActive()) {
           this.logger.warn('raft: stepping down; a quorum is not active', { id: this.id, term: this.term });
           this.becomeFollower(this.term, NONE);
         }
@@ -585,6 +604,7 @@ export class Raft {
     switch (m.type) {
       case MessageType.AppResp: {
         pr.recentActive = true;
+        pr.lastActiveTick = this.ticks;
         if (m.reject) {
           this.logger.debug('raft: MsgApp rejected', { id: this.id, from: m.from, index: m.index, hint: m.rejectHint, hintTerm: m.logTerm });
           let nextProbeIdx = m.rejectHint;
@@ -629,6 +649,7 @@ export class Raft {
       }
       case MessageType.HeartbeatResp: {
         pr.recentActive = true;
+        pr.lastActiveTick = this.ticks;
         pr.msgAppFlowPaused = false;
         // If every message that filled the window was lost, free one slot so a MsgApp goes
         // out; its rejection (a gap) sends the follower back to probe.
@@ -978,6 +999,7 @@ export class Raft {
         // right away if needed.
         const np = this.trk.initProgress(id, next, learner);
         np.recentActive = true;
+        np.lastActiveTick = this.ticks;
         if (id === this.id) np.match = next - 1;
       }
     }

@@ -17,6 +17,7 @@
  *   stabilize                  isolate <id>                   heal
  *   transfer-leadership <from> <to>                          read-index <id> <ctx>
  *   status <id>                raft-log <id>                  report-unreachable <id> <peer>
+ *   snapshot <id>              report-snapshot <id> <peer> [ok=false]
  */
 import {
   EntryType,
@@ -27,6 +28,7 @@ import {
   decodeConfChange,
   mulberry32,
   type ConfChangeType,
+  type ConfState,
   type Entry,
   type Message,
   type Ready,
@@ -132,6 +134,8 @@ interface EnvNode {
   id: string;
   node: RawNode;
   storage: MemoryStorage;
+  applied: number;
+  confState: ConfState;
 }
 
 /** The cluster a script drives. Messages wait in per-recipient inboxes until delivered. */
@@ -176,7 +180,7 @@ export class InteractionEnv {
             },
             storage,
           );
-          this.nodes.set(id, { id, node, storage });
+          this.nodes.set(id, { id, node, storage, applied: 0, confState: { voters: [], learners: [] } });
           this.inbox.set(id, []);
         }
         // Apply the bootstrap conf changes so the nodes know their peers.
@@ -241,6 +245,16 @@ export class InteractionEnv {
       case 'read-index':
         this.get(args[0]).node.readIndex(enc.encode(args[1] ?? ''));
         return 'ok';
+      case 'snapshot': {
+        // Snapshot the (empty) state machine at the applied index and compact the log to it.
+        const n = this.get(args[0]);
+        n.storage.createSnapshot(n.applied, n.confState, new Uint8Array());
+        n.storage.compact(n.applied);
+        return `snapshot at ${n.applied}; log starts at ${n.storage.firstIndex()}`;
+      }
+      case 'report-snapshot':
+        this.get(args[0]).node.reportSnapshot(this.get(args[1]).id, kv.ok !== 'false');
+        return 'ok';
       case 'report-unreachable':
         this.get(args[0]).node.reportUnreachable(this.get(args[1]).id);
         return 'ok';
@@ -281,8 +295,13 @@ export class InteractionEnv {
       n.storage.append(rd.entries);
       if (rd.hardState) n.storage.setHardState(rd.hardState);
       for (const m of rd.messages) this.inbox.get(m.to)?.push(m);
+      if (rd.snapshot) {
+        n.applied = rd.snapshot.metadata.index;
+        n.confState = rd.snapshot.metadata.confState;
+      }
       for (const e of rd.committedEntries) {
-        if (e.type === EntryType.ConfChange) n.node.applyConfChange(decodeConfChange(e.data));
+        if (e.type === EntryType.ConfChange) n.confState = n.node.applyConfChange(decodeConfChange(e.data));
+        n.applied = e.index;
       }
       n.node.advance();
     }

@@ -24,6 +24,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from since the last check-quorum round (the leader itself is always active). */
   recentActive = false;
+  /** Leader tick at which we last heard from this follower (check-quorum). */
+  lastActiveTick = -Infinity;
   /** Leader tick at which the latest heartbeat this follower acknowledged was sent (lease). */
   leaseTick = -Infinity;
   /** In `probe` state: a MsgApp is outstanding, wait before sending another. */

@@ -44,19 +44,6 @@ export class ProgressTracker {
     return [...this.config.voters].sort();
   }
 
-  /**
-   * Check-quorum (Raft thesis §6.2): are a majority of voters recently active? The leader counts
-   * itself as active.
-   */
-  quorumActive(self: NodeId): boolean {
-    const votes = new Map<NodeId, boolean>();
-    for (const [id, pr] of this.progress) {
-      if (pr.isLearner) continue;
-      votes.set(id, id === self || pr.recentActive);
-    }
-    return majorityVoteResult(this.config.voters, votes) === 'won';
-  }
-
   resetVotes(): void {
     this.votes = new Map();
   }
