@@ -88,6 +88,13 @@ export interface RaftNodeOptions {
    * member are appended and committed locally.
    */
   forceNewCluster?: boolean;
+  /**
+   * How `readIndex` confirms leadership (default `'safe'`: a heartbeat round to a quorum;
+   * `'lease'`: the leader's check-quorum lease, no round trip, relies on bounded clock drift).
+   */
+  readOnly?: 'safe' | 'lease';
+  /** Cluster id checked on every envelope by the transport created from `listen`. */
+  clusterId?: string;
   /** Largest proposal payload in bytes (default 8 MiB). */
   maxProposalBytes?: number;
   /** Default deadline of propose/readIndex/membership calls, ms (default 10,000). */
@@ -220,6 +227,7 @@ export class RaftNode extends EventEmitter {
         id: opts.id,
         listen: opts.listen,
         ...(opts.advertise ? { advertise: opts.advertise } : {}),
+        ...(opts.clusterId ? { clusterId: opts.clusterId } : {}),
         ...(opts.credentials ? { credentials: opts.credentials } : {}),
       });
       await transport.start();
@@ -278,6 +286,7 @@ export class RaftNode extends EventEmitter {
         checkQuorum: true,
         applied: snap.metadata.index,
         disableProposalForwarding: true,
+        readOnlyOption: opts.readOnly ?? 'safe',
         maxSizePerMsg: 1 << 20,
         maxInflightMsgs: 256,
         // Bound memory: bytes in flight per follower, and uncommitted bytes while no quorum answers

@@ -47,8 +47,8 @@ test('single node: snapshots compact the log and restore on reopen', async (t) =
   await node.close();
 });
 
-test('proposals and membership changes are refused on a follower with the leader hint', async (t) => {
-  const members = await startCluster(3);
+test('proposals and membership changes are refused on a follower with the leader hint; lease reads', async (t) => {
+  const members = await startCluster(3, { readOnly: 'lease' });
   t.teardown(() => destroyCluster(members));
   await waitFor(() => leaderOf(members) !== undefined && members.every((m) => m.node!.leaderId() !== ''), 'a leader known to all');
   const leader = leaderOf(members)!;
@@ -56,6 +56,9 @@ test('proposals and membership changes are refused on a follower with the leader
   const err = await t.throwsAsync(follower.node!.propose(kv('a', 'b')), { instanceOf: NotLeaderError });
   t.is(err?.leader, leader.id);
   await t.throwsAsync(follower.node!.addLearner('x', '127.0.0.1:1'), { instanceOf: NotLeaderError });
+  await leader.node!.propose(kv('a', 'b'));
+  await follower.node!.readIndex();
+  t.is(follower.kv.map.get('a'), 'b');
 });
 
 test('3 nodes over gRPC: replicate, lose the leader, no acknowledged write lost', async (t) => {
