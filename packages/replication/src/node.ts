@@ -132,6 +132,9 @@ interface PendingRead {
   index: number;
 }
 
+/** Internal event: the node closed or failed (wakes waits inside open()). */
+const STOPPED = Symbol('stopped');
+
 const nopLogger: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function coreLogger(l: DriverLogger): CoreLogger {
@@ -171,7 +174,7 @@ export class RaftNode extends EventEmitter {
   private readonly pending = new Map<number, PendingOp>();
   private readonly reads = new Map<number, PendingRead>();
   private applyWaiters: { index: number; resolve(): void }[] = [];
-  private snapRequests: ((index: number) => void)[] = [];
+  private snapRequests: { resolve(index: number): void; reject(e: Error): void }[] = [];
   private peers: PeerMap = {};
   private confState: ConfState = { voters: [], learners: [] };
   private applied = 0;
@@ -313,16 +316,21 @@ export class RaftNode extends EventEmitter {
       // Sole voter: no one to wait for, elect ourselves now instead of after a timeout.
       this.raw.campaign();
       this.wake();
+      // Wait for our no-op to be applied (bounded: never hang open()).
       await new Promise<void>((resolve) => {
-        if (this.closed) return resolve();
-        const on = (_lead: NodeId, local: boolean): void => {
-          if (local || this.closed) {
-            this.off('leader-change', on);
-            resolve();
-          }
+        if (this.closed || this.failure) return resolve();
+        const done = (): void => {
+          clearTimeout(timer);
+          this.off('leader-change', on);
+          this.off(STOPPED, done);
+          resolve();
         };
+        const on = (_lead: NodeId, local: boolean): void => void (local && done());
+        const timer = setTimeout(done, 2 * (opts.electionTick ?? 5) * this.tickMs);
         this.on('leader-change', on);
+        this.once(STOPPED, done);
       });
+      if (this.failure) throw this.failure;
     }
   }
 
@@ -555,8 +563,8 @@ export class RaftNode extends EventEmitter {
    */
   snapshotNow(): Promise<number> {
     if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('snapshotNow'));
-    return new Promise((resolve) => {
-      this.snapRequests.push(resolve);
+    return new Promise((resolve, reject) => {
+      this.snapRequests.push({ resolve, reject });
       this.wake();
     });
   }
@@ -572,6 +580,7 @@ export class RaftNode extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
+    this.emit(STOPPED);
     this.wake();
     await this.loopDone.catch(() => {});
     this.failAll(new NodeClosedError('operation'));
@@ -660,7 +669,7 @@ export class RaftNode extends EventEmitter {
           this.fatal(err as Error);
           return;
         }
-        for (const r of reqs) r(this.snapIndex);
+        for (const r of reqs) r.resolve(this.snapIndex);
         continue;
       }
       if (!this.raw.hasReady()) {
@@ -866,6 +875,8 @@ export class RaftNode extends EventEmitter {
 
   private failAll(err: Error): void {
     this.failProposals(err);
+    for (const r of this.snapRequests) r.reject(err);
+    this.snapRequests = [];
     for (const [seq, r] of this.reads) {
       clearTimeout(r.timer);
       this.reads.delete(seq);
@@ -880,6 +891,7 @@ export class RaftNode extends EventEmitter {
     this.failAll(err);
     for (const w of this.applyWaiters) w.resolve();
     this.applyWaiters = [];
+    this.emit(STOPPED);
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 }
