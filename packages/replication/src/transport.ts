@@ -60,6 +60,19 @@ export function raftService(): { service: grpc.ServiceDefinition; Client: RaftCl
   return loaded;
 }
 
+/** Default cap on one gRPC message, in bytes (both directions). */
+export const RAFT_MAX_MESSAGE_BYTES = 64 << 20;
+
+/**
+ * Options a host-created `grpc.Server` must carry when it hosts the Raft service (`new
+ * grpc.Server(RAFT_GRPC_SERVER_OPTIONS)`): grpc-js accepts only 4 MiB per message by default,
+ * and a MsgApp carrying one large entry is bigger.
+ */
+export const RAFT_GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.max_receive_message_length': RAFT_MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': RAFT_MAX_MESSAGE_BYTES,
+};
+
 /** Callbacks from the transport into the Raft host. Called on the event loop, never re-entrantly from `send`. */
 export interface TransportHandler {
   /** A message arrived for this node. */
@@ -82,7 +95,10 @@ export interface GrpcTransportOptions {
   listen?: string;
   /** `host:port` peers use to reach this node; default: the bound `listen` address. */
   advertise?: string;
-  /** A server to register the Raft service on instead of creating one. The host binds and shuts it down. */
+  /**
+   * A server to register the Raft service on instead of creating one. The host binds and shuts it
+   * down, and must create it with {@link RAFT_GRPC_SERVER_OPTIONS} (or larger limits).
+   */
   server?: grpc.Server;
   /** Default: insecure (tests). Pass mutual-TLS credentials from the cluster CA in production. */
   credentials?: TransportCredentials;
@@ -135,7 +151,7 @@ export class GrpcTransport {
     }
     this.id = opts.id;
     this.creds = opts.credentials ?? { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() };
-    this.maxBytes = opts.maxMessageBytes ?? 64 << 20;
+    this.maxBytes = opts.maxMessageBytes ?? RAFT_MAX_MESSAGE_BYTES;
     this.backoffInitialMs = opts.backoffInitialMs ?? 50;
     this.backoffMaxMs = opts.backoffMaxMs ?? 1000;
     this.ownsServer = !opts.server;

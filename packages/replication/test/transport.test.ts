@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EntryType, MessageType, type Message } from '@shoal/raft';
-import { GrpcTransport, type TransportHandler } from '../src/index.js';
+import { GrpcTransport, RAFT_GRPC_SERVER_OPTIONS, type TransportHandler } from '../src/index.js';
 import { waitFor } from './fixtures/cluster.js';
 
 const msg = (from: string, to: string, fields: Partial<Message> = {}): Message => ({
@@ -82,7 +82,7 @@ test('an unreachable peer is reported, and the stream recovers when it comes up'
 });
 
 test('a host-provided server carries the raft service next to other services', async (t) => {
-  const server = new grpc.Server();
+  const server = new grpc.Server(RAFT_GRPC_SERVER_OPTIONS);
   const echo = {
     Echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false,
       requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b,
@@ -100,6 +100,11 @@ test('a host-provided server carries the raft service next to other services', a
   b.addPeer('a', a.address());
   b.send([msg('b', 'a')]);
   await waitFor(() => ha.got.length === 1, 'raft message over the shared server');
+  // Above grpc-js's 4 MiB default: the host server must carry RAFT_GRPC_SERVER_OPTIONS.
+  const big = Buffer.alloc(6 << 20, 7);
+  b.send([msg('b', 'a', { entries: [{ term: 3, index: 8, type: EntryType.Normal, data: big }] })]);
+  await waitFor(() => ha.got.length === 2, 'a 6 MiB entry over the shared server');
+  t.is(ha.got[1]!.entries[0]!.data.byteLength, big.length);
   const Client = grpc.makeGenericClientConstructor(echo, 'Echo');
   const c = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & { Echo(b: Buffer, cb: (e: Error | null, r?: Buffer) => void): void };
   const r = await new Promise<Buffer>((res, rej) => c.Echo(Buffer.from('ping'), (e, v) => (e ? rej(e) : res(v!))));
