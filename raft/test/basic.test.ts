@@ -1,5 +1,5 @@
 import test from 'ava';
-import { MemoryStorage, RawNode, ProposalDroppedError, EntryType, MessageType, type Ready } from '../src/index.js';
+import { MemoryStorage, RawNode, ProposalDroppedError, EntryType, MessageType, bootstrap, decodeConfChange, type Ready } from '../src/index.js';
 import { Cluster } from './harness.js';
 
 const enc = new TextEncoder();
@@ -114,4 +114,22 @@ test('a lagging follower catches up through a snapshot after compaction', (t) =>
   t.true((c.counters.byType[MessageType.Snap] ?? 0) >= 1, 'a MsgSnap was sent');
   t.is(c.node(victim).applied, last);
   t.is(c.node(victim).sm.get('x'), undefined);
+});
+
+test('a bootstrapped single voter elects itself on campaign() once the first Ready is applied', (t) => {
+  const storage = new MemoryStorage();
+  bootstrap(storage, ['a']);
+  const node = new RawNode({ id: 'a' }, storage);
+  node.campaign(); // refused: the bootstrap conf change is not applied yet
+  t.is(node.status().role, 'follower');
+  const rd = node.ready();
+  t.is(rd.committedEntries.length, 1);
+  t.is(rd.committedEntries[0]!.type, EntryType.ConfChange);
+  node.applyConfChange(decodeConfChange(rd.committedEntries[0]!.data));
+  node.advance();
+  node.campaign();
+  t.is(node.status().role, 'leader');
+  drain(node, storage);
+  node.propose(enc.encode('x'));
+  t.deepEqual(drain(node, storage).applied, ['x']);
 });
