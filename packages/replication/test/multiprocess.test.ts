@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { freeAddrs, tempDir, waitFor } from './fixtures/cluster.js';
 import { findLeader, http, kill9, spawnProc, statusOf, type Proc } from './fixtures/procs.js';
 
-test('3 processes: kill -9 and restart members under writes, no acknowledged write is lost', async (t) => {
+test('3 processes: kill -9 and restart members (one, then all) under writes, no acknowledged write is lost', async (t) => {
   const addrs = await freeAddrs(6);
   const procs: Proc[] = [];
   for (let i = 0; i < 3; i++) {
@@ -61,6 +61,10 @@ test('3 processes: kill -9 and restart members under writes, no acknowledged wri
     await spawnProc(victim, cfg);
     await waitProgress(20);
   }
+  // Finally every member crashes at once mid-write, and all restart from disk.
+  await Promise.all(procs.map(kill9));
+  await Promise.all(procs.map((p) => spawnProc(p, cfg)));
+  await waitProgress(20);
   stop = true;
   await Promise.all(writers);
 
