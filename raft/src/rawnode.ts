@@ -189,7 +189,10 @@ export class RawNode {
     this.raft.step(newMessage(MessageType.SnapStatus, { from: id, reject: !ok }));
   }
 
-  /** Whether {@link ready} has work. */
+  /**
+   * Whether {@link ready} has work. On the leader this first sends the MsgApps for proposals
+   * made since the last Ready (proposals are batched until the host asks).
+   */
   hasReady(): boolean {
     const r = this.raft;
     r.flushAppends();
