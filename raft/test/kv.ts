@@ -67,6 +67,8 @@ export function runKvClients(o: KvRunOptions): KvRun {
   let completed = 0;
   let unknown = 0;
   const busy: (Pending | undefined)[] = new Array(clients).fill(undefined);
+  /** Indexes of history entries for operations that certainly had no effect. */
+  const dropped = new Set<number>();
   /** Each client's current server guess. */
   const server = Array.from({ length: clients }, (_, i) => c.ids[i % c.ids.length]!);
   const timeout = 20 * c.stepsPerTick;
@@ -78,7 +80,7 @@ export function runKvClients(o: KvRunOptions): KvRun {
     const op = history[p.opIndex]!;
     if (happened === 'no') {
       // Definitely did not take effect (or a read that never returned): drop it.
-      history[p.opIndex] = undefined as unknown as Operation<KvInput, string>;
+      dropped.add(p.opIndex);
       return;
     }
     if (happened === 'maybe') {
@@ -241,5 +243,5 @@ export function runKvClients(o: KvRunOptions): KvRun {
     c.run(1);
   }
   for (let cl = 0; cl < clients; cl++) if (busy[cl]) finish(cl, undefined, busy[cl]!.kind === 'write' ? 'maybe' : 'no');
-  return { history: history.filter((h) => h !== undefined), cluster: c, completed, unknown };
+  return { history: history.filter((_, i) => !dropped.has(i)), cluster: c, completed, unknown };
 }
