@@ -7,11 +7,14 @@
  * - `e/<index, 16 digits>` — one log entry (binary, see `codec.ts`);
  * - `hs` — hard state `{term, vote, commit}` (JSON);
  * - `snap/meta` — snapshot metadata `{index, term, confState, size, chunks}` (JSON);
- * - `snap/data/<chunk, 8 digits>` — snapshot data in 1 MiB chunks.
+ * - `snap/data/<snapshot index, 16 digits>/<chunk, 8 digits>` — snapshot data in 1 MiB chunks.
  *
- * Every write is one atomic `db.batch` (`sync: true` → fsync unless the caller passes
- * `sync: false` for a commit-index-only change, etcd `MustSync`), so a crash at any point leaves
- * either the old or the new state: a snapshot plus a consistent log tail (Raft thesis §5.1).
+ * A Ready is one atomic batch (fsynced unless only the commit index changed, etcd `MustSync`).
+ * A snapshot's data is first written under its own key prefix in fsynced batches of ≤ 4 MiB
+ * (so other writes are never queued behind tens of MiB), then one atomic batch switches
+ * `snap/meta` to it and deletes the old chunks and the compacted log prefix. A crash at any point
+ * leaves either the old or the new snapshot plus a consistent log tail (Raft thesis §5.1);
+ * chunks of a snapshot that never got its meta are deleted on the next open.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,6 +27,8 @@ import { CorruptLogError } from './errors.js';
 
 /** Snapshot data is stored (and streamed) in chunks of this many bytes. */
 export const SNAPSHOT_CHUNK_BYTES = 1 << 20;
+/** Snapshot chunks per LevelDB batch while writing a snapshot. */
+const CHUNKS_PER_BATCH = 4;
 
 const ENTRY_PREFIX = 'e/';
 const ENTRY_END = 'e0'; // '0' sorts right after '/'
@@ -47,8 +52,12 @@ export function entryKey(index: number): string {
   return ENTRY_PREFIX + String(index).padStart(16, '0');
 }
 
-function chunkKey(i: number): string {
-  return SNAP_DATA_PREFIX + String(i).padStart(8, '0');
+function chunkPrefix(snapIndex: number): string {
+  return SNAP_DATA_PREFIX + String(snapIndex).padStart(16, '0') + '/';
+}
+
+function chunkKey(snapIndex: number, i: number): string {
+  return chunkPrefix(snapIndex) + String(i).padStart(8, '0');
 }
 
 function keyCrc(key: string, payload: Uint8Array): number {
@@ -108,7 +117,8 @@ export class LevelStorage implements Storage {
   /** Lowest and highest entry index held on disk (`diskLast < diskFirst` when none). */
   private diskFirst: number;
   private diskLast: number;
-  private snapChunks: number;
+  /** The snapshot `snap/meta` names: its index and chunk count (chunks to delete when replaced). */
+  private durableSnap: { index: number; chunks: number };
   private closed = false;
 
   private constructor(
@@ -116,13 +126,13 @@ export class LevelStorage implements Storage {
     readonly loaded: LoadedState,
     diskFirst: number,
     diskLast: number,
-    snapChunks: number,
+    durableSnap: { index: number; chunks: number },
     mem: MemoryStorage,
   ) {
     this.mem = mem;
     this.diskFirst = diskFirst;
     this.diskLast = diskLast;
-    this.snapChunks = snapChunks;
+    this.durableSnap = durableSnap;
   }
 
   /**
@@ -169,23 +179,34 @@ export class LevelStorage implements Storage {
     let hardState: HardState = { term: 0, vote: '', commit: 0 };
     if (hsRaw) hardState = parseJson<HardState>(HS_KEY, unseal(HS_KEY, hsRaw));
     let snapshot: Snapshot = { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) };
-    let snapChunks = 0;
+    let durableSnap = { index: 0, chunks: 0 };
+    const garbage: string[] = [];
     if (metaRaw) {
       const meta = parseJson<StoredSnapMeta>(SNAP_META_KEY, unseal(SNAP_META_KEY, metaRaw));
       const parts: Buffer[] = [];
+      const prefix = chunkPrefix(meta.index);
       for await (const [key, value] of db.iterator({ gte: SNAP_DATA_PREFIX, lt: SNAP_DATA_END })) {
-        if (key !== chunkKey(parts.length)) {
-          if (parts.length < meta.chunks) throw new CorruptLogError(key, `expected snapshot chunk ${chunkKey(parts.length)}`);
-          continue; // stale chunk past the current snapshot's end; deleted on the next snapshot
+        if (!key.startsWith(prefix)) {
+          garbage.push(key); // an older snapshot's chunk, or one whose meta was never written
+          continue;
         }
-        if (parts.length >= meta.chunks) continue;
+        if (key !== chunkKey(meta.index, parts.length) || parts.length >= meta.chunks) {
+          throw new CorruptLogError(key, `unexpected snapshot chunk (want ${chunkKey(meta.index, parts.length)} of ${meta.chunks})`);
+        }
         parts.push(unseal(key, value));
       }
-      if (parts.length !== meta.chunks) throw new CorruptLogError(chunkKey(parts.length), `snapshot has ${parts.length} of ${meta.chunks} chunks`);
+      if (parts.length !== meta.chunks) throw new CorruptLogError(chunkKey(meta.index, parts.length), `snapshot has ${parts.length} of ${meta.chunks} chunks`);
       const data = Buffer.concat(parts);
       if (data.byteLength !== meta.size) throw new CorruptLogError(SNAP_META_KEY, `snapshot data is ${data.byteLength} bytes, metadata says ${meta.size}`);
       snapshot = { metadata: { index: meta.index, term: meta.term, confState: meta.confState }, data };
-      snapChunks = meta.chunks;
+      durableSnap = { index: meta.index, chunks: meta.chunks };
+    } else {
+      for await (const key of db.keys({ gte: SNAP_DATA_PREFIX, lt: SNAP_DATA_END })) garbage.push(key);
+    }
+    if (garbage.length > 0) {
+      const b = db.batch();
+      for (const k of garbage) b.del(k);
+      await b.write();
     }
     const entries: Entry[] = [];
     let diskFirst = 0;
@@ -216,26 +237,36 @@ export class LevelStorage implements Storage {
 
     const fresh = !hsRaw && !metaRaw && diskLast < diskFirst;
     const mem = new MemoryStorage();
-    const storage = new LevelStorage(db, { fresh, hardState, snapshot, entryCount: entries.length }, diskFirst, diskLast, snapChunks, mem);
+    const storage = new LevelStorage(db, { fresh, hardState, snapshot, entryCount: entries.length }, diskFirst, diskLast, durableSnap, mem);
     mem.applySnapshot(snapshot);
     mem.append(entries);
     mem.setHardState(hardState);
     return storage;
   }
 
-  private snapshotOps(snap: Snapshot): Op[] {
-    const ops: Op[] = [];
+  /**
+   * Writes a snapshot's data chunks under their own prefix, in fsynced batches of
+   * {@link CHUNKS_PER_BATCH} chunks, and returns the ops that make it current (to be written in
+   * one atomic batch): `snap/meta` and deletion of the previous snapshot's chunks.
+   */
+  private async writeSnapshotData(snap: Snapshot): Promise<{ ops: Op[]; chunks: number }> {
     const data = snap.data;
+    const index = snap.metadata.index;
     const chunks = Math.ceil(data.byteLength / SNAPSHOT_CHUNK_BYTES);
-    for (let i = 0; i < chunks; i++) {
-      const key = chunkKey(i);
-      ops.push({ type: 'put', key, value: seal(key, data.subarray(i * SNAPSHOT_CHUNK_BYTES, (i + 1) * SNAPSHOT_CHUNK_BYTES)) });
+    for (let i = 0; i < chunks; i += CHUNKS_PER_BATCH) {
+      const ops: Op[] = [];
+      for (let j = i; j < Math.min(chunks, i + CHUNKS_PER_BATCH); j++) {
+        const key = chunkKey(index, j);
+        ops.push({ type: 'put', key, value: seal(key, data.subarray(j * SNAPSHOT_CHUNK_BYTES, (j + 1) * SNAPSHOT_CHUNK_BYTES)) });
+      }
+      await this.write(ops, true);
     }
-    for (let i = chunks; i < this.snapChunks; i++) ops.push({ type: 'del', key: chunkKey(i) });
-    this.snapChunks = chunks;
+    const ops: Op[] = [];
+    const old = this.durableSnap;
+    if (old.index !== index) for (let i = 0; i < old.chunks; i++) ops.push({ type: 'del', key: chunkKey(old.index, i) });
     const meta: StoredSnapMeta = { ...snap.metadata, size: data.byteLength, chunks };
     ops.push({ type: 'put', key: SNAP_META_KEY, value: seal(SNAP_META_KEY, Buffer.from(JSON.stringify(meta))) });
-    return ops;
+    return { ops, chunks };
   }
 
   /** One atomic LevelDB write (a chained batch: ~4× less CPU per op than an array batch). */
@@ -260,38 +291,37 @@ export class LevelStorage implements Storage {
    */
   async save(hardState: HardState | undefined, entries: readonly Entry[], snapshot?: Snapshot, sync = true): Promise<void> {
     this.checkOpen();
-    const ops: Op[] = [];
+    let ops: Op[] = [];
     const applySnap = snapshot !== undefined && snapshot.metadata.index > this.mem.snapshot().metadata.index;
-    let diskFirst = this.diskFirst;
-    let diskLast = this.diskLast;
-    const chunksBefore = this.snapChunks;
+    let snapChunks = 0;
     if (applySnap) {
-      ops.push(...this.snapshotOps(snapshot));
-      if (diskLast >= diskFirst) this.deleteEntryOps(ops, diskFirst, diskLast);
-      diskFirst = snapshot.metadata.index + 1;
-      diskLast = snapshot.metadata.index;
+      const w = await this.writeSnapshotData(snapshot);
+      ops = w.ops;
+      snapChunks = w.chunks;
+      if (this.diskLast >= this.diskFirst) this.deleteEntryOps(ops, this.diskFirst, this.diskLast);
     }
+    const diskLastBefore = applySnap ? snapshot.metadata.index : this.diskLast;
     if (entries.length > 0) {
-      const first = entries[0]!.index;
       const last = entries[entries.length - 1]!.index;
       for (const e of entries) {
         const { key, value } = sealEntry(e);
         ops.push({ type: 'put', key, value });
       }
-      if (diskLast > last) this.deleteEntryOps(ops, last + 1, diskLast);
-      if (diskLast < diskFirst || first < diskFirst) diskFirst = first;
-      diskLast = last;
+      if (diskLastBefore > last) this.deleteEntryOps(ops, last + 1, diskLastBefore);
     }
     if (hardState) ops.push({ type: 'put', key: HS_KEY, value: seal(HS_KEY, Buffer.from(JSON.stringify(hardState))) });
     if (ops.length === 0) return;
-    try {
-      await this.write(ops, sync);
-    } catch (err) {
-      this.snapChunks = chunksBefore;
-      throw err;
+    await this.write(ops, sync || applySnap);
+    if (applySnap) {
+      this.durableSnap = { index: snapshot.metadata.index, chunks: snapChunks };
+      this.diskFirst = snapshot.metadata.index + 1;
+      this.diskLast = snapshot.metadata.index;
     }
-    this.diskFirst = diskFirst;
-    this.diskLast = diskLast;
+    if (entries.length > 0) {
+      const first = entries[0]!.index;
+      if (this.diskLast < this.diskFirst || first < this.diskFirst) this.diskFirst = first;
+      this.diskLast = entries[entries.length - 1]!.index;
+    }
     if (applySnap) this.mem.applySnapshot(snapshot);
     if (entries.length > 0) this.mem.append(entries);
     if (hardState) this.mem.setHardState(hardState);
@@ -300,27 +330,26 @@ export class LevelStorage implements Storage {
   /**
    * Records a snapshot the host took of its own state machine at applied index `index`, and
    * compacts the log so it starts at `compactIndex` (≤ `index`; entries from `compactIndex` on
-   * stay available for slow followers). Snapshot and prefix deletion are one atomic, fsynced
-   * batch: a crash leaves either the old snapshot and full log or the new snapshot and the tail.
+   * stay available for slow followers). The data goes out in small batches first; the switch to
+   * the new snapshot and the prefix deletion are then one atomic, fsynced batch: a crash leaves
+   * either the old snapshot and full log or the new snapshot and the tail. May run while `save`
+   * calls for new entries proceed, but not concurrently with a `save` carrying a snapshot.
    */
   async saveSnapshot(index: number, confState: ConfState, data: Uint8Array, compactIndex: number): Promise<Snapshot> {
     this.checkOpen();
     if (compactIndex > index) throw new RangeError(`compactIndex ${compactIndex} is past snapshot index ${index}; pass compactIndex <= index`);
+    if (index <= this.durableSnap.index) throw new RangeError(`snapshot index ${index} is not past the current snapshot ${this.durableSnap.index}`);
     const term = this.mem.term(index);
     const snap: Snapshot = { metadata: { index, term, confState: { voters: [...confState.voters], learners: [...confState.learners] } }, data };
-    const chunksBefore = this.snapChunks;
-    const ops = this.snapshotOps(snap);
+    const { ops, chunks } = await this.writeSnapshotData(snap);
     // Compact only when it drops something: the mirror keeps entry `compactIndex` as its first (dummy).
     const compact = compactIndex >= this.mem.firstIndex() && compactIndex <= this.mem.lastIndex();
+    const delFrom = this.diskFirst;
     const delTo = compact ? Math.min(compactIndex - 1, this.diskLast) : -1;
-    if (delTo >= this.diskFirst) this.deleteEntryOps(ops, this.diskFirst, delTo);
-    try {
-      await this.write(ops, true);
-    } catch (err) {
-      this.snapChunks = chunksBefore;
-      throw err;
-    }
-    if (delTo >= this.diskFirst) this.diskFirst = delTo + 1;
+    if (delTo >= delFrom) this.deleteEntryOps(ops, delFrom, delTo);
+    await this.write(ops, true);
+    this.durableSnap = { index, chunks };
+    if (delTo >= delFrom) this.diskFirst = Math.max(this.diskFirst, delTo + 1);
     this.mem.createSnapshot(index, snap.metadata.confState, data);
     if (compact) this.mem.compact(compactIndex);
     return snap;

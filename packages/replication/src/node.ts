@@ -175,6 +175,10 @@ export class RaftNode extends EventEmitter {
   private readonly reads = new Map<number, PendingRead>();
   private applyWaiters: { index: number; resolve(): void }[] = [];
   private snapRequests: { resolve(index: number): void; reject(e: Error): void }[] = [];
+  /** The background write of a local snapshot, while one runs. */
+  private snapshotting: Promise<void> | undefined;
+  /** Index of the last local snapshot started (durable or not). */
+  private snapPendingIndex = 0;
   private peers: PeerMap = {};
   private confState: ConfState = { voters: [], learners: [] };
   private applied = 0;
@@ -583,6 +587,7 @@ export class RaftNode extends EventEmitter {
     this.emit(STOPPED);
     this.wake();
     await this.loopDone.catch(() => {});
+    await this.snapshotting;
     this.failAll(new NodeClosedError('operation'));
     for (const w of this.applyWaiters) w.resolve();
     this.applyWaiters = [];
@@ -659,18 +664,14 @@ export class RaftNode extends EventEmitter {
   }
 
   private async run(): Promise<void> {
-    while (!this.closed) {
-      if (this.snapRequests.length > 0) {
+    while (!this.closed && !this.failure) {
+      if (this.snapRequests.length > 0 && !this.snapshotting) {
         const reqs = this.snapRequests;
         this.snapRequests = [];
-        try {
-          if (this.applied > this.snapIndex) await this.takeSnapshot();
-        } catch (err) {
-          this.fatal(err as Error);
-          return;
-        }
-        for (const r of reqs) r.resolve(this.snapIndex);
-        continue;
+        if (this.applied > this.snapIndex) this.startSnapshot();
+        void (this.snapshotting ?? Promise.resolve()).then(() => {
+          for (const r of reqs) (this.failure ? r.reject(this.failure) : r.resolve(this.snapIndex));
+        });
       }
       if (!this.raw.hasReady()) {
         await new Promise<void>((resolve) => (this.wakeFn = resolve));
@@ -713,6 +714,8 @@ export class RaftNode extends EventEmitter {
     const sendEarly =
       this.role === 'leader' && !rd.snapshot && (!hs || (hs.term === this.durableTerm && hs.vote === this.durableVote));
     if (sendEarly && rd.messages.length > 0) this.transport?.send(rd.messages);
+    // A snapshot from the leader replaces the log: let a local snapshot write finish first.
+    if (rd.snapshot && this.snapshotting) await this.snapshotting;
     const saving = this.storage.save(hs, rd.entries, rd.snapshot, rd.mustSync);
     // Committed entries already in the durable log are applied while the new entries are being
     // written (they are on a quorum's disks and ours); the rest wait for the write.
@@ -760,7 +763,7 @@ export class RaftNode extends EventEmitter {
       this.announceLeader = false;
       this.emit('leader-change', this.id, true);
     }
-    if (this.applied - this.snapIndex >= this.snapshotEvery) await this.takeSnapshot();
+    if (!this.snapshotting && this.applied - Math.max(this.snapIndex, this.snapPendingIndex) >= this.snapshotEvery) this.startSnapshot();
   }
 
   private restoreSnapshot(snap: Snapshot, fromLeader: boolean): void {
@@ -849,7 +852,12 @@ export class RaftNode extends EventEmitter {
     }
   }
 
-  private async takeSnapshot(): Promise<void> {
+  /**
+   * Snapshots the applier now (synchronously, so the state is exactly `applied`) and persists it
+   * in the background: the Ready loop keeps running (heartbeats, commits) while tens of MiB are
+   * written. `snapIndex` advances when the snapshot is durable.
+   */
+  private startSnapshot(): void {
     const index = this.applied;
     const self = this.transport?.address();
     const peers: PeerMap = {};
@@ -860,10 +868,21 @@ export class RaftNode extends EventEmitter {
     if (self) peers[this.id] = self;
     const data = wrapSnapshot(peers, this.applier.snapshot());
     const compactIndex = Math.max(0, index - this.keepEntries);
-    await this.storage.saveSnapshot(index, this.confState, data, compactIndex);
-    this.snapIndex = index;
-    this.log.info({ id: this.id, index, bytes: data.byteLength, compactIndex }, 'raft: snapshot taken, log compacted');
+    this.snapPendingIndex = index;
+    const p: Promise<void> = this.storage.saveSnapshot(index, this.confState, data, compactIndex).then(
+      () => {
+        this.snapIndex = Math.max(this.snapIndex, index);
+        this.log.info({ id: this.id, index, bytes: data.byteLength, compactIndex }, 'raft: snapshot taken, log compacted');
+      },
+      (err: Error) => this.fatal(err),
+    );
+    this.snapshotting = p;
+    void p.finally(() => {
+      if (this.snapshotting === p) this.snapshotting = undefined;
+      this.wake();
+    });
   }
+
 
   private failProposals(err: Error): void {
     for (const [seq, op] of this.pending) {
@@ -892,6 +911,7 @@ export class RaftNode extends EventEmitter {
     for (const w of this.applyWaiters) w.resolve();
     this.applyWaiters = [];
     this.emit(STOPPED);
+    this.wake();
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 }

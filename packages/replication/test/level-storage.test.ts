@@ -164,3 +164,25 @@ test('a commit index past the log is reported', async (t) => {
   const err = await t.throwsAsync(LevelStorage.open(dir), { instanceOf: CorruptLogError });
   t.is(err?.key, 'hs');
 });
+
+test('chunks of a snapshot interrupted before its switch are discarded; the old snapshot stays', async (t) => {
+  const dir = await tmp(t);
+  let s = await LevelStorage.open(dir);
+  await s.save({ term: 1, vote: 'a', commit: 5 }, [ent(1, 1), ent(2, 1), ent(3, 1), ent(4, 1), ent(5, 1)]);
+  await s.saveSnapshot(3, { voters: ['a'], learners: [] }, Buffer.from('state@3'), 2);
+  await s.close();
+  // A crash after writing the data of a snapshot at 5 but before its meta switch.
+  const db = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  await db.open();
+  await db.put('snap/data/0000000000000005/00000000', Buffer.from('partial'));
+  await db.close();
+  s = await LevelStorage.open(dir);
+  t.is(s.snapshot().metadata.index, 3);
+  t.is(Buffer.from(s.snapshot().data).toString(), 'state@3');
+  t.is(s.lastIndex(), 5);
+  await s.close();
+  const db2 = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  await db2.open();
+  t.false(await db2.has('snap/data/0000000000000005/00000000'), 'orphan chunk deleted');
+  await db2.close();
+});

@@ -142,8 +142,13 @@ async function main() {
     await spawnProc(joiner, { join: procs.map((p) => ({ id: p.id, addr: p.raftAddr })), keepEntries: 10 });
     const target = st.applied;
     const t0 = performance.now();
-    const add = await http(leader, `/member?op=addLearner&id=m4&addr=${addr}`, { method: 'POST', timeoutMs: 60000 });
-    if (add.status !== 200) throw new Error(`addLearner failed: ${JSON.stringify(add.body)}`);
+    for (let attempt = 0; ; attempt++) {
+      const l = await waitLeader(procs);
+      const add = await http(l, `/member?op=addLearner&id=m4&addr=${addr}`, { method: 'POST', timeoutMs: 60000 });
+      if (add.status === 200) break;
+      if (attempt >= 5) throw new Error(`addLearner failed: ${JSON.stringify(add.body)}`);
+      await sleep(200);
+    }
     let js;
     for (;;) {
       js = await statusOf(joiner);
