@@ -21,7 +21,8 @@ const CHUNK = 200;
  * The rule, per *slot* — (service, slot) for replicated tasks, (service, node) for global ones
  * (slot 0) — with `limit` = `cluster.spec.taskHistoryRetentionLimit` (default 5; negative = keep all):
  * - the slot's *current* task is kept: its desired-running task, or, when it has none (restart
- *   delay pending, or restarts given up), its newest task;
+ *   delay pending, or restarts given up), its newest task — and then one old task fewer is kept,
+ *   since the replacement will turn that newest task into history;
  * - besides it, at most `limit` *old* tasks (desired SHUTDOWN, not REMOVE) are kept; the excess is
  *   deleted oldest first (by creation time). So a slot holds at most `1 + limit` task records, plus
  *   any old task that may still be running (status not terminal on a live node), which is never
@@ -125,9 +126,12 @@ export class TaskReaper extends Reconciler {
       if (limit < 0 || keep.length === 0) continue;
       keep.sort(byAge);
       const current = keep.filter(isRunnable);
-      if (current.length === 0) current.push(keep[keep.length - 1]!);
+      // No runnable task: a replacement is due (restart delay) and will push the newest dead task
+      // into the history, so keep one old task fewer now — the slot never exceeds 1 + limit records.
+      const pendingReplacement = current.length === 0;
+      if (pendingReplacement) current.push(keep[keep.length - 1]!);
       const old = keep.filter((t) => !current.includes(t));
-      let excess = old.length - limit;
+      let excess = old.length - (pendingReplacement ? Math.max(limit - 1, 0) : limit);
       for (const t of old) {
         if (excess <= 0) break;
         if (isTerminal(t.status.state) || deletable(t)) {

@@ -1,4 +1,4 @@
-import { type Node, type Service, type Task, type TaskState, isTerminal } from '@shoal/api';
+import { type Node, type Service, type Task, type TaskState, DEFAULTS, isTerminal, taskStateRank } from '@shoal/api';
 import type { MemoryStore, ReadTx, StoreEvent, Tx } from '@shoal/store';
 import { Reconciler, type ComponentOptions } from './reconciler.js';
 import { RestartSupervisor } from './restart.js';
@@ -30,6 +30,8 @@ export class ServiceWork {
   readonly tasks: Task[];
   readonly effects: (() => void)[] = [];
   private changed = new Set<Task>();
+  /** Tasks deleted by {@link pruneHistory} in this transaction. */
+  private pruned = new Set<string>();
   private nodes = new Map<string, Node | undefined>();
   private svcChanged = false;
   private creates = 0;
@@ -77,7 +79,33 @@ export class ServiceWork {
     const t = newTask(this.svc, slot, nodeId, at);
     this.tx.create('tasks', t);
     this.creates++;
+    this.pruneHistory(slot, nodeId);
     return t;
+  }
+
+  /**
+   * Deletes, in the same transaction as a replacement is created, the slot's old stopped tasks
+   * beyond the history limit (newest kept), so the slot never shows more than `1 + limit` records
+   * even between task-reaper batches (B06). The reaper applies the same rule to everything else.
+   */
+  private pruneHistory(slot: number, nodeId: string): void {
+    const limit = this.read.list('clusters')[0]?.spec.taskHistoryRetentionLimit ?? DEFAULTS.cluster.taskHistoryRetentionLimit;
+    if (limit < 0) return;
+    const shutdown = taskStateRank('shutdown');
+    const remove = taskStateRank('remove');
+    const old = this.tasks
+      .filter((t) => t.slot === slot && (slot !== 0 || t.nodeId === nodeId))
+      .filter((t) => taskStateRank(t.desiredState) >= shutdown && taskStateRank(t.desiredState) < remove && this.stopped(t))
+      .sort(byAge)
+      .reverse();
+    const drop = new Set(old.slice(limit));
+    if (drop.size === 0) return;
+    this.dropChanges((t) => drop.has(t));
+    for (const t of drop) {
+      this.tx.delete('tasks', t.id);
+      this.pruned.add(t.id);
+      this.tasks.splice(this.tasks.indexOf(t), 1);
+    }
   }
 
   /** The creation budget of this transaction is spent: stop creating, another pass follows. */
@@ -105,7 +133,7 @@ export class ServiceWork {
   }
 
   flush(): void {
-    for (const t of this.changed) this.tx.update('tasks', t);
+    for (const t of this.changed) if (!this.pruned.has(t.id)) this.tx.update('tasks', t);
     if (this.svcChanged) this.tx.update('services', this.svc);
   }
 }

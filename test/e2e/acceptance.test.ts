@@ -1,0 +1,107 @@
+import test from 'ava';
+import { Shoald, containers, docker, waitFor, IMAGE, HTTPD } from '../lib/harness.js';
+
+// Acceptance cases from public swarm bug reports (shared/acceptance/swarm-cases.md) that one host
+// can show: B01 (pending reason, re-evaluated on label change), B04 (scale to zero and back in one
+// command), B05 (restart budget reset by a spec change), B06 (task history bounded and pruned).
+
+const d = new Shoald('acc');
+let nodeId = '';
+const mine = (svc: string, all = false) => containers({ 'shoal.service.name': svc, 'shoal.node.id': nodeId }, all);
+const ps = async (svc: string) => (await d.cli('service', 'ps', '--no-trunc', svc)).stdout;
+const rows = (out: string) => out.trim().split('\n').slice(1).filter(Boolean);
+
+test.before(async () => {
+  await d.start();
+  const r = await d.cli('swarm', 'init');
+  if (r.code !== 0) throw new Error(r.stderr);
+  nodeId = (await d.client.call<{ nodeId: string }>('swarm.info')).nodeId;
+  await waitFor(async () => /Ready/.test((await d.cli('node', 'ls')).stdout), { what: 'node Ready' });
+});
+
+test.after.always(async () => {
+  await d.destroy();
+});
+
+test.serial('B01: an unsatisfiable constraint shows why tasks are pending, and they are placed once a label matches', async (t) => {
+  t.is((await d.cli('node', 'update', '--label-add', 'zone=a', 'self')).code, 0);
+  const r = await d.cli('service', 'create', '--name', 'pinned', '--replicas', '2', '--constraint', 'node.labels.zone==b', '--detach', IMAGE, 'sleep', '100000');
+  t.is(r.code, 0, r.stderr);
+  const out = await waitFor(async () => {
+    const o = await ps('pinned');
+    return rows(o).length === 2 && rows(o).every((l) => /Pending/.test(l) && /no suitable node \(scheduling constraints not satisfied on 1 node\)/.test(l)) ? o : undefined;
+  }, { what: 'both tasks pending with a reason' });
+  t.regex(out, /Running\s+Pending/);
+  t.regex((await d.cli('service', 'ls')).stdout, /pinned\s+replicated\s+0\/2/);
+  // The key without `node.labels.` is refused up front.
+  const typo = await d.cli('service', 'create', '--name', 'typo', '--constraint', 'zone==b', '--detach', IMAGE);
+  t.not(typo.code, 0);
+  t.regex(typo.stderr, /did you mean node\.labels\.zone/);
+  t.is((await d.cli('node', 'update', '--label-add', 'zone=b', 'self')).code, 0);
+  await waitFor(async () => (await mine('pinned')).length === 2, { what: 'pinned tasks placed after the label changed' });
+  t.regex((await d.cli('service', 'ls')).stdout, /pinned\s+replicated\s+2\/2/);
+  await d.cli('service', 'rm', 'pinned');
+});
+
+test.serial('B04: one `scale x=0` stops every container and keeps the service; scaling back makes slots 1..3', async (t) => {
+  t.is((await d.cli('service', 'create', '--name', 'api', '--replicas', '2', '--stop-grace-period', '2s', '--detach', IMAGE, ...HTTPD)).code, 0);
+  await waitFor(async () => (await mine('api')).length === 2, { what: '2 api containers' });
+  const s = await d.cli('service', 'scale', 'api=0', '--detach');
+  t.is(s.code, 0, s.stderr);
+  await waitFor(async () => (await mine('api', true)).length === 0, { what: 'every api container gone after one scale', timeoutMs: 20_000 });
+  t.regex((await d.cli('service', 'ls')).stdout, /api\s+replicated\s+0\/0/);
+  t.is((await d.cli('service', 'scale', 'api=3', '--detach')).code, 0);
+  const cs = await waitFor(async () => {
+    const l = await mine('api');
+    return l.length === 3 ? l : undefined;
+  }, { what: '3 api containers' });
+  t.deepEqual(cs.map((c) => Number(c.Labels['shoal.task.slot'])).sort(), [1, 2, 3]);
+  await d.cli('service', 'rm', 'api');
+});
+
+test.serial('B05: the restart max-attempts budget is reset by a service update', async (t) => {
+  const r = await d.cli('service', 'create', '--name', 'once', '--restart-condition', 'any', '--restart-max-attempts', '1', '--restart-delay', '1s', '--detach', IMAGE, 'sleep', '100000');
+  t.is(r.code, 0, r.stderr);
+  const killOne = async () => {
+    const [c] = await waitFor(async () => {
+      const l = await mine('once');
+      return l.length === 1 ? l : undefined;
+    }, { what: 'one running once container' });
+    await docker.getContainer(c!.Id).kill();
+    return c!.Id;
+  };
+  const first = await killOne();
+  // One replacement (the one allowed restart).
+  await waitFor(async () => (await mine('once')).some((c) => c.Id !== first), { what: 'a replacement after the first kill' });
+  await killOne();
+  await new Promise((res) => setTimeout(res, 4000));
+  t.is((await mine('once')).length, 0, 'no replacement after the budget is used');
+  t.regex((await d.cli('service', 'ls')).stdout, /once\s+replicated\s+0\/1/);
+  t.regex(await ps('once'), /restart limit reached/);
+  // A spec change (forced update) resets the budget.
+  t.is((await d.cli('service', 'update', '--force', '--detach', 'once')).code, 0);
+  await killOne();
+  await waitFor(async () => (await mine('once')).length === 1, { what: 'a replacement after the update reset the budget', timeoutMs: 20_000 });
+  t.pass();
+  await d.cli('service', 'rm', 'once');
+});
+
+test.serial('B06: task history stays bounded for a crash-looping service and is pruned when the limit drops', async (t) => {
+  t.is((await d.cli('swarm', 'update', '--task-history-limit', '2')).code, 0);
+  const r = await d.cli('service', 'create', '--name', 'crash', '--restart-delay', '200ms', '--restart-max-attempts', '1000', '--detach', IMAGE, 'sh', '-c', 'sleep 0.3; exit 1');
+  t.is(r.code, 0, r.stderr);
+  let maxRows = 0;
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    maxRows = Math.max(maxRows, rows(await ps('crash')).length);
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  // One slot: the current task plus at most 2 older ones.
+  t.true(maxRows <= 3, `at most 3 task rows, saw ${maxRows}`);
+  t.is((await d.cli('swarm', 'update', '--task-history-limit', '1')).code, 0);
+  await waitFor(async () => rows(await ps('crash')).length <= 2, { what: 'history pruned to the new limit', timeoutMs: 10_000 });
+  // Dead containers go with their task records.
+  await waitFor(async () => (await mine('crash', true)).length <= 2, { what: 'dead containers removed with their tasks', timeoutMs: 15_000 });
+  t.pass();
+  await d.cli('service', 'rm', 'crash');
+});
