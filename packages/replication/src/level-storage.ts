@@ -120,6 +120,8 @@ export class LevelStorage implements Storage {
   /** The snapshot `snap/meta` names: its index and chunk count (chunks to delete when replaced). */
   private durableSnap: { index: number; chunks: number };
   private closed = false;
+  /** Background range deletes of compacted entries. */
+  private clearing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly db: Level<string, Buffer>,
@@ -209,9 +211,17 @@ export class LevelStorage implements Storage {
       await b.write();
     }
     const entries: Entry[] = [];
-    let diskFirst = 0;
-    let diskLast = -1;
+    const snapIndex = snapshot.metadata.index;
+    let diskFirst = snapIndex + 1;
+    let diskLast = snapIndex;
+    let staleMax = -1;
     for await (const [key, value] of db.iterator({ gte: ENTRY_PREFIX, lt: ENTRY_END })) {
+      const keyIndex = Number(key.slice(ENTRY_PREFIX.length));
+      if (Number.isInteger(keyIndex) && keyIndex <= snapIndex) {
+        // Covered by the snapshot: left over from a compaction not yet cleared. Dropped below.
+        staleMax = keyIndex;
+        continue;
+      }
       const payload = unseal(key, value);
       let e: Entry;
       try {
@@ -222,22 +232,20 @@ export class LevelStorage implements Storage {
         throw new CorruptLogError(key, `undecodable entry (${(err as Error).message})`);
       }
       if (key !== entryKey(e.index)) throw new CorruptLogError(key, `holds entry index ${e.index}`);
-      if (diskLast >= diskFirst && e.index !== diskLast + 1) throw new CorruptLogError(key, `gap in the log after index ${diskLast}`);
+      const want = diskLast >= diskFirst ? diskLast + 1 : snapIndex + 1;
+      if (e.index !== want) throw new CorruptLogError(key, `gap in the log: expected index ${want} after the snapshot at ${snapIndex}`);
       if (diskLast < diskFirst) diskFirst = e.index;
       diskLast = e.index;
-      if (e.index > snapshot.metadata.index) entries.push(e);
-    }
-    const snapIndex = snapshot.metadata.index;
-    if (diskLast >= diskFirst && diskLast > snapIndex && diskFirst > snapIndex + 1) {
-      throw new CorruptLogError(entryKey(diskFirst), `log starts at ${diskFirst} but the snapshot ends at ${snapIndex}`);
+      entries.push(e);
     }
     const lastIndex = Math.max(snapIndex, diskLast);
     if (hardState.commit > lastIndex) throw new CorruptLogError(HS_KEY, `commit index ${hardState.commit} is past the last log index ${lastIndex}`);
     if (hardState.commit < snapIndex) hardState = { ...hardState, commit: snapIndex };
 
-    const fresh = !hsRaw && !metaRaw && diskLast < diskFirst;
+    const fresh = !hsRaw && !metaRaw && diskLast < diskFirst && staleMax < 0;
     const mem = new MemoryStorage();
     const storage = new LevelStorage(db, { fresh, hardState, snapshot, entryCount: entries.length }, diskFirst, diskLast, durableSnap, mem);
+    if (staleMax >= 0) storage.clearLater(0, staleMax);
     mem.applySnapshot(snapshot);
     mem.append(entries);
     mem.setHardState(hardState);
@@ -279,6 +287,19 @@ export class LevelStorage implements Storage {
     await b.write({ sync });
   }
 
+  /**
+   * Deletes entries [from, to] in the background (a native range delete, not atomic). Used for
+   * prefixes already covered by a durable snapshot, where leftovers after a crash are harmless.
+   */
+  private clearLater(from: number, to: number): void {
+    if (to < from) return;
+    this.clearing = this.clearing
+      .then(() => this.db.clear({ gte: entryKey(from), lte: entryKey(to) }))
+      .catch(() => {
+        /* leftovers are dropped on the next open */
+      });
+  }
+
   private deleteEntryOps(ops: Op[], from: number, to: number): void {
     for (let i = from; i <= to; i++) ops.push({ type: 'del', key: entryKey(i) });
   }
@@ -298,7 +319,10 @@ export class LevelStorage implements Storage {
       const w = await this.writeSnapshotData(snapshot);
       ops = w.ops;
       snapChunks = w.chunks;
-      if (this.diskLast >= this.diskFirst) this.deleteEntryOps(ops, this.diskFirst, this.diskLast);
+      // Entries past the snapshot may conflict with it: delete them atomically with the switch.
+      // Those it covers are merely stale: clear them afterwards.
+      const si = snapshot.metadata.index;
+      if (this.diskLast >= Math.max(this.diskFirst, si + 1)) this.deleteEntryOps(ops, Math.max(this.diskFirst, si + 1), this.diskLast);
     }
     const diskLastBefore = applySnap ? snapshot.metadata.index : this.diskLast;
     if (entries.length > 0) {
@@ -313,9 +337,11 @@ export class LevelStorage implements Storage {
     if (ops.length === 0) return;
     await this.write(ops, sync || applySnap);
     if (applySnap) {
-      this.durableSnap = { index: snapshot.metadata.index, chunks: snapChunks };
-      this.diskFirst = snapshot.metadata.index + 1;
-      this.diskLast = snapshot.metadata.index;
+      const si = snapshot.metadata.index;
+      this.durableSnap = { index: si, chunks: snapChunks };
+      if (this.diskLast >= this.diskFirst) this.clearLater(this.diskFirst, Math.min(si, this.diskLast));
+      this.diskFirst = si + 1;
+      this.diskLast = si;
     }
     if (entries.length > 0) {
       const first = entries[0]!.index;
@@ -346,10 +372,12 @@ export class LevelStorage implements Storage {
     const compact = compactIndex >= this.mem.firstIndex() && compactIndex <= this.mem.lastIndex();
     const delFrom = this.diskFirst;
     const delTo = compact ? Math.min(compactIndex - 1, this.diskLast) : -1;
-    if (delTo >= delFrom) this.deleteEntryOps(ops, delFrom, delTo);
     await this.write(ops, true);
     this.durableSnap = { index, chunks };
-    if (delTo >= delFrom) this.diskFirst = Math.max(this.diskFirst, delTo + 1);
+    if (delTo >= delFrom) {
+      this.diskFirst = Math.max(this.diskFirst, delTo + 1);
+      this.clearLater(delFrom, delTo);
+    }
     this.mem.createSnapshot(index, snap.metadata.confState, data);
     if (compact) this.mem.compact(compactIndex);
     return snap;
@@ -382,6 +410,7 @@ export class LevelStorage implements Storage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.clearing;
     await this.db.close();
   }
 

@@ -186,3 +186,29 @@ test('chunks of a snapshot interrupted before its switch are discarded; the old 
   t.false(await db2.has('snap/data/0000000000000005/00000000'), 'orphan chunk deleted');
   await db2.close();
 });
+
+test('entries left behind a snapshot by an interrupted clear are ignored and removed', async (t) => {
+  const dir = await tmp(t);
+  let s = await LevelStorage.open(dir);
+  await s.save({ term: 1, vote: 'a', commit: 3 }, [ent(1, 1), ent(2, 1), ent(3, 1)]);
+  await s.save({ term: 3, vote: '', commit: 10 }, [ent(11, 3)], {
+    metadata: { index: 10, term: 3, confState: { voters: ['a'], learners: [] } },
+    data: Buffer.from('state@10'),
+  });
+  await s.close();
+  // As if the process died before the background clear of entries 1..3 ran (one even torn).
+  const db = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  await db.open();
+  for (const i of [2, 3]) await db.put(entryKey(i), Buffer.from('torn'));
+  await db.close();
+  s = await LevelStorage.open(dir);
+  t.is(s.snapshot().metadata.index, 10);
+  t.is(s.firstIndex(), 11);
+  t.is(s.lastIndex(), 11);
+  await s.close();
+  const db2 = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
+  await db2.open();
+  t.false(await db2.has(entryKey(2)));
+  t.true(await db2.has(entryKey(11)));
+  await db2.close();
+});
