@@ -1,9 +1,9 @@
 import {
-  isTerminal, newId, taskStateRank,
-  type Network, type NetworkAttachment, type PortConfig, type Service, type Task,
+  DEFAULTS, isTerminal, newId, taskStateRank,
+  type Network, type Node, type NetworkAttachment, type PortConfig, type Service, type Task,
 } from '@shoal/api';
 import type { MemoryStore, StoreEvent, Tx } from '@shoal/store';
-import { AddressPool, IdAllocator, SubnetAllocator } from './ipam.js';
+import { AddressPool, IdAllocator, SubnetAllocator, parseCidr } from './ipam.js';
 import { PortAllocator } from './ports.js';
 
 export interface AllocatorOptions {
@@ -15,6 +15,13 @@ export interface AllocatorOptions {
   ingressSubnet?: string;
   /** Dynamic published-port range (default 30000–32767). */
   portRange?: readonly [number, number];
+  /**
+   * Cluster overlay CIDR that node subnets (/24 each, from the second /24 on) come from
+   * (default `DEFAULTS.overlay.clusterCidr`, 10.97.0.0/16). Network subnets may not overlap it.
+   */
+  overlayCidr?: string;
+  /** Range service VIPs come from (default `DEFAULTS.overlay.vipCidr`, 10.96.0.0/16). Network subnets may not overlap it. */
+  vipCidr?: string;
   /** Tasks per store transaction (default 500). */
   maxBatch?: number;
   /** Delay before a pass after a relevant commit (ms, default 5). */
@@ -62,6 +69,10 @@ export class Allocator {
   private pools = new Map<string, AddressPool>();
   private taskAddrs = new Map<string, Held[]>();
   private vips = new Map<string, Held[]>();
+  private vipPool!: AddressPool;
+  private nodeSubnets!: SubnetAllocator;
+  /** Nodes that have no overlay subnet yet. */
+  private pendingNodes = new Set<string>();
   private downNodes = new Set<string>();
   private newTasks = new Set<string>();
   private dirtyServices = new Set<string>();
@@ -84,6 +95,8 @@ export class Allocator {
       subnetSize: opts.subnetSize ?? 24,
       ingressSubnet: opts.ingressSubnet ?? '10.255.0.0/16',
       portRange: opts.portRange ?? [30000, 32767],
+      overlayCidr: opts.overlayCidr ?? DEFAULTS.overlay.clusterCidr,
+      vipCidr: opts.vipCidr ?? DEFAULTS.overlay.vipCidr,
       maxBatch: opts.maxBatch ?? 500,
       debounceMs: opts.debounceMs ?? 5,
       retryMs: opts.retryMs ?? 1000,
@@ -137,12 +150,22 @@ export class Allocator {
     return this.pools.get(networkId)?.free;
   }
 
+  /** Free addresses left in the VIP range; for tests and metrics. */
+  freeVips(): number {
+    return this.vipPool.free;
+  }
+
   // ---- state from the store ----
 
   private rebuild(): void {
     this.subnets = new SubnetAllocator(this.o.defaultAddrPool, this.o.subnetSize, (id) => this.store.view((tx) => tx.get('networks', id))?.spec.name ?? id);
     this.vnis = new IdAllocator();
     this.ports = new PortAllocator(this.o.portRange, (id) => this.store.view((tx) => tx.get('services', id))?.spec.name ?? id);
+    this.vipPool = new AddressPool(this.o.vipCidr);
+    this.nodeSubnets = new SubnetAllocator(this.o.overlayCidr, 24);
+    // The first /24 stays unused, so node subnets read 10.97.1.0/24, 10.97.2.0/24, …
+    this.nodeSubnets.reserve(this.o.overlayCidr.replace(/\/\d+$/, '/24'), '');
+    this.pendingNodes.clear();
     this.pools.clear();
     this.taskAddrs.clear();
     this.vips.clear();
@@ -161,7 +184,24 @@ export class Allocator {
         }
         if (n.vni !== undefined) this.vnis.reserve(n.vni, n.id);
       }
-      for (const n of tx.list('nodes')) if (n.status.state === 'down') this.downNodes.add(n.id);
+      for (const [cidr, owner] of [[this.o.overlayCidr, OVERLAY_OWNER], [this.o.vipCidr, VIP_OWNER]] as const) {
+        try {
+          this.subnets.reserve(cidr, owner);
+        } catch (e) {
+          this.log('allocator: a network overlaps the overlay ranges', { error: (e as Error).message });
+        }
+      }
+      for (const n of tx.list('nodes')) {
+        if (n.status.state === 'down') this.downNodes.add(n.id);
+        if (!n.overlay) this.pendingNodes.add(n.id);
+        else {
+          try {
+            this.nodeSubnets.reserve(n.overlay.subnet, n.id);
+          } catch (e) {
+            this.log('allocator: node subnet not restored', { node: n.id, error: (e as Error).message });
+          }
+        }
+      }
       for (const s of tx.list('services')) {
         if (s.pendingDelete) continue;
         this.dirtyServices.add(s.id);
@@ -170,7 +210,7 @@ export class Allocator {
         if (clashes.length) this.log('allocator: published port held twice', { service: s.spec.name, ports: clashes });
         const held: Held[] = [];
         for (const v of s.endpoint.virtualIps) {
-          if (this.pools.get(v.networkId)?.reserve(v.addr, `vip:${s.id}`)) held.push({ networkId: v.networkId, addr: v.addr });
+          if (this.vipPool.reserve(v.addr, `vip:${s.id}`)) held.push({ networkId: v.networkId, addr: v.addr });
         }
         this.vips.set(s.id, held);
       }
@@ -247,6 +287,13 @@ export class Allocator {
       case 'nodes': {
         // A deleted node is as dead as a Down one: its tasks never report again.
         const id = ev.object.id;
+        if (ev.kind === 'delete') {
+          this.nodeSubnets.release(id);
+          this.pendingNodes.delete(id);
+        } else if (!(ev.object as Node).overlay && !this.pendingNodes.has(id)) {
+          this.pendingNodes.add(id);
+          this.dirty = true;
+        }
         const down = ev.kind === 'delete' || (ev.object as { status: { state: string } }).status.state === 'down';
         if (down === this.downNodes.has(id)) return;
         if (!down) {
@@ -273,7 +320,7 @@ export class Allocator {
 
   private releaseService(serviceId: string): void {
     this.ports.release(serviceId);
-    for (const h of this.vips.get(serviceId) ?? []) this.pools.get(h.networkId)?.release(h.addr, `vip:${serviceId}`);
+    for (const h of this.vips.get(serviceId) ?? []) this.vipPool.release(h.addr, `vip:${serviceId}`);
     this.vips.delete(serviceId);
     this.blocked.delete(serviceId);
     // Services that wanted one of its ports may go ahead now.
@@ -299,7 +346,13 @@ export class Allocator {
     this.dirty = false;
     const services = [...this.dirtyServices];
     this.dirtyServices.clear();
+    const nodes = [...this.pendingNodes];
+    this.pendingNodes.clear();
     const ok = await this.transact((tx) => {
+      for (const id of nodes) {
+        const n = tx.get('nodes', id);
+        if (n && !n.overlay && this.allocateNode(n)) tx.update('nodes', n);
+      }
       this.ensureIngress(tx);
       // Explicit subnets first, so a pool pick in the same pass cannot take them.
       const nets = tx.list('networks').sort((a, b) => Number(!a.spec.subnet) - Number(!b.spec.subnet));
@@ -312,7 +365,10 @@ export class Allocator {
         if (s && !s.pendingDelete) this.allocateService(tx, s);
       }
     });
-    if (!ok) for (const id of services) this.dirtyServices.add(id);
+    if (!ok) {
+      for (const id of services) this.dirtyServices.add(id);
+      for (const id of nodes) this.pendingNodes.add(id);
+    }
     const ids = [...this.newTasks];
     for (let i = 0; i < ids.length && !this.stopped; i += this.o.maxBatch) {
       const chunk = ids.slice(i, i + this.o.maxBatch);
@@ -347,6 +403,20 @@ export class Allocator {
       if (!this.stopped) setTimeout(() => { this.dirty = true; this.schedule(); }, this.o.retryMs);
       return false;
     }
+  }
+
+  /** Gives node `n` a /24 of the overlay CIDR, in place. Returns false when the range is full (logged). */
+  private allocateNode(n: Node): boolean {
+    let subnet: string;
+    try {
+      subnet = this.nodeSubnets.allocate(n.id);
+    } catch (e) {
+      this.log('allocator: no overlay subnet for node', { node: n.id, error: (e as Error).message });
+      return false;
+    }
+    this.undo.push(() => this.nodeSubnets.release(n.id));
+    n.overlay = { subnet, vtepMac: vtepMac(subnet) };
+    return true;
   }
 
   private ensureIngress(tx: Tx): void {
@@ -429,9 +499,9 @@ export class Allocator {
     const old = this.vips.get(s.id) ?? [];
     const next: Held[] = [];
     try {
+      const pool = this.vipPool;
       for (const netId of wantNets) {
-        const pool = this.pools.get(netId);
-        if (!pool) continue;
+        if (!this.pools.has(netId)) continue;
         const kept = old.find((h) => h.networkId === netId);
         if (kept) {
           next.push(kept);
@@ -447,8 +517,8 @@ export class Allocator {
     }
     for (const h of old) {
       if (next.includes(h)) continue;
-      const pool = this.pools.get(h.networkId);
-      if (pool?.release(h.addr, `vip:${s.id}`)) this.undo.push(() => pool.reserve(h.addr, `vip:${s.id}`));
+      const pool = this.vipPool;
+      if (pool.release(h.addr, `vip:${s.id}`)) this.undo.push(() => pool.reserve(h.addr, `vip:${s.id}`));
     }
     this.vips.set(s.id, next);
     this.undo.push(() => this.vips.set(s.id, old));
@@ -527,4 +597,13 @@ export class Allocator {
     t.status = { ...t.status, timestamp: now, err };
     tx.update('tasks', t);
   }
+}
+
+const OVERLAY_OWNER = '(the cluster overlay)';
+const VIP_OWNER = '(the service VIP range)';
+
+/** VXLAN endpoint MAC of a node subnet: `02:00:` + the subnet's 4 bytes (overlay-recipe §0). */
+export function vtepMac(subnet: string): string {
+  const { base } = parseCidr(subnet);
+  return ['02', '00', ...[base >>> 24, (base >>> 16) & 255, (base >>> 8) & 255, base & 255].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }

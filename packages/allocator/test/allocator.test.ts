@@ -90,8 +90,9 @@ test('service ports and VIPs, task addresses, NEW → PENDING', async (t) => {
   const svc = get(store, 'services', 's1')!;
   const ing = ingressOf(store)!;
   t.deepEqual(svc.endpoint?.ports.map((p) => p.publishedPort), [30000, 8443]);
-  t.deepEqual(svc.endpoint?.virtualIps, [{ networkId: ing.id, addr: '10.255.0.2/16' }, { networkId: 'n1', addr: '10.0.0.2/24' }]);
-  t.deepEqual(t1.networks, [{ networkId: ing.id, addresses: ['10.255.0.3/16'] }, { networkId: 'n1', addresses: ['10.0.0.3/24'] }]);
+  // VIPs come from the VIP range (10.96.0.0/16), one per attached network.
+  t.deepEqual(svc.endpoint?.virtualIps, [{ networkId: ing.id, addr: '10.96.0.2/16' }, { networkId: 'n1', addr: '10.96.0.3/16' }]);
+  t.deepEqual(t1.networks, [{ networkId: ing.id, addresses: ['10.255.0.2/16'] }, { networkId: 'n1', addresses: ['10.0.0.2/24'] }]);
   t.deepEqual(t1.endpoint, svc.endpoint);
   t.is(t1.status.message, 'pending task scheduling');
   t.is(t1.status.err, undefined);
@@ -100,7 +101,7 @@ test('service ports and VIPs, task addresses, NEW → PENDING', async (t) => {
   const rr = service('s2', 'rr', { mode: 'dnsrr', networks: ['backend'] });
   await store.update((tx) => { tx.create('services', rr); tx.create('tasks', task('t2', rr)); });
   const t2 = await waitFor('pending', () => { const x = get(store, 'tasks', 't2'); return x?.status.state === 'pending' && x; });
-  t.deepEqual(t2.networks, [{ networkId: 'n1', addresses: ['10.0.0.4/24'] }]);
+  t.deepEqual(t2.networks, [{ networkId: 'n1', addresses: ['10.0.0.3/24'] }]);
   t.is(get(store, 'services', 's2')!.endpoint, undefined);
   await alloc.stop();
 });
@@ -146,12 +147,15 @@ test('IPAM: full subnet → waits; addresses come back on task end, deletion and
   alloc.start();
   await store.update((tx) => { tx.create('networks', network('n1', 'tiny', '10.9.0.0/28')); tx.create('nodes', node('w1')); tx.create('nodes', node('w2')); });
   const s = service('s1', 'web', { networks: ['n1'] });
-  // 16 addresses − network, broadcast, gateway = 13: one VIP + 12 tasks.
-  await store.update((tx) => { tx.create('services', s); for (let i = 1; i <= 13; i++) tx.create('tasks', task(`t${i}`, s, i)); });
-  await waitFor('12 pending + 1 stuck', () => get(store, 'tasks', 't13')?.status.err);
-  t.is(get(store, 'tasks', 't13')!.status.err, 'network tiny: no free address left in 10.9.0.0/28');
-  t.is(store.view((tx) => tx.list('tasks')).filter((x) => x.status.state === 'pending').length, 12);
-  t.is(alloc.freeAddresses('n1'), 0);
+  // 16 addresses − network, broadcast, gateway = 13 tasks (the VIP comes from the VIP range).
+  await store.update((tx) => { tx.create('services', s); for (let i = 1; i <= 14; i++) tx.create('tasks', task(`t${i}`, s, i)); });
+  await waitFor('13 pending + 1 stuck', () => get(store, 'tasks', 't14')?.status.err);
+  t.is(get(store, 'tasks', 't14')!.status.err, 'network tiny: no free address left in 10.9.0.0/28');
+  t.is(store.view((tx) => tx.list('tasks')).filter((x) => x.status.state === 'pending').length, 13);
+  // Scaled away before scheduling, t14 stops waiting and t13 plays the last task below.
+  await store.update((tx) => { const x = tx.get('tasks', 't14')!; x.desiredState = 'shutdown'; tx.update('tasks', x); });
+  await store.update((tx) => { const x = tx.get('tasks', 't13')!; x.desiredState = 'shutdown'; tx.update('tasks', x); });
+  t.is(alloc.freeAddresses('n1'), 1);
 
   // Place tasks on nodes as the scheduler and agents would: t1..t6 on w1 running, t7..t12 on w2.
   await store.update((tx) => {
@@ -162,9 +166,14 @@ test('IPAM: full subnet → waits; addresses come back on task end, deletion and
       tx.update('tasks', x);
     }
   });
-  // A task that fails gives its address back → t13 goes ahead.
+  // A replacement takes the last address; the next waits until a task that fails gives its address back.
+  await store.update((tx) => tx.create('tasks', task('t13b', s, 13)));
+  await waitFor('t13b pending', () => get(store, 'tasks', 't13b')?.status.state === 'pending');
+  t.is(alloc.freeAddresses('n1'), 0);
+  await store.update((tx) => tx.create('tasks', task('t13c', s, 13)));
+  await waitFor('t13c stuck', () => get(store, 'tasks', 't13c')?.status.err);
   await store.update((tx) => { const x = tx.get('tasks', 't1')!; x.status.state = 'failed'; tx.update('tasks', x); });
-  await waitFor('t13 pending', () => get(store, 'tasks', 't13')?.status.state === 'pending');
+  await waitFor('t13c pending', () => get(store, 'tasks', 't13c')?.status.state === 'pending');
   t.is(alloc.freeAddresses('n1'), 0);
   // Deleting a running task frees its address.
   await store.update((tx) => tx.delete('tasks', 't2'));
@@ -177,7 +186,7 @@ test('IPAM: full subnet → waits; addresses come back on task end, deletion and
   await store.update((tx) => { const n = tx.get('nodes', 'w2')!; n.status.state = 'down'; tx.update('nodes', n); });
   t.is(alloc.freeAddresses('n1'), 7);
   // Tasks never scheduled and then scaled away release too.
-  await store.update((tx) => { const x = tx.get('tasks', 't13')!; x.desiredState = 'shutdown'; tx.update('tasks', x); });
+  await store.update((tx) => { const x = tx.get('tasks', 't13b')!; x.desiredState = 'shutdown'; tx.update('tasks', x); });
   t.is(alloc.freeAddresses('n1'), 8);
 
   // A new leader's allocator rebuilds the same picture.
@@ -223,7 +232,7 @@ test('switching a service to dnsrr or dropping its ports releases VIPs and ports
   await store.update((tx) => tx.create('services', service('s1', 'web', { ports: [port(80, 8080)], networks: ['n1'] })));
   const ep = await waitFor('endpoint', () => get(store, 'services', 's1')?.endpoint);
   t.is(ep.virtualIps.length, 2);
-  const free = alloc.freeAddresses('n1')!;
+  const free = alloc.freeVips();
   await store.update((tx) => {
     const s = tx.get('services', 's1')!;
     s.spec.endpoint = { mode: 'dnsrr', ports: [] };
@@ -231,7 +240,7 @@ test('switching a service to dnsrr or dropping its ports releases VIPs and ports
   });
   await waitFor('released', () => get(store, 'services', 's1')?.endpoint?.virtualIps.length === 0);
   t.deepEqual(get(store, 'services', 's1')!.endpoint, { ports: [], virtualIps: [] });
-  t.is(alloc.freeAddresses('n1'), free + 1);
+  t.is(alloc.freeVips(), free + 2);
   // Port 8080 is free for another service now.
   await store.update((tx) => tx.create('services', service('s2', 'api', { ports: [port(80, 8080)] })));
   const ep2 = await waitFor('endpoint', () => get(store, 'services', 's2')?.endpoint);
@@ -257,5 +266,31 @@ test('a deleted node releases the addresses of its tasks that are being shut dow
   t.is(alloc.freeAddresses('n1'), free + 1, 't1 released; t2 (still desired running) waits for the orchestrator');
   await store.update((tx) => { const x = tx.get('tasks', 't2')!; x.desiredState = 'shutdown'; tx.update('tasks', x); });
   t.is(alloc.freeAddresses('n1'), free + 2);
+  await alloc.stop();
+});
+
+test('nodes get overlay /24s from 10.97.0.0/16 (from .1 on), kept across leaders, freed on delete; networks may not overlap the overlay or VIP ranges', async (t) => {
+  const store = newTestStore();
+  let alloc = new Allocator(store);
+  alloc.start();
+  await store.update((tx) => { tx.create('nodes', node('w1')); tx.create('nodes', node('w2')); });
+  const ov = (id: string) => store.view((tx) => tx.get('nodes', id))?.overlay;
+  await waitFor('subnets', () => ov('w1') && ov('w2'));
+  t.deepEqual([ov('w1'), ov('w2')].map((o) => o!.subnet).sort(), ['10.97.1.0/24', '10.97.2.0/24']);
+  t.is(ov('w1')!.vtepMac, `02:00:0a:61:0${ov('w1')!.subnet.split('.')[2]}:00`);
+  await alloc.stop();
+  alloc = new Allocator(store);
+  alloc.start();
+  await store.update((tx) => { tx.delete('nodes', 'w1'); tx.create('nodes', node('w3')); });
+  await waitFor('w3 subnet', () => ov('w3'));
+  t.not(ov('w3')!.subnet, ov('w2')!.subnet);
+  await store.update((tx) => {
+    tx.create('networks', network('n1', 'clash97', '10.97.200.0/24'));
+    tx.create('networks', network('n2', 'clash96', '10.96.0.0/24'));
+  });
+  await alloc.tick();
+  const nets = store.view((tx) => tx.list('networks'));
+  t.is(nets.find((n) => n.id === 'n1')!.ipam, undefined);
+  t.is(nets.find((n) => n.id === 'n2')!.ipam, undefined);
   await alloc.stop();
 });

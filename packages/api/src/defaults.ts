@@ -21,4 +21,9 @@ export const DEFAULTS = {
   /** Dynamic published ports (ingress) come from this range. */
   dynamicPortRange: [30000, 32767] as const,
   listenPort: 2377,
+  /**
+   * The routed overlay (docs/NETWORKING.md): node subnets (/24) from `clusterCidr`, service VIPs
+   * from `vipCidr`, VXLAN `vni` on UDP `dataPathPort`, MTU 1500 − 50 for the encapsulation.
+   */
+  overlay: { clusterCidr: '10.97.0.0/16', vipCidr: '10.96.0.0/16', vni: 4097, dataPathPort: 4789, mtu: 1450 },
 } as const;

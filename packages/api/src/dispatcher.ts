@@ -1,4 +1,4 @@
-import type { NodeDescription, Task, TaskStatus } from './objects.js';
+import type { NodeDescription, PortConfig, Task, TaskStatus } from './objects.js';
 
 /**
  * The agent ↔ dispatcher protocol (SwarmKit `api/dispatcher.proto`: Session, Heartbeat,
@@ -12,6 +12,11 @@ export interface SessionRequest {
   description: NodeDescription;
   /** Address other nodes use to reach this node (data path / advertise address). */
   addr: string;
+  /**
+   * The node runs a load-balancer dataplane and wants the cluster-wide {@link NetworkView} in
+   * every assignment message (`Assignments.network`).
+   */
+  networkView?: boolean;
 }
 
 export interface SessionInfo {
@@ -28,6 +33,40 @@ export interface SessionInfo {
  */
 export interface Assignments {
   tasks: Task[];
+  /**
+   * The cluster-wide network state, present when the session asked for it
+   * (`SessionRequest.networkView`). Always the complete view (level-triggered).
+   */
+  network?: NetworkView;
+}
+
+/**
+ * What every node needs to program its overlay, load balancer and DNS (docs/NETWORKING.md): the
+ * same for every node, recomputed by the dispatcher on each store commit that changes it.
+ */
+export interface NetworkView {
+  /** Cluster overlay CIDR (node subnets are /24s of it), e.g. `10.97.0.0/16`. */
+  clusterCidr: string;
+  /** Range the service VIPs come from, e.g. `10.96.0.0/16`. */
+  vipCidr: string;
+  /** Nodes with an overlay subnet that are not Down, by id. `addr` = underlay IPv4 (no port). */
+  nodes: { id: string; addr: string; subnet: string; vtepMac: string; state: 'unknown' | 'down' | 'ready' | 'disconnected' }[];
+  /** Services that are not being deleted. `networks` are resolved network IDs (the ingress network excluded). */
+  services: {
+    id: string;
+    name: string;
+    mode: 'vip' | 'dnsrr';
+    ports: PortConfig[];
+    virtualIps: { networkId: string; addr: string }[];
+    networks: { id: string; aliases?: string[] }[];
+  }[];
+  /**
+   * Tasks with a data-path address that may still run (observed state not terminal) on nodes
+   * that are not Down. `backend`: `active` = running and meant to run on a Ready node (takes new
+   * connections); `draining` = running but told to stop (no new connections); `null` = not a
+   * backend (still starting, or its node is not Ready). `networks` = network IDs it is attached to.
+   */
+  tasks: { id: string; serviceId: string; nodeId: string; addr: string; networks: string[]; backend: 'active' | 'draining' | null }[];
 }
 
 export interface TaskStatusUpdate {

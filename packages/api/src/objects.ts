@@ -44,6 +44,13 @@ export interface Node {
   role: NodeRole;
   description?: NodeDescription;
   status: { state: NodeState; message: string; addr: string };
+  /**
+   * This node's share of the routed overlay (docs/NETWORKING.md), set by the allocator when the
+   * node first appears: a /24 of the cluster overlay CIDR (`DEFAULTS.overlay.clusterCidr`) for the
+   * node's task bridge, and the MAC of its VXLAN endpoint (`02:00:` + the subnet's 4 bytes).
+   * The underlay address is the host part of `status.addr`.
+   */
+  overlay?: { subnet: string; vtepMac: string };
   managerStatus?: { leader: boolean; reachability: Reachability; addr: string; raftId: string };
 }
 
@@ -176,6 +183,12 @@ export interface TaskStatus {
   exitCode?: number;
   /** Ports bound on the node for host-mode publishing. */
   ports?: PortConfig[];
+  /**
+   * The container's data-path addresses (CIDR, e.g. `10.97.2.5/24`) on its node's overlay bridge,
+   * as reported by the agent once the container runs. In the routed overlay a task has one address
+   * that serves every swarm network it is attached to (docs/NETWORKING.md).
+   */
+  networkAddrs?: string[];
 }
 
 export interface NetworkAttachment {
