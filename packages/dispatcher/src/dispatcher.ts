@@ -1,9 +1,10 @@
 import {
   DEFAULTS, ShoalError, TASK_STATES, invalidArgument, failedPrecondition, newId, taskStateRank, unavailable,
-  type Assignments, type Node, type SessionInfo, type SessionRequest, type Task, type TaskStatus, type TaskStatusUpdate,
+  type Assignments, type NetworkView, type Node, type SessionInfo, type SessionRequest, type Task, type TaskStatus, type TaskStatusUpdate,
 } from '@shoal/api';
 import type { MemoryStore, StoreEvent } from '@shoal/store';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { buildNetworkView, type NetworkViewOptions } from './network.js';
 
 export interface DispatcherOptions {
   /** Period agents must heartbeat at (ms). Default 1000 (`DEFAULTS.cluster.dispatcher`). */
@@ -25,6 +26,8 @@ export interface DispatcherOptions {
   maxStatusBatch?: number;
   clock?: Clock;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Overlay ranges reported in the {@link NetworkView} (defaults: `DEFAULTS.overlay`). */
+  network?: NetworkViewOptions;
 }
 
 interface Watcher {
@@ -32,6 +35,8 @@ interface Watcher {
   onEnd: (err?: Error) => void;
   /** Per task of the last set sent: the version seen and the task without status/meta. */
   sent: Map<string, { version: number; stable: string }> | undefined;
+  /** JSON of the network view last sent (sessions that asked for it). */
+  sentNet: string | undefined;
 }
 
 interface Session {
@@ -39,6 +44,8 @@ interface Session {
   nodeId: string;
   timer: TimerHandle | undefined;
   watchers: Set<Watcher>;
+  /** The agent asked for the cluster-wide network view in its assignments. */
+  networkView: boolean;
 }
 
 interface QueuedStatus {
@@ -104,6 +111,10 @@ export class Dispatcher {
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private flushTimer: TimerHandle | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly networkOpts: NetworkViewOptions;
+  /** The network view and its JSON, recomputed lazily after a commit that touched its tables. */
+  private net: { view: NetworkView; json: string } | undefined;
+  private netDirty = true;
 
   constructor(private readonly store: MemoryStore, opts: DispatcherOptions = {}) {
     this.heartbeatPeriodMs = opts.heartbeatPeriodMs ?? DEFAULTS.cluster.dispatcher.heartbeatPeriodMs;
@@ -115,6 +126,24 @@ export class Dispatcher {
     this.maxStatusBatch = opts.maxStatusBatch ?? 10_000;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? (() => {});
+    this.networkOpts = opts.network ?? {};
+  }
+
+  /**
+   * The cluster-wide network view (see {@link buildNetworkView}), as sessions that ask for it get
+   * it in every assignment message; recomputed at most once per store commit.
+   */
+  networkView(): NetworkView {
+    return this.currentNet().view;
+  }
+
+  private currentNet(): { view: NetworkView; json: string } {
+    if (!this.net || this.netDirty) {
+      const view = this.store.view((tx) => buildNetworkView({ nodes: tx.list('nodes'), services: tx.list('services'), tasks: tx.list('tasks'), networks: tx.list('networks') }, this.networkOpts));
+      this.net = { view, json: JSON.stringify(view) };
+      this.netDirty = false;
+    }
+    return this.net;
   }
 
   /** Grace before a silent node is Down (ms). */
@@ -189,7 +218,7 @@ export class Dispatcher {
     const waiting = this.awaiting.get(req.nodeId);
     if (waiting) this.clock.clearTimeout(waiting);
     this.awaiting.delete(req.nodeId);
-    const s: Session = { id: newId(), nodeId: req.nodeId, timer: undefined, watchers: new Set() };
+    const s: Session = { id: newId(), nodeId: req.nodeId, timer: undefined, watchers: new Set(), networkView: req.networkView === true };
     this.sessions.set(s.id, s);
     this.byNode.set(s.nodeId, s);
     this.arm(s);
@@ -215,7 +244,7 @@ export class Dispatcher {
       queueMicrotask(() => onEnd(e as Error));
       return () => {};
     }
-    const w: Watcher = { onAssignments, onEnd, sent: undefined };
+    const w: Watcher = { onAssignments, onEnd, sent: undefined, sentNet: undefined };
     s.watchers.add(w);
     this.push(s, w);
     return () => s.watchers.delete(w);
@@ -349,8 +378,9 @@ export class Dispatcher {
 
   private onEvent(ev: StoreEvent): void {
     if (ev.kind === 'commit') {
-      const nodes = [...this.dirtyNodes];
+      const nodes = new Set(this.dirtyNodes);
       this.dirtyNodes.clear();
+      if (this.netDirty) for (const s of this.byNode.values()) if (s.networkView) nodes.add(s.nodeId);
       for (const id of nodes) {
         const s = this.byNode.get(id);
         if (s) for (const w of s.watchers) this.push(s, w);
@@ -359,8 +389,10 @@ export class Dispatcher {
     }
     if (ev.kind === 'restore') {
       for (const id of this.byNode.keys()) this.dirtyNodes.add(id);
+      this.netDirty = true;
       return;
     }
+    if (ev.table === 'tasks' || ev.table === 'services' || ev.table === 'nodes' || ev.table === 'networks') this.netDirty = true;
     if (ev.table === 'tasks') {
       const t = ev.object as Task;
       const old = ev.old as Task | undefined;
@@ -393,11 +425,18 @@ export class Dispatcher {
       next.set(t.id, { version: t.meta.version, stable });
     }
     w.sent = next;
+    let network: NetworkView | undefined;
+    if (s.networkView) {
+      const net = this.currentNet();
+      network = net.view;
+      if (w.sentNet !== net.json) changed = true;
+      w.sentNet = net.json;
+    }
     if (!changed) return;
     queueMicrotask(() => {
       if (!s.watchers.has(w)) return;
       try {
-        w.onAssignments({ tasks });
+        w.onAssignments(network ? { tasks, network } : { tasks });
       } catch (e) {
         this.log('dispatcher: assignment handler threw', { nodeId: s.nodeId, error: (e as Error).message });
       }

@@ -245,3 +245,58 @@ test('removed nodes are refused; deleting a node ends its session', async (t) =>
   t.regex(ended?.message ?? '', /removed from the swarm/);
   await d.stop();
 });
+
+test('network view: sessions that ask get every node, service and backend; it follows task, node and service changes', async (t) => {
+  const withOverlay = (n: Node, i: number): Node => ({ ...n, status: { ...n.status, addr: `10.99.0.1${i}:2377` }, overlay: { subnet: `10.97.${i}.0/24`, vtepMac: `02:00:0a:61:0${i}:00` } });
+  const env = setup({ nodes: [withOverlay(node('w1'), 1), withOverlay(node('w2'), 2)] });
+  const { d, client } = await env.start();
+  await env.store.update((tx) => {
+    tx.create('networks', { id: 'n1', meta, spec: { name: 'app', labels: {}, driver: 'overlay', attachable: false, ingress: false } });
+    tx.create('services', {
+      id: 's', meta, specVersion: 1,
+      spec: { name: 'web', labels: {}, mode: { replicated: { replicas: 2 } }, endpoint: { mode: 'vip', ports: [] }, task: { ...task('x', '').spec, networks: [{ target: 'app', aliases: ['www'] }] } },
+      endpoint: { ports: [], virtualIps: [{ networkId: 'n1', addr: '10.96.0.2/16' }] },
+    });
+    const a = task('a', 'w2', 'running');
+    a.status.networkAddrs = ['10.97.2.5/24'];
+    a.networks = [{ networkId: 'n1', addresses: [] }];
+    tx.create('tasks', a);
+    const b = task('b', 'w2', 'starting');
+    b.status.networkAddrs = ['10.97.2.6/24'];
+    tx.create('tasks', b);
+  });
+  const s1 = await client.openSession({ nodeId: 'w1', description: desc, addr: '10.99.0.11:2377', networkView: true });
+  const s2 = await client.openSession({ nodeId: 'w2', description: desc, addr: '10.99.0.12:2377' });
+  const got: Assignments[] = [];
+  const plain: Assignments[] = [];
+  client.watchAssignments(s1.sessionId, (a) => got.push(a), () => {});
+  client.watchAssignments(s2.sessionId, (a) => plain.push(a), () => {});
+  await settle();
+  const v = got.at(-1)!.network!;
+  t.is(plain.at(-1)!.network, undefined, 'only sessions that asked get the view');
+  t.deepEqual(v.nodes.map((n) => [n.id, n.addr, n.subnet]), [['w1', '10.99.0.11', '10.97.1.0/24'], ['w2', '10.99.0.12', '10.97.2.0/24']]);
+  t.deepEqual(v.services, [{ id: 's', name: 'web', mode: 'vip', ports: [], virtualIps: [{ networkId: 'n1', addr: '10.96.0.2/16' }], networks: [{ id: 'n1', aliases: ['www'] }] }]);
+  t.deepEqual(v.tasks.map((x) => [x.id, x.addr, x.backend]), [['a', '10.97.2.5', 'active'], ['b', '10.97.2.6', null]]);
+  t.is(v.clusterCidr, '10.97.0.0/16');
+  // A task told to stop drains; one that ended leaves.
+  const n = got.length;
+  await env.store.update((tx) => {
+    const a = tx.get('tasks', 'a')!; a.desiredState = 'shutdown'; tx.update('tasks', a);
+    const b = tx.get('tasks', 'b')!; b.status.state = 'failed'; tx.update('tasks', b);
+  });
+  await settle();
+  t.is(got.length, n + 1, 'one message per commit');
+  t.deepEqual(got.at(-1)!.network!.tasks.map((x) => [x.id, x.backend]), [['a', 'draining']]);
+  // A node that goes Down takes its tasks and its peer entry with it.
+  await env.store.update((tx) => { const w = tx.get('nodes', 'w2')!; w.status.state = 'down'; tx.update('nodes', w); });
+  await settle();
+  const last = got.at(-1)!.network!;
+  t.deepEqual(last.nodes.map((x) => x.id), ['w1']);
+  t.deepEqual(last.tasks, []);
+  // An unrelated commit sends nothing new.
+  const m = got.length;
+  await env.store.update((tx) => tx.create('secrets', { id: 'x', meta, spec: { name: 'x', labels: {}, data: '' } }));
+  await settle();
+  t.is(got.length, m);
+  await d.stop();
+});
