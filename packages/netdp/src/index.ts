@@ -9,3 +9,4 @@ export * from './dns.js';
 export * from './overlay.js';
 export * from './choose.js';
 export * from './fromapi.js';
+export * from './fromview.js';
