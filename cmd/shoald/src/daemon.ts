@@ -141,6 +141,7 @@ export class Daemon {
         ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       });
       registerCluster(this.server, this.clusterHandler());
+      this.manager.once('removed', () => void this.becomeWorker().catch((e) => this.log.error({ err: String(e) }, 'could not continue as a worker')));
       if (o.bootstrap) {
         await this.manager.waitLeader();
         await this.manager.bootstrap(await this.describe(), {
@@ -436,33 +437,65 @@ export class Daemon {
     });
   }
 
-  /** Role changes go through Raft membership: demoting removes the member (the leader hands over first). */
+  /**
+   * Role changes go through Raft membership. Demoting removes the Raft member and records the node
+   * as a worker; demoting the leader hands leadership over first, and the new leader completes the
+   * removal. The demoted node notices it was removed and carries on as a worker.
+   */
   private async updateNode(ref: string, change: NodeUpdate): Promise<{ id: string }> {
-    const c = this.manager!.control;
+    const m = this.manager!;
+    const c = m.control;
     const node = c.getNode(ref);
-    if (change.role === 'worker' && node.role === 'manager') {
-      const voters = this.manager!.members().filter((m) => m.voter);
-      if (voters.length <= 1) throw failedPrecondition(`node ${node.description?.hostname ?? node.id} is the last manager of the swarm; demoting it would destroy the cluster`);
-      const reachable = voters.filter((v) => this.manager!.managerStatus().get(v.id)?.reachability === 'reachable').length;
-      if (reachable - 1 < Math.floor((voters.length - 1) / 2) + 1) {
-        throw failedPrecondition(`can't demote ${node.description?.hostname ?? node.id}: the remaining managers would not have a quorum (${reachable} of ${voters.length} reachable)`);
+    const name = node.description?.hostname ?? node.id;
+    if (change.role === 'worker' && node.role === 'worker') throw failedPrecondition(`node ${name} is already a worker`);
+    if (change.role === 'manager' && node.role === 'manager') throw failedPrecondition(`node ${name} is already a manager`);
+    if (change.role === 'worker') {
+      const voters = m.members().filter((v) => v.voter);
+      if (voters.length <= 1) throw failedPrecondition(`node ${name} is the last manager of the swarm; demoting it would destroy the cluster`);
+      const status = m.managerStatus();
+      const reachable = voters.filter((v) => v.id !== node.id && status.get(v.id)?.reachability === 'reachable').length;
+      const quorumAfter = Math.floor((voters.length - 1) / 2) + 1;
+      if (reachable < quorumAfter) {
+        throw failedPrecondition(`can't demote ${name}: the remaining managers would lose quorum (${reachable} of ${voters.length - 1} reachable, ${quorumAfter} needed)`);
       }
-      const r = await c.updateNode(ref, change);
-      await this.manager!.removeManager(node.id);
+      const r = await c.updateNode(ref, { ...change, role: 'worker' });
       if (node.id === this.state!.nodeId) {
-        // Leadership moved; the new leader completes the removal of this member.
-        await this.leaderClient().call('manager.removeMember', { nodeId: node.id }, { timeoutMs: 15_000 }).catch(() => undefined);
+        await m.transferLeadership();
+        await this.leaderClient().call('manager.removeMember', { nodeId: node.id }, { timeoutMs: 15_000 });
+      } else {
+        await this.removeMember(node.id);
       }
-      await this.manager!.store.update((tx) => {
-        const n = tx.get('nodes', node.id);
-        if (n) tx.update('nodes', { ...n, role: 'worker' });
-      }).catch(() => undefined);
       return r;
     }
-    if (change.role === 'manager' && node.role === 'worker') {
-      throw new ShoalError('Unimplemented', `promoting ${node.description?.hostname ?? node.id} needs it to rejoin with the manager token: on that node run \`shoal swarm leave\` then \`shoal swarm join --token <manager token> MANAGER:2377\``);
+    if (change.role === 'manager') {
+      throw new ShoalError('Unimplemented', `promoting ${name} needs it to rejoin with the manager token: on that node run \`shoal swarm leave\` then \`shoal swarm join --token <manager token> MANAGER:2377\``);
     }
     return c.updateNode(ref, change);
+  }
+
+  /** Leader: removes a manager from Raft and records it as a worker. */
+  private async removeMember(id: string): Promise<void> {
+    const m = this.manager!;
+    await m.removeManager(id);
+    await m.store.update((tx) => {
+      const n = tx.get('nodes', id);
+      if (n) tx.update('nodes', { ...n, role: 'worker', spec: { ...n.spec, desiredRole: 'worker' }, managerStatus: undefined as never });
+    });
+  }
+
+  /** This manager was removed from the Raft group: keep running as a worker of the same swarm. */
+  private async becomeWorker(): Promise<void> {
+    await this.exclusive(async () => {
+      if (!this.state || this.state.role !== 'manager' || !this.manager) return;
+      const managers = this.manager.members().filter((x) => x.voter && x.id !== this.state!.nodeId).map((x) => x.addr).filter(Boolean);
+      this.log.info({ managers }, 'removed from the Raft group: continuing as a worker');
+      await this.deactivate();
+      fs.rmSync(path.join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
+      this.state.role = 'worker';
+      if (managers.length) this.state.managers = managers;
+      this.saveState();
+      await this.activate({});
+    });
   }
 
   private async joinToken(p: { role?: string; rotate?: boolean }): Promise<{ token: string; managerAddr: string }> {
@@ -566,12 +599,14 @@ export class Daemon {
             const id = (params as { nodeId?: unknown }).nodeId;
             if (typeof id !== 'string') throw invalidArgument('manager.removeMember: missing nodeId');
             return onLeader('manager.removeMember', params, async () => {
-              await m.removeManager(id);
+              await this.removeMember(id);
               return {};
             });
           },
           'control.call': async (params: unknown, peer: Peer | null) => {
-            requireRole(peer, ['manager'], 'control.call');
+            const caller = requireRole(peer, ['manager'], 'control.call');
+            // A demoted manager keeps its certificate until renewal: check the role it has now.
+            if (m.store.view((tx) => tx.get('nodes', caller.nodeId))?.role !== 'manager') throw failedPrecondition(NOT_MANAGER);
             const p = params as { method?: unknown; params?: unknown };
             if (typeof p.method !== 'string') throw invalidArgument('control.call: missing method');
             if (!m.isLeader()) throw unavailable(`this manager is not the leader; ${m.leaderId() ? 'the leader is ' + m.leaderId() : NO_LEADER}`);

@@ -75,6 +75,8 @@ export class Manager extends EventEmitter {
     });
     m.store.setProposer(m.raft);
     m.raft.on('leader-change', (_leader: string, isLocal: boolean) => m.onLeadership(isLocal));
+    // This manager was removed from the Raft group (demoted or left): the daemon turns it into a worker.
+    m.raft.on('removed', () => m.emit('removed'));
     if (m.raft.isLeader()) m.onLeadership(true);
     return m;
   }

@@ -1,0 +1,176 @@
+import test from 'ava';
+import { waitFor } from '../lib/harness.js';
+import { testnet, runningOn, shoalUntil } from '../lib/testnet.js';
+
+// Acceptance cases from public swarm bug reports (shared/acceptance/swarm-cases.md) that need
+// several hosts: B02 (drain), B03 (max replicas per node), B08 (leader host killed: only its
+// tasks move), B09 (quorum loss: writes fail fast), B10 (demoting the leader).
+// Hosts: node1..node3 managers, node4 and node5 workers. Cases run in order on one testnet.
+
+const MANAGERS = ['node1', 'node2', 'node3'];
+const ALL = [...MANAGERS, 'node4', 'node5'];
+const rowOf = (out: string, host: string) => out.split('\n').find((l) => new RegExp(`\\s${host}\\s`).test(l)) ?? '';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function countsOf(service: string, hosts = ALL): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const h of hosts) out[h] = (await runningOn(h, service)).length;
+  return out;
+}
+const total = (c: Record<string, number>) => Object.values(c).reduce((a, b) => a + b, 0);
+
+/** Task rows of `service ps` (desired Running) on `on`: [id, node]. */
+async function desiredRunning(on: string, service: string): Promise<[string, string][]> {
+  const r = await testnet.shoal(on, 'service', 'ps', '--no-trunc', '-f', 'desired-state=running', service);
+  return r.stdout.split('\n').slice(1).filter(Boolean).map((l) => {
+    const f = l.trim().split(/\s+/);
+    return [f[0]!, f[3]!];
+  });
+}
+
+async function leaderHost(from: string): Promise<string> {
+  const out = await shoalUntil(from, ['node', 'ls'], (o) => /Leader/.test(o), 'a leader');
+  return ALL.find((h) => /Leader/.test(rowOf(out, h)))!;
+}
+
+test.before(async () => {
+  await testnet.down();
+  await testnet.up(5);
+  const init = await testnet.shoal('node1', 'swarm', 'init', '--advertise-addr', await testnet.ip('node1'));
+  if (init.code !== 0) throw new Error(init.stderr);
+  const mt = (await testnet.shoal('node1', 'swarm', 'join-token', '-q', 'manager')).stdout.trim();
+  const wt = (await testnet.shoal('node1', 'swarm', 'join-token', '-q', 'worker')).stdout.trim();
+  for (const [h, tok] of [['node2', mt], ['node3', mt], ['node4', wt], ['node5', wt]] as const) {
+    const r = await testnet.shoal(h, 'swarm', 'join', '--token', tok, '--advertise-addr', await testnet.ip(h), '10.99.0.11:2377');
+    if (r.code !== 0) throw new Error(`${h}: ${r.stderr}`);
+  }
+  await shoalUntil('node1', ['node', 'ls'], (o) => (o.match(/Ready/g) ?? []).length === 5, '5 nodes Ready');
+});
+
+test.after.always(async () => {
+  if (!process.env['SHOAL_KEEP_TESTNET']) await testnet.down();
+});
+
+test.serial('B02: draining a node moves exactly its tasks, at once, never more than the replica count', async (t) => {
+  for (const m of MANAGERS) t.is((await testnet.shoal('node1', 'node', 'update', '--availability', 'drain', m)).code, 0);
+  const c = await testnet.shoal('node1', 'service', 'create', '--name', 'drainme', '--replicas', '4', '--restart-delay', '30s', '--detach', 'shoal/busybox:latest', 'sleep', '1000000');
+  t.is(c.code, 0, c.stderr);
+  await waitFor(async () => {
+    const n = await countsOf('drainme', ['node4', 'node5']);
+    return n['node4'] === 2 && n['node5'] === 2;
+  }, { what: '2 tasks on each worker' });
+  t.is((await testnet.shoal('node1', 'node', 'update', '--availability', 'drain', 'node5')).code, 0);
+  const start = Date.now();
+  let max = 0;
+  for (;;) {
+    const rows = await desiredRunning('node1', 'drainme');
+    max = Math.max(max, rows.length);
+    if ((await runningOn('node4', 'drainme')).length === 4 && (await runningOn('node5', 'drainme')).length === 0) break;
+    if (Date.now() - start > 15_000) t.fail('tasks did not move off the drained node within 15 s (the 30 s restart delay must not apply)');
+    await sleep(300);
+  }
+  t.true(max <= 4, `at most 4 desired-running tasks at any sample, saw ${max}`);
+  const slots = (await desiredRunning('node1', 'drainme')).map(([, node]) => node);
+  t.deepEqual(slots, ['node4', 'node4', 'node4', 'node4']);
+  t.regex(rowOf((await testnet.shoal('node1', 'node', 'ls')).stdout, 'node5'), /Drain/);
+  t.is((await testnet.shoal('node1', 'node', 'update', '--availability', 'active', 'node5')).code, 0);
+  await sleep(3000);
+  t.is((await runningOn('node5', 'drainme')).length, 0, 'no automatic rebalancing when the node comes back');
+  await testnet.shoal('node1', 'service', 'rm', 'drainme');
+});
+
+test.serial('B03: max replicas per node: unplaceable tasks are pending with the per-node limit as reason', async (t) => {
+  const c = await testnet.shoal('node1', 'service', 'create', '--name', 'capped', '--replicas', '4', '--replicas-max-per-node', '2', '--detach', 'shoal/busybox:latest', 'sleep', '1000000');
+  t.is(c.code, 0, c.stderr);
+  await waitFor(async () => total(await countsOf('capped', ['node4', 'node5'])) === 4, { what: '4 capped tasks on the workers' });
+  t.deepEqual(await countsOf('capped', ['node4', 'node5']), { node4: 2, node5: 2 });
+  await testnet.kill('node5');
+  const ps = await shoalUntil('node1', ['service', 'ps', '--no-trunc', 'capped'], (o) => (o.match(/Pending/g) ?? []).length >= 2, '2 pending tasks', 60_000);
+  t.regex(ps, /max replicas per node/);
+  t.regex((await testnet.shoal('node1', 'service', 'ls')).stdout, /capped\s+replicated\s+2\/4 \(max 2 per node\)/);
+  await testnet.start('node5');
+  await waitFor(async () => total(await countsOf('capped', ['node4', 'node5'])) === 4, { what: 'capped back to 4 once node5 returned', timeoutMs: 60_000 });
+  await testnet.shoal('node1', 'service', 'rm', 'capped');
+  for (const m of MANAGERS) await testnet.shoal('node1', 'node', 'update', '--availability', 'active', m);
+  t.pass();
+});
+
+test.serial('B08: killing the leader host marks only it Down and moves only its tasks, spread over the others', async (t) => {
+  const c = await testnet.shoal('node2', 'service', 'create', '--name', 'web16', '--replicas', '15', '--detach', 'shoal/busybox:latest', 'sleep', '1000000');
+  t.is(c.code, 0, c.stderr);
+  await waitFor(async () => total(await countsOf('web16')) === 15, { what: '15 running' });
+  const leader = await leaderHost('node2');
+  const before = await desiredRunning('node2', 'web16');
+  const healthy = before.filter(([, n]) => n !== leader).map(([id]) => id);
+  const watcher = MANAGERS.find((m) => m !== leader)!;
+  await testnet.kill(leader);
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const ls = (await testnet.shoal(watcher, 'node', 'ls')).stdout;
+    for (const h of ALL.filter((x) => x !== leader)) {
+      if (ls) t.notRegex(rowOf(ls, h), /Down/, `${h} must stay Ready while the leader is replaced`);
+    }
+    await sleep(1000);
+  }
+  await shoalUntil(watcher, ['node', 'ls'], (o) => /Down/.test(rowOf(o, leader)), `${leader} Down`, 30_000);
+  await waitFor(async () => total(await countsOf('web16', ALL.filter((x) => x !== leader))) === 15, { what: '15 running on the 4 live hosts', timeoutMs: 60_000 });
+  const after = await desiredRunning(watcher, 'web16');
+  for (const id of healthy) t.true(after.some(([x]) => x === id), `task ${id} on a healthy node kept its ID`);
+  const moved = after.filter(([id]) => !healthy.includes(id)).map(([, n]) => n);
+  t.true(new Set(moved).size > 1 || moved.length <= 1, `rescheduled tasks spread: ${moved.join(',')}`);
+  await testnet.start(leader);
+  await shoalUntil(watcher, ['node', 'ls'], (o) => /Ready/.test(rowOf(o, leader)), `${leader} back`, 60_000);
+  await testnet.shoal(watcher, 'service', 'rm', 'web16');
+});
+
+test.serial('B09: a manager without quorum fails writes fast and clearly; they work again once quorum returns', async (t) => {
+  const survivor = 'node1';
+  for (const m of MANAGERS.filter((x) => x !== survivor)) await testnet.kill(m);
+  const start = Date.now();
+  const r = await waitFor(async () => {
+    const w = await testnet.shoal(survivor, 'service', 'create', '--name', 'x', '--detach', 'shoal/busybox:latest', 'sleep', '100');
+    return w.code !== 0 && /leader/i.test(w.stderr) ? w : undefined;
+  }, { what: 'writes refused for lack of a leader', timeoutMs: 30_000 });
+  t.regex(r.stderr, /does not have a leader/);
+  const t0 = Date.now();
+  const again = await testnet.shoal(survivor, 'service', 'scale', 'nosuch=2');
+  t.not(again.code, 0);
+  t.true(Date.now() - t0 < 10_000, 'a write without quorum fails within 10 s');
+  t.true(Date.now() - start < 40_000);
+  const ls = await testnet.shoal(survivor, 'node', 'ls');
+  t.true(ls.code !== 0 || !/Leader/.test(ls.stdout), 'no authoritative answer naming a leader');
+  await testnet.start('node2');
+  const ok = await waitFor(async () => {
+    const w = await testnet.shoal(survivor, 'service', 'create', '--name', 'x', '--detach', 'shoal/busybox:latest', 'sleep', '100');
+    return w.code === 0 ? w : undefined;
+  }, { what: 'writes accepted once quorum is back', timeoutMs: 60_000 });
+  t.truthy(ok);
+  await testnet.start('node3');
+  await shoalUntil(survivor, ['node', 'ls'], (o) => MANAGERS.every((m) => /Ready/.test(rowOf(o, m))), 'all managers Ready', 60_000);
+  await testnet.shoal(survivor, 'service', 'rm', 'x');
+});
+
+test.serial('B10: demoting the leader hands over leadership; the last manager is protected', async (t) => {
+  const leader = await leaderHost('node2');
+  const other = MANAGERS.find((m) => m !== leader)!;
+  const d = await testnet.shoal(other, 'node', 'demote', leader);
+  t.is(d.code, 0, d.stderr);
+  const ls = await shoalUntil(other, ['node', 'ls'], (o) => /Leader/.test(o) && !/Leader/.test(rowOf(o, leader)) && !/Reachable|Leader/.test(rowOf(o, leader)),
+    'a new leader and the old one demoted', 30_000);
+  t.regex(ls, /Leader/);
+  const onOld = await waitFor(async () => {
+    const r = await testnet.shoal(leader, 'node', 'ls');
+    return r.code !== 0 ? r : undefined;
+  }, { what: 'the demoted node refusing manager commands', timeoutMs: 30_000 });
+  t.regex(onOld.stderr, /not a swarm manager/);
+  const again = await testnet.shoal(other, 'node', 'demote', leader);
+  t.not(again.code, 0);
+  t.regex(again.stderr, /already a worker/);
+  // Demote down to one manager; the last one is refused.
+  const managers = MANAGERS.filter((m) => m !== leader);
+  const d2 = await testnet.shoal(managers[0]!, 'node', 'demote', managers[1]!);
+  t.is(d2.code, 0, d2.stderr);
+  const last = await testnet.shoal(managers[0]!, 'node', 'demote', managers[0]!);
+  t.not(last.code, 0);
+  t.regex(last.stderr, /last manager/);
+});
