@@ -423,16 +423,9 @@ export class GrpcTransport {
     this.closed = true;
     for (const p of this.peers.values()) this.dropPeerConn(p);
     if (this.ownsServer) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.server.forceShutdown();
-          resolve();
-        }, 500);
-        this.server.tryShutdown(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      // Peers hold long-lived streams to us: a graceful shutdown would wait for them. They
+      // see the streams fail and reconnect with backoff.
+      this.server.forceShutdown();
     } else {
       for (const c of this.inbound) {
         try {
