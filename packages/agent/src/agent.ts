@@ -1,4 +1,4 @@
-import type { Assignments, DispatcherClient, SessionInfo, Task, TaskStatus } from '@shoal/api';
+import type { Assignments, DispatcherClient, NetworkView, SessionInfo, Task, TaskStatus } from '@shoal/api';
 import type { Executor } from './exec.js';
 import type { Logger } from './logger.js';
 import { nullLogger } from './logger.js';
@@ -17,6 +17,17 @@ export interface AgentOptions {
   hostname?: string;
   /** Load-balancer dataplane this node runs (`nftables`, `ipvs`, `userspace`), added to the node description. */
   dataplane?: string;
+  /**
+   * The node's network plane (overlay, load balancer, DNS). When given, the session asks for the
+   * cluster-wide network view and every view received is handed to `onView` (before the tasks of
+   * the same message are reconciled). `onView` must not throw; it is level-triggered.
+   */
+  network?: { onView(view: NetworkView): void };
+  /**
+   * ms a running task that may be a load-balancer backend keeps running after the managers asked it
+   * to stop, so every node takes it out of the load balancer first. Default 0.
+   */
+  drainDelayMs?: number;
   /** Session re-open backoff in ms: starts at `initialMs`, doubles, capped at `maxMs`. Default 100 → 2000. */
   backoff?: { initialMs: number; maxMs: number };
   /**
@@ -131,7 +142,7 @@ export class Agent {
         if (this.opts.hostname) description.hostname = this.opts.hostname;
         if (this.opts.dataplane) description.dataplane = this.opts.dataplane;
         const info = await this.call(
-          this.opts.dispatcher.openSession({ nodeId: this.nodeId, description, addr: this.opts.addr }),
+          this.opts.dispatcher.openSession({ nodeId: this.nodeId, description, addr: this.opts.addr, ...(this.opts.network ? { networkView: true } : {}) }),
           'openSession',
         );
         if (this.stopping) break;
@@ -203,6 +214,13 @@ export class Agent {
         (a) => {
           if (ended || this.stopping) return;
           healthy = true;
+          if (a.network && this.opts.network) {
+            try {
+              this.opts.network.onView(a.network);
+            } catch (err) {
+              this.logger.warn({ err: String(err) }, 'network plane rejected a view');
+            }
+          }
           this.reconcile(a);
         },
         (err) => end(err ? `assignment stream ended: ${String(err)}` : 'assignment stream ended'),
@@ -246,7 +264,7 @@ export class Agent {
     const report = (taskId: string, status: TaskStatus): void => {
       this.reporter.push({ taskId, status });
     };
-    const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000);
+    const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000, this.opts.drainDelayMs ?? 0);
     this.runners.set(task.id, runner);
     runner.start();
   }

@@ -54,6 +54,8 @@ export interface ContainerStatus {
   pid?: number;
   /** Host-mode published ports as bound while running (`publishedPort` as the engine chose it when the spec left 0). */
   ports?: PortConfig[];
+  /** Data-path addresses (CIDR) while running, on the node's overlay network; reported as `TaskStatus.networkAddrs`. */
+  addresses?: string[];
 }
 
 /**

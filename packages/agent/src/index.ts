@@ -18,6 +18,6 @@ export type { Logger } from './logger.js';
 export { nullLogger } from './logger.js';
 export { StatusReporter } from './reporter.js';
 export type { SendStatuses, StatusReporterOptions } from './reporter.js';
-export { TaskRunner, wantsStop } from './task.js';
+export { TaskRunner, isBackend, wantsStop } from './task.js';
 export { expandTemplate } from './template.js';
 export type { TemplateContext } from './template.js';

@@ -30,6 +30,8 @@ export class TaskRunner {
   private containerId: string | undefined;
   /** Host-mode ports bound by the running container (reported with RUNNING). */
   private ports: PortConfig[] | undefined;
+  /** Data-path addresses of the running container (reported with RUNNING as `networkAddrs`). */
+  private addresses: string[] | undefined;
   private readonly abort = new AbortController();
   private wake: (() => void) | undefined;
   /** Bumped by update(), so a change during a step is never slept through. */
@@ -45,6 +47,11 @@ export class TaskRunner {
     private readonly logger: Logger = nullLogger,
     /** ms between re-inspections when wait() fails for a reason other than a vanished container. */
     private readonly retryMs = 1000,
+    /**
+     * ms between the managers asking a running load-balancer backend to stop and the stop signal:
+     * every node takes it out of the load balancer first (docs/NETWORKING.md). 0 = stop at once.
+     */
+    private readonly drainDelayMs = 0,
   ) {
     this.task = task;
     this.state = task.status.state;
@@ -146,6 +153,7 @@ export class TaskRunner {
     }
     this.containerId = st.containerId;
     this.ports = st.ports;
+    this.addresses = st.addresses;
     if (st.running) {
       if (this.state !== 'running') this.setState('running', 'started (adopted running container)');
     } else if (st.started) {
@@ -190,6 +198,7 @@ export class TaskRunner {
         const st = await this.controller.inspect();
         this.containerId = st.containerId ?? this.containerId;
         this.ports = st.ports;
+        this.addresses = st.addresses;
       } catch (err) {
         this.fatal(err);
         return true;
@@ -256,7 +265,8 @@ export class TaskRunner {
 
   private beginShutdown(): void {
     if (this.stopping) return;
-    this.stopping = this.controller.shutdown().catch(async (err) => {
+    const drain = this.drainDelayMs > 0 && isBackend(this.task) ? sleep(this.drainDelayMs, this.abort.signal) : Promise.resolve();
+    this.stopping = drain.then(() => (this.closed ? undefined : this.controller.shutdown())).catch(async (err) => {
       this.logger.warn({ taskId: this.id, err: String(err) }, 'graceful stop failed; killing');
       await this.controller.terminate().catch(() => undefined);
     });
@@ -270,6 +280,7 @@ export class TaskRunner {
     if (extra.exitCode !== undefined) status.exitCode = extra.exitCode;
     if (this.containerId) status.containerId = this.containerId;
     if (this.ports && this.ports.length > 0) status.ports = this.ports;
+    if (this.addresses && this.addresses.length > 0) status.networkAddrs = this.addresses;
     this.logger.debug({ taskId: this.id, state, err: extra.err }, 'task state');
     this.report(this.task.id, status);
   }
@@ -278,6 +289,11 @@ export class TaskRunner {
 /** True when the managers want the task stopped (desired state past RUNNING: SHUTDOWN, REMOVE, …). */
 export function wantsStop(task: Pick<Task, 'desiredState'>): boolean {
   return taskStateRank(task.desiredState) > taskStateRank('running');
+}
+
+/** May the task be a load-balancer backend (VIP, DNS or published ports)? Then it drains before it stops. */
+export function isBackend(task: Pick<Task, 'networks' | 'endpoint' | 'spec'>): boolean {
+  return task.networks.length > 0 || task.spec.networks.length > 0 || (task.endpoint?.ports ?? []).some((p) => p.publishMode === 'ingress');
 }
 
 function errText(err: unknown): string {

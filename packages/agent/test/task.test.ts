@@ -181,3 +181,22 @@ test('a runtime that keeps failing inspect() gets three tries, then the task is 
   t.is(h.last()!.err, 'container name web.1.x is taken by a container Shoal does not manage');
   t.is(h.exec.containers.size, 0);
 });
+
+test('a backend reports its data-path address with RUNNING and drains before it is stopped', async (t) => {
+  const exec = new FakeExecutor('node1');
+  exec.addressOf = () => '10.97.1.7/24';
+  const task = { ...fakeTask({ nodeId: 'node1' }), networks: [{ networkId: 'app', addresses: [] }] };
+  const reported: TaskStatus[] = [];
+  const runner = new TaskRunner(task, exec.controller(task), (_id, s) => reported.push(s), undefined, 20, 1500);
+  runner.start();
+  await until(() => runner.observed === 'running', 'running');
+  t.deepEqual(reported.at(-1)!.networkAddrs, ['10.97.1.7/24']);
+  const c = exec.byTask(task.id)!;
+  runner.update({ ...task, desiredState: 'shutdown' });
+  await new Promise((r) => setTimeout(r, 100));
+  t.true(c.running, 'still running during the drain delay');
+  t.false(exec.ops.includes(`shutdown ${c.name}`));
+  await until(() => runner.observed === 'shutdown', 'shutdown');
+  t.false(c.running);
+  await runner.close();
+});

@@ -34,6 +34,8 @@ export class FakeExecutor implements Executor {
   failNextPrepare: Error | undefined;
   /** While set, every controller's inspect() rejects with it (engine trouble). */
   inspectError: Error | undefined;
+  /** When set, running containers report this data-path address (CIDR) for their task. */
+  addressOf: ((taskId: string) => string) | undefined;
   /** When set, describe() rejects with it (engine down). */
   describeError: Error | undefined;
   private seq = 0;
@@ -260,6 +262,7 @@ class FakeController implements Controller {
     if (!c) return { exists: false, running: false, started: false };
     const st: ContainerStatus = { exists: true, containerId: c.id, running: c.running, started: c.started };
     if (c.started && !c.running && c.exitCode !== undefined) st.exitCode = c.exitCode;
+    if (c.running && this.engine.addressOf) st.addresses = [this.engine.addressOf(this.task.id)];
     return st;
   }
 }
