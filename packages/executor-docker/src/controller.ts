@@ -13,6 +13,20 @@ export interface DockerControllerOptions {
   pullTimeoutMs: number;
   /** The node as templates see it (`{{.Node.Hostname}}`, …); called only when a template needs it. */
   node: () => Promise<TemplateContext['node']>;
+  /** The node's overlay network, if any (see {@link TaskNetwork}). */
+  network?: TaskNetwork;
+}
+
+/**
+ * The Docker network every task container joins (the node's overlay bridge, docs/NETWORKING.md)
+ * and the DNS servers it gets. `ready()` resolves once the network exists (it may wait for the
+ * node's overlay subnet) and rejects with a one-line reason when it cannot be set up; the task is
+ * then REJECTED.
+ */
+export interface TaskNetwork {
+  /** Docker network name, e.g. `shoal_overlay`. */
+  name: string;
+  ready(): Promise<{ dns?: string[] }>;
 }
 
 /**
@@ -126,6 +140,8 @@ export class DockerController implements Controller {
     if (started && !info.State.Running) status.exitCode = info.State.ExitCode;
     if (info.State.Running) {
       if (info.State.Pid > 0) status.pid = info.State.Pid;
+      const net = this.opts.network ? info.NetworkSettings?.Networks?.[this.opts.network.name] : undefined;
+      if (net?.IPAddress) status.addresses = [`${net.IPAddress}/${net.IPPrefixLen || 32}`];
       const ports = this.boundPorts(info.NetworkSettings?.Ports as Record<string, { HostIp: string; HostPort: string }[] | null> | undefined);
       if (ports.length > 0) status.ports = ports;
     }
@@ -190,6 +206,11 @@ export class DockerController implements Controller {
       Labels: labels,
       HostConfig: { RestartPolicy: { Name: 'no' } },
     };
+    if (this.opts.network) {
+      const { dns } = await this.opts.network.ready();
+      o.HostConfig!.NetworkMode = this.opts.network.name;
+      if (dns?.length) o.HostConfig!.Dns = dns;
+    }
     if (spec.command && spec.command.length > 0) {
       o.Entrypoint = spec.command;
       o.Cmd = spec.args ?? [];

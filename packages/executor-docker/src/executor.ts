@@ -2,7 +2,7 @@ import Dockerode from 'dockerode';
 import type { NodeDescription, Task } from '@shoal/api';
 import type { Controller, Executor, ManagedContainer } from '@shoal/agent';
 import { LABELS, managedFromLabels } from '@shoal/agent';
-import { DockerController } from './controller.js';
+import { DockerController, type TaskNetwork } from './controller.js';
 import { defaultDockerHost, dockerOptions, engineMessage, statusCodeOf } from './docker-host.js';
 
 export interface DockerExecutorOptions {
@@ -14,6 +14,11 @@ export interface DockerExecutorOptions {
   hostname?: string;
   /** Longest an image pull may take, ms (then the task is REJECTED). Default 120 000. */
   pullTimeoutMs?: number;
+  /**
+   * The node's overlay network: every task container joins it (with its DNS servers) and reports
+   * its address there as `networkAddrs`. Absent: containers use the engine's default bridge.
+   */
+  network?: TaskNetwork;
 }
 
 /**
@@ -29,6 +34,7 @@ export class DockerExecutor implements Executor {
   readonly dockerHost: string;
   private readonly hostname: string | undefined;
   private readonly pullTimeoutMs: number;
+  private readonly network: TaskNetwork | undefined;
   private node: Promise<{ hostname: string; os: string; architecture: string }> | undefined;
 
   /** Throws a one-line error when `nodeId` is empty or `dockerHost` is not a unix:// or tcp:// address. */
@@ -39,6 +45,7 @@ export class DockerExecutor implements Executor {
     this.docker = new Dockerode(dockerOptions(this.dockerHost));
     this.hostname = opts.hostname;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? 120_000;
+    this.network = opts.network;
   }
 
   /**
@@ -80,7 +87,9 @@ export class DockerExecutor implements Executor {
   }
 
   controller(task: Task): Controller {
-    return new DockerController(this.docker, task, { nodeId: this.nodeId, pullTimeoutMs: this.pullTimeoutMs, node: () => this.templateNode() });
+    return new DockerController(this.docker, task, {
+      nodeId: this.nodeId, pullTimeoutMs: this.pullTimeoutMs, node: () => this.templateNode(), ...(this.network ? { network: this.network } : {}),
+    });
   }
 
   async list(): Promise<ManagedContainer[]> {

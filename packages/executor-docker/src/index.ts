@@ -2,5 +2,5 @@
 export { DockerExecutor } from './executor.js';
 export type { DockerExecutorOptions } from './executor.js';
 export { DockerController } from './controller.js';
-export type { DockerControllerOptions } from './controller.js';
+export type { DockerControllerOptions, TaskNetwork } from './controller.js';
 export { defaultDockerHost, dockerOptions } from './docker-host.js';
