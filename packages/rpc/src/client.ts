@@ -161,7 +161,9 @@ export class ClusterClient {
   private demote(addr: string): void {
     const i = this.managers.indexOf(addr);
     if (i < 0 || this.managers.length < 2) return;
-    if (this.preferred === undefined || this.preferred === addr) this.preferred = this.managers[(i + 1) % this.managers.length];
+    // Start after it, even when it was not the preferred one (the preferred one may be the dead
+    // manager the call skipped over on its way here).
+    this.preferred = this.managers[(i + 1) % this.managers.length];
   }
 
   private clientFor(addr: string): ClusterGrpcClient {
