@@ -20,6 +20,7 @@ import {
 } from '@shoal/rpc';
 import { GrpcTransport } from '@shoal/replication';
 import { serveRpc, type Handler } from './rpc-server.js';
+import { NodeNetwork, type NodeNetworkOptions } from './network.js';
 import { loadMaterial, saveMaterial, certPaths } from './certs.js';
 
 export interface DaemonOptions {
@@ -30,6 +31,8 @@ export interface DaemonOptions {
   listenAddr: string;
   advertiseAddr?: string;
   logger: Logger;
+  /** Overlay, load balancer and DNS of this node (`--lb-dataplane`, `--data-path-port`); see network.ts. */
+  network?: NodeNetworkOptions;
 }
 
 /** Who this node is; written once init/join succeeded (`<dataDir>/node.json`). */
@@ -121,7 +124,9 @@ export class Daemon {
   private async activate(o: { bootstrap?: { root: RootCA; tokens: { worker: string; manager: string } }; joinRaft?: boolean; forceNewCluster?: boolean }): Promise<void> {
     const st = this.state!;
     this.material = loadMaterial(this.opts.dataDir);
-    this.executor = new DockerExecutor({ dockerHost: this.opts.dockerHost, nodeId: st.nodeId });
+    const network = await NodeNetwork.create(st.nodeId, this.opts.network ?? {}, this.log);
+    this.executor = new DockerExecutor({ dockerHost: this.opts.dockerHost, nodeId: st.nodeId, network: network.taskNetwork });
+    network.attach(this.executor.docker);
     let dispatcher: DispatcherClient;
     if (st.role === 'manager') {
       const identity = new TlsIdentity(this.material);
@@ -156,7 +161,7 @@ export class Daemon {
     }
     this.agent = new Agent({
       nodeId: st.nodeId, addr: st.advertiseAddr, dispatcher: this.watchManagers(dispatcher), executor: this.executor,
-      logger: this.log, hostname: this.opts.hostname,
+      logger: this.log, hostname: this.opts.hostname, network, dataplane: network.kind, drainDelayMs: network.drainDelayMs,
     });
     await this.agent.start();
     this.saveState();

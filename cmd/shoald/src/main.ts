@@ -15,6 +15,8 @@ export async function main(argv = process.argv): Promise<void> {
     .option('hostname', { type: 'string', default: os.hostname(), describe: 'node name shown in `node ls`' })
     .option('listen-addr', { type: 'string', default: '0.0.0.0:2377', describe: 'cluster (gRPC) listen address' })
     .option('advertise-addr', { type: 'string', describe: 'address other nodes use to reach this node' })
+    .option('lb-dataplane', { type: 'string', default: 'auto', choices: ['auto', 'nftables', 'ipvs', 'userspace'], describe: 'load-balancer dataplane (auto: nftables, else IPVS, else userspace); shown in `node inspect`' })
+    .option('data-path-port', { type: 'number', default: 4789, describe: 'VXLAN UDP port of the overlay (the same on every node)' })
     .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] })
     .strict()
     .fail((msg, err) => {
@@ -33,6 +35,7 @@ export async function main(argv = process.argv): Promise<void> {
     listenAddr: args['listen-addr'],
     ...(args['advertise-addr'] ? { advertiseAddr: args['advertise-addr'] } : {}),
     logger,
+    network: { prefer: args['lb-dataplane'] as 'auto' | 'nftables' | 'ipvs' | 'userspace', dataPathPort: args['data-path-port'] },
   });
   let stopping = false;
   const stop = async (sig: string) => {
