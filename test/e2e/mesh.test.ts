@@ -32,7 +32,7 @@ async function ipOf(node: string, id: string): Promise<string> {
   const r = await testnet.docker(node, 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', id);
   return r.stdout.trim();
 }
-const nftRules = async (node: string) => (await testnet.exec(node, 'nft', 'list', 'table', 'ip', 'shoal')).stdout;
+const nftRules = async (node: string) => (await testnet.exec(node, '/usr/sbin/nft', 'list', 'table', 'ip', 'shoal')).stdout;
 /** Every replica got 8–28 % of the requests. */
 function balanced(t: { true(v: boolean, m?: string): void }, tally: Tally, n: number, what: string): void {
   for (const [k, v] of Object.entries(tally)) if (k) t.true(v >= 0.08 * n && v <= 0.28 * n, `${what}: ${k} got ${v}/${n} ${JSON.stringify(tally)}`);

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { ROOT, waitFor } from './harness.js';
 
-const TESTNET = path.join(ROOT, 'scripts/testnet');
+/** The harness script; `SHOAL_TESTNET_SCRIPT` points at a private copy (other names and addresses) to run beside a busy one. */
+const TESTNET = process.env['SHOAL_TESTNET_SCRIPT'] || path.join(ROOT, 'scripts/testnet');
 
 export interface RunResult {
   code: number;
