@@ -581,10 +581,13 @@ export class Daemon {
           },
           'manager.joinRaft': async (params: unknown, peer: Peer | null) => {
             const caller = requireRole(peer, ['manager'], 'manager.joinRaft');
-            const addr = (params as { addr?: unknown }).addr;
-            if (typeof addr !== 'string' || !addr) throw invalidArgument('manager.joinRaft: missing addr');
-            return onLeader('manager.joinRaft', params, async () => {
-              await m.addManager(caller.nodeId, addr);
+            const p = params as { addr?: unknown; nodeId?: unknown };
+            if (typeof p.addr !== 'string' || !p.addr) throw invalidArgument('manager.joinRaft: missing addr');
+            const addr = p.addr;
+            // A follower forwards the call on the joiner's behalf: the joiner is named in the params.
+            const joiner = typeof p.nodeId === 'string' && p.nodeId ? p.nodeId : caller.nodeId;
+            return onLeader('manager.joinRaft', { addr, nodeId: joiner }, async () => {
+              await m.addManager(joiner, addr);
               return {};
             });
           },
