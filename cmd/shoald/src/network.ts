@@ -38,9 +38,11 @@ export const OVERLAY_NETWORK = 'shoal_overlay';
 const BRIDGE = 'ovl0';
 
 /**
- * One per node, alive as long as the agent (`close()` is called by `Agent.stop()`). Kernel state
- * (nft table, VXLAN device, routes, the Docker network) is left in place on close so running
- * containers stay reachable while shoald restarts; the next start replaces it.
+ * One per node, alive as long as the agent (`close()` is called by `Agent.stop()`). `close()`
+ * removes the load balancer (nft table / IPVS services / proxy listeners: a stopped node must not
+ * keep capturing published ports) and the resolver; the overlay plumbing (VXLAN device, routes,
+ * the Docker network) stays, so tasks keep reaching each other by address while shoald restarts.
+ * A crash (SIGKILL) leaves everything; the next start replaces it.
  */
 export class NodeNetwork {
   readonly kind: DataplaneKind;
@@ -117,7 +119,7 @@ export class NodeNetwork {
     await this.busy;
     await this.dns?.close().catch(() => undefined);
     this.dns = undefined;
-    if (this.kind === 'userspace') await this.dataplane.close().catch(() => undefined);
+    await this.dataplane.close().catch((err: unknown) => this.log.warn({ err: String(err) }, 'dataplane close failed'));
   }
 
   private whenReady(): Promise<{ dns: string[] }> {
