@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Provisions one demo VM: Node.js 20 from Debian's nodejs package if missing, then Shoal's own
-# set-up (Debian packages, npm ci, build, dockerd, test image) and a systemd unit for shoald.
+# Provisions one demo VM: Shoal's own set-up (Debian packages, npm ci, build, dockerd, test image)
+# and a systemd unit for shoald. Needs Node.js >= 20.19 in the box (Debian 12's own nodejs is 18).
 # Usage (by Vagrant): provision.sh ADVERTISE_IP
 set -euo pipefail
 IP=${1:?usage: provision.sh ADVERTISE_IP}
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+  echo "provision.sh: Node.js >= 20.19 is needed in the VM; install it (e.g. from a box that has it) and run 'vagrant provision' again" >&2
+  exit 1
 fi
 cd /shoal
 ./scripts/setup.sh
