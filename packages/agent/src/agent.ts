@@ -20,9 +20,10 @@ export interface AgentOptions {
   /**
    * The node's network plane (overlay, load balancer, DNS). When given, the session asks for the
    * cluster-wide network view and every view received is handed to `onView` (before the tasks of
-   * the same message are reconciled). `onView` must not throw; it is level-triggered.
+   * the same message are reconciled). `onView` must not throw; it is level-triggered. `close` is
+   * called by {@link Agent.stop}.
    */
-  network?: { onView(view: NetworkView): void };
+  network?: { onView(view: NetworkView): void; close?(): Promise<void> };
   /**
    * ms a running task that may be a load-balancer backend keeps running after the managers asked it
    * to stop, so every node takes it out of the load balancer first. Default 0.
@@ -119,6 +120,7 @@ export class Agent {
     this.wakeBackoff?.();
     await this.loop;
     await this.sweeping;
+    await this.opts.network?.close?.().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'network plane close failed'));
     this.runners.clear();
   }
 
