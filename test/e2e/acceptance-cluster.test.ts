@@ -79,13 +79,13 @@ test.serial('B02: draining a node moves exactly its tasks, at once, never more t
     return n['node4'] === 2 && n['node5'] === 2;
   }, { what: '2 tasks on each worker' });
   t.is((await testnet.shoal('node1', 'node', 'update', '--availability', 'drain', 'node5')).code, 0);
-  const start = Date.now();
+  const began = Date.now();
   let max = 0;
   for (;;) {
     const rows = await desiredRunning('node1', 'drainme');
     max = Math.max(max, rows.length);
     if ((await runningOn('node4', 'drainme')).length === 4 && (await runningOn('node5', 'drainme')).length === 0) break;
-    if (Date.now() - start > 15_000) t.fail('tasks did not move off the drained node within 15 s (the 30 s restart delay must not apply)');
+    if (Date.now() - began > 15_000) t.fail('tasks did not move off the drained node within 15 s (the 30 s restart delay must not apply)');
     await sleep(300);
   }
   t.true(max <= 4, `at most 4 desired-running tasks at any sample, saw ${max}`);
@@ -149,7 +149,7 @@ test.serial('B08: killing the leader host marks only it Down and moves only its 
 test.serial('B09: a manager without quorum fails writes fast and clearly; they work again once quorum returns', async (t) => {
   const survivor = 'node1';
   for (const m of MANAGERS.filter((x) => x !== survivor)) await kill(m);
-  const start = Date.now();
+  const began = Date.now();
   const r = await waitFor(async () => {
     const w = await testnet.shoal(survivor, 'service', 'create', '--name', 'x', '--detach', 'shoal/busybox:latest', 'sleep', '100');
     return w.code !== 0 && /leader/i.test(w.stderr) ? w : undefined;
@@ -159,7 +159,7 @@ test.serial('B09: a manager without quorum fails writes fast and clearly; they w
   const again = await testnet.shoal(survivor, 'service', 'scale', 'nosuch=2');
   t.not(again.code, 0);
   t.true(Date.now() - t0 < 10_000, 'a write without quorum fails within 10 s');
-  t.true(Date.now() - start < 40_000);
+  t.true(Date.now() - began < 40_000);
   const ls = await testnet.shoal(survivor, 'node', 'ls');
   t.true(ls.code !== 0 || !/Leader/.test(ls.stdout), 'no authoritative answer naming a leader');
   await start('node2');
