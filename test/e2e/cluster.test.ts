@@ -124,6 +124,7 @@ test.serial('kill a worker host: its tasks run elsewhere; restarted, it runs no 
 
 test.serial('partition a minority manager: it refuses writes, the majority goes on; heal converges', async (t) => {
   await testnet.partition('node3');
+  t.teardown(() => testnet.heal().then(() => undefined, () => undefined));
   const refused = await waitFor(async () => {
     const r = await testnet.shoal('node3', 'service', 'scale', 'web=11', '--detach');
     return r.code !== 0 ? r : undefined;

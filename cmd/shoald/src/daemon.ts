@@ -392,7 +392,9 @@ export class Daemon {
       });
       return this.localControl(method, params);
     }
-    return this.leaderClient().call('control.call', { method, params }, { timeoutMs: 30_000 });
+    // The leader answers within its proposal timeout (10 s); a leader cut off from here shows as
+    // no answer, and Raft on this node drops it as leader within an election timeout.
+    return this.leaderClient().call('control.call', { method, params }, { timeoutMs: 12_000 });
   }
 
   private localControl(method: string, p: Record<string, unknown>): unknown {
