@@ -187,3 +187,31 @@ test('controller: a host-mode port with published 0 is bound by the engine and r
   t.regex(page, /^HTTP\/1\.[01] 200/);
   await ctl.remove();
 });
+
+test('controller: with a task network the container joins it, gets its DNS servers and reports its address there', async (t) => {
+  // A private bridge network stands in for the node's overlay bridge (docs/NETWORKING.md).
+  const name = `${RUN}-net`;
+  const third = 200 + Math.floor(Math.random() * 50);
+  await docker.createNetwork({ Name: name, Driver: 'bridge', IPAM: { Driver: 'default', Config: [{ Subnet: `10.97.${third}.0/24`, Gateway: `10.97.${third}.1` }] } });
+  try {
+    let waited = 0;
+    const netExec = new DockerExecutor({ nodeId: NODE, network: { name, ready: async () => { waited++; return { dns: [`10.97.${third}.1`] }; } } });
+    const task = fakeTask({ nodeId: NODE, serviceName: `${RUN}-net`, command: SLEEP_TERMABLE, labels: runLabels });
+    const ctl = netExec.controller(task);
+    await ctl.prepare();
+    t.is(waited, 1, 'create waits for the network to be ready');
+    await ctl.start();
+    const st = await ctl.inspect();
+    t.regex(st.addresses?.[0] ?? '', new RegExp(`^10\\.97\\.${third}\\.\\d+/24$`));
+    const info = await docker.getContainer(st.containerId!).inspect();
+    t.deepEqual(info.HostConfig.Dns, [`10.97.${third}.1`]);
+    t.is(info.HostConfig.NetworkMode, name);
+    await ctl.remove();
+    // A network that never gets ready rejects the task with its reason.
+    const broken = new DockerExecutor({ nodeId: NODE, network: { name, ready: async () => { throw new Error('overlay not ready: no subnet'); } } });
+    const bad = fakeTask({ nodeId: NODE, serviceName: `${RUN}-netbad`, command: SLEEP_TERMABLE, labels: runLabels });
+    await t.throwsAsync(broken.controller(bad).prepare(), { message: /overlay not ready: no subnet/ });
+  } finally {
+    await docker.getNetwork(name).remove().catch(() => undefined);
+  }
+});
