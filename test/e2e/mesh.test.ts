@@ -149,8 +149,14 @@ test.serial('an overlay network with two services talking by name; names do not 
 });
 
 test.serial('scale 6 → 2: after settling no request fails and only the 2 remain', async (t) => {
+  // Requests keep flowing while 4 replicas drain and stop (reported, not asserted: the issue asks
+  // for no failures once the change has settled).
+  const during = requestsFromContainer('node1', client, 'web', 800);
+  await new Promise((r) => setTimeout(r, 300));
   await must('node1', 'service', 'scale', 'web=2', '--detach');
   await waitFor(async () => (await containers('web')).length === 2, { what: '2 web containers', timeoutMs: 60_000 });
+  const d = await during;
+  t.log(`during the scale-down: ${answered(d)} answered, ${failures(d)} failed`);
   const left = await containers('web');
   const names = new Set(await Promise.all(left.map(async (c) => (await testnet.docker(c.node, 'exec', c.id, 'hostname')).stdout.trim())));
   await waitFor(async () => (await lookup('node1', client, 'tasks.web')).length === 2, { what: 'tasks.web → 2', timeoutMs: 20_000 });
@@ -162,7 +168,8 @@ test.serial('scale 6 → 2: after settling no request fails and only the 2 remai
 test.serial('a killed container leaves the load balancer on every host; a killed host\'s backends leave when it is Down', async (t) => {
   await must('node1', 'service', 'scale', 'web=3', '--detach');
   await waitFor(async () => (await containers('web')).length === 3, { what: '3 web containers', timeoutMs: 60_000 });
-  const victim = (await containers('web')).find((c) => c.node !== 'node1')!;
+  const all = await containers('web');
+  const victim = all.find((c) => c.node !== 'node1') ?? all[0]!;
   const ip = await ipOf(victim.node, victim.id);
   await waitFor(async () => (await nftRules('node1')).includes(ip), { what: `${ip} in node1's load balancer`, timeoutMs: 20_000 });
   const t0 = Date.now();
@@ -171,17 +178,25 @@ test.serial('a killed container leaves the load balancer on every host; a killed
   t.log(`killed container's backend left node1 and node3 in ${Date.now() - t0} ms`);
 
   // Kill node3 (a worker): once Down, its backends leave and the client sees no errors.
-  await waitFor(async () => (await runningOn('node3', 'web')).length > 0 ? true : undefined, { what: 'a web task on node3', timeoutMs: 60_000 }).catch(() => undefined);
+  if ((await runningOn('node3', 'web')).length === 0) {
+    await must('node1', 'service', 'scale', 'web=4', '--detach');
+    await waitFor(async () => (await runningOn('node3', 'web')).length > 0, { what: 'a web task on node3', timeoutMs: 60_000 });
+  }
   const node3Ips = await Promise.all((await runningOn('node3', 'web')).map((id) => ipOf('node3', id)));
+  await waitFor(async () => {
+    const rules = await nftRules('node1');
+    return node3Ips.every((x) => rules.includes(x));
+  }, { what: 'node3 backends in node1\'s load balancer', timeoutMs: 20_000 });
+  const want = (await containers('web')).length;
   await testnet.kill('node3');
   await shoalUntil('node1', ['node', 'ls'], (o) => /node3\s.*Down/.test(o), 'node3 Down', 30_000);
   await waitFor(async () => {
     const rules = await nftRules('node1');
     return node3Ips.every((x) => !rules.includes(x));
   }, { what: 'node3 backends gone from node1', timeoutMs: 10_000 });
-  await waitFor(async () => (await containers('web', ['node1', 'node2'])).length === 3, { what: 'web back to 3 on node1/node2', timeoutMs: 60_000 });
-  await waitFor(async () => (await lookup('node1', client, 'tasks.web')).length === 3, { what: 'tasks.web → 3', timeoutMs: 20_000 });
+  await waitFor(async () => (await containers('web', ['node1', 'node2'])).length === want, { what: `web back to ${want} on node1/node2`, timeoutMs: 60_000 });
+  await waitFor(async () => (await lookup('node1', client, 'tasks.web')).length === want, { what: `tasks.web → ${want}`, timeoutMs: 20_000 });
   const tally = await requestsFromContainer('node1', client, 'web', 60);
   t.is(failures(tally), 0, JSON.stringify(tally));
-  t.is(replicas(tally).length, 3);
+  t.is(replicas(tally).length, want);
 });
