@@ -63,6 +63,7 @@ export class NodeNetwork {
   private ready: { dns: string[] } | undefined;
   private waiters: ((r: { dns: string[] }) => void)[] = [];
   private lastError = '';
+  private dnsError = '';
   private retry: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
   private underlay: { ip: string; dev: string } | undefined;
@@ -183,9 +184,14 @@ export class NodeNetwork {
       await this.ensureDockerNetwork(cfg);
       const ran = await ex.ensureHost();
       if (ran.length) this.log.info({ commands: ran.map((c) => c.join(' ')) }, 'overlay: host plumbing');
-      await this.ensureDns(gateway);
-      if (this.kind === 'userspace') await this.ensureVipAddrs(view);
       this.hostKey = hostKey;
+    }
+    await this.ensureDns(gateway);
+    // Tasks may start once the bridge and the host's overlay part are in place; peers, LB and DNS follow (retried on error).
+    if (!this.ready) {
+      this.ready = { dns: [gateway] };
+      this.log.info({ subnet: me.subnet, gateway, underlay: underlay.ip, dev: underlay.dev, dataplane: this.kind }, 'node network ready');
+      for (const w of this.waiters.splice(0)) w(this.ready);
     }
     const peers = view.nodes.filter((n) => n.id !== this.nodeId).map((n) => ({ underlayIp: n.addr, subnet: n.subnet }));
     const peersKey = hostKey + JSON.stringify(peers);
@@ -198,11 +204,6 @@ export class NodeNetwork {
     if (this.kind === 'userspace') await this.ensureVipAddrs(view);
     const r = await this.dataplane.sync(serviceTableFromView(view, { hairpin: [{ subnet: me.subnet, bridge: BRIDGE }] }));
     if (r.mode !== 'noop') this.log.debug({ mode: r.mode, bytes: r.bytes, ms: r.ms }, 'dataplane synced');
-    if (!this.ready) {
-      this.ready = { dns: [gateway] };
-      this.log.info({ subnet: me.subnet, gateway, underlay: underlay.ip, dev: underlay.dev, dataplane: this.kind }, 'node network ready');
-      for (const w of this.waiters.splice(0)) w(this.ready);
-    }
   }
 
   /** The interface holding this node's address (the VXLAN underlay). */
@@ -236,13 +237,26 @@ export class NodeNetwork {
     await docker.createNetwork(dockerNetworkCreateBody(cfg));
   }
 
-  /** The resolver on the bridge gateway (re-bound when the gateway changes). */
+  /**
+   * The resolver on the bridge gateway (re-bound when the gateway changes). A bind failure (e.g.
+   * another process holds port 53 there) is logged and retried on the next reconcile; tasks still
+   * start, without service names.
+   */
   private async ensureDns(gateway: string): Promise<void> {
     if (this.dns && this.dnsHost === gateway) return;
     await this.dns?.close().catch(() => undefined);
     this.dns = undefined;
     const dns = new ServiceDns({ host: gateway, port: 53 });
-    await dns.start();
+    try {
+      await dns.start();
+    } catch (err) {
+      const msg = (err as Error).message;
+      if (msg !== this.dnsError) this.log.error({ err: msg }, 'service DNS not serving; retrying');
+      this.dnsError = msg;
+      return;
+    }
+    if (this.dnsError) this.log.info({ host: gateway }, 'service DNS serving');
+    this.dnsError = '';
     this.dns = dns;
     this.dnsHost = gateway;
   }
