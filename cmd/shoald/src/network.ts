@@ -66,7 +66,7 @@ export class NodeNetwork {
   private dnsError = '';
   private retry: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
-  private underlay: { ip: string; dev: string } | undefined;
+  private underlay: { ip: string; dev: string; mtu: number } | undefined;
 
   private constructor(
     private readonly nodeId: string,
@@ -175,7 +175,7 @@ export class NodeNetwork {
     const cfg: OverlayConfig = {
       subnet: me.subnet, clusterCidr: view.clusterCidr, vipCidr: view.vipCidr, underlayIp: underlay.ip, underlayDev: underlay.dev,
       bridge: BRIDGE, dockerNetwork: OVERLAY_NETWORK, dstPort: this.opts.dataPathPort ?? DEFAULTS.overlay.dataPathPort,
-      vni: DEFAULTS.overlay.vni, mtu: DEFAULTS.overlay.mtu,
+      vni: DEFAULTS.overlay.vni, mtu: Math.min(DEFAULTS.overlay.mtu, underlay.mtu - 50),
     };
     const ex = new OverlayExecutor(cfg);
     const { gateway } = overlayAddresses(me.subnet);
@@ -207,14 +207,14 @@ export class NodeNetwork {
   }
 
   /** The interface holding this node's address (the VXLAN underlay). */
-  private async underlayOf(ip: string): Promise<{ ip: string; dev: string }> {
+  private async underlayOf(ip: string): Promise<{ ip: string; dev: string; mtu: number }> {
     if (this.underlay?.ip === ip) return this.underlay;
     const r = await run(['ip', '-j', '-4', 'addr', 'show']);
     if (r.code !== 0) throw new Error(`ip -j -4 addr show failed: ${r.stderr.trim()}`);
-    const links = JSON.parse(r.stdout || '[]') as { ifname: string; addr_info?: { local?: string }[] }[];
+    const links = JSON.parse(r.stdout || '[]') as { ifname: string; mtu?: number; addr_info?: { local?: string }[] }[];
     const l = links.find((x) => (x.addr_info ?? []).some((a) => a.local === ip));
     if (!l) throw new Error(`this node's address ${ip} is on no local interface; start the node with --advertise-addr set to one of its own addresses`);
-    this.underlay = { ip, dev: l.ifname };
+    this.underlay = { ip, dev: l.ifname, mtu: l.mtu ?? 1500 };
     return this.underlay;
   }
 
