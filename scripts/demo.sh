@@ -3,7 +3,8 @@
 #
 # The main job, on one machine as root: installs what is missing (scripts/setup.sh), starts
 # dockerd and shoald, runs `shoal swarm init`, creates the service `web` with 3 replicas serving
-# HTTP, shows `shoal service ls` and `shoal service ps web`, and fetches a page from each replica.
+# HTTP on the routing mesh port 8080, shows `shoal service ls` and `shoal service ps web`, and
+# fetches a page from each replica and through the mesh.
 # `--down` removes the service, stops shoald and deletes the demo's state.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,8 +58,8 @@ fi
 if shoal service inspect web >/dev/null 2>&1; then
   say "service web exists already"
 else
-  say "shoal service create --name web --replicas 3 shoal/busybox:latest (busybox httpd answering with its hostname)"
-  shoal service create --name web --replicas 3 shoal/busybox:latest \
+  say "shoal service create --name web --replicas 3 --publish 8080:80 shoal/busybox:latest (busybox httpd answering with its hostname)"
+  shoal service create --name web --replicas 3 --publish 8080:80 shoal/busybox:latest \
     sh -c 'mkdir -p /www; hostname > /www/index.html; trap "exit 0" TERM; httpd -f -p 80 -h /www & wait'
 fi
 
@@ -73,6 +74,15 @@ for id in $(docker ps -q --filter label=shoal.service.name=web); do
   ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$id")
   body=$(printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 "$ip" 80 | tail -1)
   printf '  %-45s %-15s -> %s\n' "$name" "$ip" "$body"
+done
+
+say "through the routing mesh: 6 requests to 127.0.0.1:8080 (nftables DNAT to the service's tasks)"
+for _ in $(seq 1 50); do   # the mesh is programmed on every node within moments of the tasks running
+  printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 1 127.0.0.1 8080 2>/dev/null | grep -q . && break; sleep 0.1
+done
+for i in 1 2 3 4 5 6; do
+  body=$(printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 127.0.0.1 8080 | tail -1)
+  echo "  request $i -> ${body:-no answer}"
 done
 
 cat <<EOT
