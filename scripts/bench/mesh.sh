@@ -9,11 +9,56 @@
 #     The load generator is one node process: on 2 cores it, the backend and the proxy share CPU.
 # Needs root, /usr/sbin/nft, iproute2. Cleans its netns and processes up on exit.
 # Usage: scripts/bench/mesh.sh [services=1000] [backends=10] [runs=15] [sampleS=2] [connections=32] [rounds=5]
+#
+# `--testnet` instead measures the running system on 2 testnet hosts (scripts/testnet, or
+# $SHOAL_TESTNET_SCRIPT; brought up and torn down here): one busybox httpd task on node2, loaded
+# from node1's namespace direct to the task's overlay IP, through the service VIP and through
+# the routing mesh (published port on node1's address), all crossing the VXLAN overlay
+# (overlay_* metrics); then the time until a killed task's backend has left node1's nft table.
+# Usage: scripts/bench/mesh.sh --testnet [sampleS=2] [connections=16] [rounds=3]
 set -euo pipefail
 SHOAL_LOG_TAG=bench-mesh
 . "$(dirname "$0")/../lib/common.sh"
 cd "$SHOAL_ROOT"
 need_root "the mesh benchmark (network namespaces, nftables)"
+
+if [ "${1:-}" = --testnet ]; then
+  shift
+  D=${1:-2} C=${2:-16} R=${3:-3}
+  TN=${SHOAL_TESTNET_SCRIPT:-$SHOAL_ROOT/scripts/testnet}
+  trap '"$TN" down >/dev/null 2>&1 || true' EXIT
+  "$TN" down >/dev/null 2>&1 || true
+  "$TN" up --nodes 2 >&2
+  ip1=$("$TN" ip node1); ip2=$("$TN" ip node2)
+  "$TN" exec node1 -- shoal swarm init --advertise-addr "$ip1" >&2
+  tok=$("$TN" exec node1 -- shoal swarm join-token -q worker)
+  "$TN" exec node2 -- shoal swarm join --token "$tok" --advertise-addr "$ip2" "$ip1:2377" >&2
+  "$TN" exec node1 -- shoal service create --name bench --constraint node.hostname==node2 -p 8080:80 --detach \
+    shoal/busybox:latest sh -c 'mkdir -p /www; hostname > /www/index.html; trap "exit 0" TERM; httpd -f -p 80 -h /www & wait' >&2
+  cid=""
+  for _ in $(seq 1 120); do
+    cid=$("$TN" exec node2 -- docker ps -q --filter label=shoal.service.name=bench | head -1)
+    [ -n "$cid" ] && break; sleep 0.5
+  done
+  [ -n "$cid" ] || die "the bench task did not start on node2"
+  tip=$("$TN" exec node2 -- docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$cid")
+  vip=$("$TN" exec node1 -- shoal service inspect bench | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);const x=Array.isArray(v)?v[0]:v;console.log(x.endpoint.virtualIps[0].addr.split("/")[0])})')
+  for _ in $(seq 1 100); do
+    "$TN" exec node1 -- /usr/sbin/nft list table ip shoal 2>/dev/null | grep -q "$tip" && break; sleep 0.2
+  done
+  info "task $tip on node2, VIP $vip, mesh $ip1:8080" >&2
+  "$TN" exec node1 -- node "$SHOAL_ROOT/scripts/bench/mesh/load.mjs" "$D" "$C" "$R" \
+    overlay_direct="http://$tip/" overlay_vip="http://$vip/" overlay_mesh="http://$ip1:8080/"
+  t0=$(date +%s%N)
+  "$TN" exec node2 -- docker kill "$cid" >/dev/null
+  for _ in $(seq 1 500); do
+    "$TN" exec node1 -- /usr/sbin/nft list table ip shoal | grep -q "$tip" || break
+    sleep 0.01
+  done
+  t1=$(date +%s%N)
+  printf '{"metric":"overlay_backend_removal_ms","value":%d,"unit":"ms"}\n' $(( (t1 - t0) / 1000000 ))
+  exit 0
+fi
 S=${1:-1000} B=${2:-10} N=${3:-15} D=${4:-2} C=${5:-32} R=${6:-5}
 npx tsc -b packages/netdp >&2
 
