@@ -25,7 +25,13 @@ if [ "${1:-}" = "--down" ]; then
   ids=$(docker ps -aq --filter label=shoal.service.name=web 2>/dev/null || true)
   [ -n "$ids" ] && docker rm -f $ids >/dev/null
   rm -rf "$DATA" "$SOCK" "$PIDFILE"
-  echo "removed the service, stopped shoald, deleted $DATA"
+  # The node's network plane (overlay bridge network, VXLAN device, firewall accepts, LB table).
+  docker network rm shoal_overlay >/dev/null 2>&1 || true
+  ip link del vxlan0 2>/dev/null || true
+  iptables -D DOCKER-USER -i vxlan0 -o ovl0 -j ACCEPT 2>/dev/null || true
+  iptables -D DOCKER-USER -m conntrack --ctstate DNAT -j ACCEPT 2>/dev/null || true
+  nft delete table ip shoal 2>/dev/null || true
+  echo "removed the service, stopped shoald, deleted $DATA and the node's overlay plumbing"
   exit 0
 fi
 [ $# -eq 0 ] || { echo "usage: $0 [--down]" >&2; exit 2; }
