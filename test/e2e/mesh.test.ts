@@ -108,7 +108,7 @@ test.serial('routing mesh: the published port on every host address and on each 
   }
 });
 
-test.serial('dnsrr: the name resolves to the task IPs; a host-mode port binds only where its task runs; a port conflict is refused', async (t) => {
+test.serial('dnsrr: the name resolves to the task IPs; a host-mode port binds only where its task runs; a dynamic published port; a port conflict is refused', async (t) => {
   await must('node1', 'service', 'create', '--name', 'rr', '--replicas', '2', '--endpoint-mode', 'dnsrr', '--network', 'appnet', '--detach', IMAGE, ...HTTPD);
   await must('node1', 'service', 'create', '--name', 'hp', '--publish', 'published=8081,target=80,mode=host', '--constraint', 'node.hostname==node2', '--detach', IMAGE, ...HTTPD);
   const rr = await waitFor(async () => {
@@ -128,6 +128,17 @@ test.serial('dnsrr: the name resolves to the task IPs; a host-mode port binds on
   t.is(answered(on2), 5, JSON.stringify(on2));
   const on1 = await requestsFromHost('node1', `http://${IP['node1']}:8081/`, 2);
   t.is(failures(on1), 2, 'not published on a host without the task');
+
+  // No published port given: one from 30000–32767, open on every host.
+  await must('node1', 'service', 'create', '--name', 'dyn', '-p', '80', '--detach', IMAGE, ...HTTPD);
+  const dyn = await waitFor(async () => (await inspect<{ endpoint?: { ports: { publishedPort: number }[] } }>('node1', 'service', 'dyn')).endpoint?.ports[0]?.publishedPort, { what: 'dyn published port', timeoutMs: 20_000 });
+  t.true(dyn >= 30000 && dyn <= 32767, String(dyn));
+  await waitFor(async () => (await containers('dyn')).length === 1, { what: 'dyn running', timeoutMs: 60_000 });
+  const viaDyn = await waitFor(async () => {
+    const x = await requestsFromHost('node1', `http://${IP['node3']}:${dyn}/`, 3);
+    return answered(x) === 3 ? x : undefined;
+  }, { what: `node3:${dyn} answering`, timeoutMs: 20_000 });
+  t.is(failures(viaDyn), 0);
 
   const dup = await sh('node1', 'service', 'create', '--name', 'dup', '-p', '8080:80', '--detach', IMAGE, ...HTTPD);
   t.not(dup.code, 0);
