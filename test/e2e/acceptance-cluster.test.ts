@@ -55,10 +55,10 @@ test.after.always(async () => {
 const killed = new Set<string>();
 async function kill(h: string): Promise<void> {
   killed.add(h);
-  await kill(h);
+  await testnet.kill(h);
 }
 async function start(h: string): Promise<void> {
-  await start(h);
+  await testnet.start(h);
   killed.delete(h);
 }
 test.afterEach.always(async () => {
@@ -196,4 +196,21 @@ test.serial('B10: demoting the leader hands over leadership; the last manager is
   const last = await testnet.shoal(managers[0]!, 'node', 'demote', managers[0]!);
   t.not(last.code, 0);
   t.regex(last.stderr, /last manager/);
+});
+
+test.serial('promote a worker: it renews its certificate as a manager and joins the Raft group; demote it back', async (t) => {
+  const manager = (await leaderHost('node4').catch(() => undefined)) ?? 'node1';
+  const p = await testnet.shoal(manager, 'node', 'promote', 'node4');
+  t.is(p.code, 0, p.stderr);
+  await shoalUntil(manager, ['node', 'ls'], (o) => /Ready.*(Reachable|Leader)/.test(rowOf(o, 'node4')), 'node4 a reachable manager', 60_000);
+  const own = await shoalUntil('node4', ['node', 'ls'], (o) => /node4/.test(o), 'node4 answering manager commands', 30_000);
+  t.regex(own, /Leader/);
+  const d = await testnet.shoal(manager, 'node', 'demote', 'node4');
+  t.is(d.code, 0, d.stderr);
+  await shoalUntil(manager, ['node', 'ls'], (o) => /Ready/.test(rowOf(o, 'node4')) && !/Reachable|Leader/.test(rowOf(o, 'node4')), 'node4 a worker again', 60_000);
+  const w = await waitFor(async () => {
+    const r = await testnet.shoal('node4', 'node', 'ls');
+    return r.code !== 0 ? r : undefined;
+  }, { what: 'node4 refusing manager commands', timeoutMs: 30_000 });
+  t.regex(w.stderr, /not a swarm manager/);
 });

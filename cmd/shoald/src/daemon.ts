@@ -11,12 +11,12 @@ import { Agent } from '@shoal/agent';
 import { DockerExecutor } from '@shoal/executor-docker';
 import type { ServiceSpecInput, NodeUpdate } from '@shoal/controlapi';
 import {
-  RootCA, TlsIdentity, clientCredentials, createKeyAndCsr, generateJoinTokens, issueNodeCertificate, rotateJoinToken,
-  serverCredentials, type TlsMaterial,
+  RootCA, TlsIdentity, clientCredentials, createKeyAndCsr, generateJoinTokens, issueNodeCertificate, needsRenewal, parseCertificate,
+  rotateJoinToken, serverCredentials, type TlsMaterial,
 } from '@shoal/ca';
 import {
   ClusterClient, RemoteDispatcherClient, createClusterServer, dispatcherMethods, joinCluster, joinMethods, normalizeManagerAddr,
-  registerCluster, requireRole, tableHandler, type ClusterServer, type Peer,
+  registerCluster, renewNodeCertificate, requireRole, tableHandler, type ClusterServer, type Peer,
 } from '@shoal/rpc';
 import { GrpcTransport } from '@shoal/replication';
 import { serveRpc, type Handler } from './rpc-server.js';
@@ -165,9 +165,58 @@ export class Daemon {
     });
     await this.agent.start();
     this.saveState();
+    this.watchRole();
+  }
+
+  private roleTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Every 2 s: renews this node's certificate when it enters its renewal window (50–80 % of its
+   * lifetime) or when the managers changed the node's desired role (`node promote`/`demote`); the
+   * renewed certificate carries the desired role. A worker promoted this way restarts as a manager
+   * and joins the Raft group; any other renewal restarts the node's services on the new certificate.
+   */
+  private watchRole(): void {
+    clearInterval(this.roleTimer);
+    this.roleTimer = setInterval(() => void this.checkRole().catch((e) => this.log.warn({ err: String(e) }, 'certificate/role check failed')), 2000);
+    this.roleTimer.unref();
+  }
+
+  private checking = false;
+
+  private async checkRole(): Promise<void> {
+    if (this.checking || !this.state || !this.material) return;
+    this.checking = true;
+    try {
+      const st = this.state;
+      const certRole = parseCertificate(this.material.certPem).role;
+      let desired: NodeRole | undefined;
+      if (this.manager) desired = this.manager.store.view((tx) => tx.get('nodes', st.nodeId))?.spec.desiredRole;
+      else if (this.client) desired = (await this.client.call<{ desiredRole?: NodeRole }>('node.desiredRole', {}, { timeoutMs: 5000 })).desiredRole;
+      const due = needsRenewal(this.material.certPem);
+      if (!due && (!desired || desired === certRole)) return;
+      const via = this.client ?? (this.manager ? this.leaderClient() : undefined);
+      if (!via) return;
+      const renewed = await renewNodeCertificate(via, this.material, { timeoutMs: 10_000 });
+      this.log.info({ role: renewed.role, was: certRole, due }, 'node certificate renewed');
+      await this.exclusive(async () => {
+        if (this.state !== st) return;
+        saveMaterial(this.opts.dataDir, renewed);
+        const promote = renewed.role === 'manager' && st.role === 'worker';
+        await this.deactivate();
+        if (promote) {
+          st.role = 'manager';
+          this.saveState();
+        }
+        await this.activate(promote ? { joinRaft: true } : {});
+      });
+    } finally {
+      this.checking = false;
+    }
   }
 
   private async deactivate(): Promise<void> {
+    clearInterval(this.roleTimer);
     await this.agent?.stop().catch(() => undefined);
     await this.manager?.close().catch(() => undefined);
     await this.transport?.close().catch(() => undefined);
@@ -474,16 +523,23 @@ export class Daemon {
       }
       return r;
     }
-    if (change.role === 'manager') {
-      throw new ShoalError('Unimplemented', `promoting ${name} needs it to rejoin with the manager token: on that node run \`shoal swarm leave\` then \`shoal swarm join --token <manager token> MANAGER:2377\``);
-    }
+    // Promotion: the desired role is recorded; the node notices within seconds, renews its
+    // certificate as a manager and asks the leader to add it to the Raft group.
     return c.updateNode(ref, change);
   }
 
-  /** Leader: removes a manager from Raft and records it as a worker. */
+  /**
+   * Leader: removes a manager from Raft, records it as a worker, and tells it so (a removed member
+   * never receives the entry that removes it, so it would otherwise wait for a leader forever).
+   */
   private async removeMember(id: string): Promise<void> {
     const m = this.manager!;
+    const addr = m.peerAddr(id);
     await m.removeManager(id);
+    if (addr && id !== this.state!.nodeId) {
+      const c = new ClusterClient({ managers: [addr], ...this.material!, clusterId: this.state!.clusterId, callTimeoutMs: 5000 });
+      void c.call('manager.removed', {}).catch((e) => this.log.warn({ nodeId: id, err: String(e) }, 'could not tell a removed manager')).finally(() => c.close());
+    }
     await m.store.update((tx) => {
       const n = tx.get('nodes', id);
       if (n) tx.update('nodes', { ...n, role: 'worker', spec: { ...n.spec, desiredRole: 'worker' }, managerStatus: undefined as never });
@@ -575,6 +631,16 @@ export class Daemon {
       dispatcherMethods(m.localDispatcherClient()),
       {
         calls: {
+          'manager.removed': async (_params: unknown, peer: Peer | null) => {
+            const caller = requireRole(peer, ['manager'], 'manager.removed');
+            this.log.info({ by: caller.nodeId }, 'the leader removed this manager from the Raft group');
+            setImmediate(() => void this.becomeWorker().catch((e) => this.log.error({ err: String(e) }, 'could not continue as a worker')));
+            return {};
+          },
+          'node.desiredRole': async (_params: unknown, peer: Peer | null) => {
+            const caller = requireRole(peer, ['manager', 'worker'], 'node.desiredRole');
+            return { desiredRole: m.store.view((tx) => tx.get('nodes', caller.nodeId))?.spec.desiredRole };
+          },
           'manager.admit': async (params: unknown, peer: Peer | null) => {
             requireRole(peer, ['manager'], 'manager.admit');
             const p = params as { role: NodeRole; advertiseAddr?: string; hostname?: string };
@@ -590,6 +656,12 @@ export class Daemon {
             const joiner = typeof p.nodeId === 'string' && p.nodeId ? p.nodeId : caller.nodeId;
             return onLeader('manager.joinRaft', { addr, nodeId: joiner }, async () => {
               await m.addManager(joiner, addr);
+              await m.store.update((tx) => {
+                const n = tx.get('nodes', joiner);
+                if (n && (n.role !== 'manager' || n.managerStatus?.addr !== addr)) {
+                  tx.update('nodes', { ...n, role: 'manager', managerStatus: { leader: false, reachability: 'reachable', addr, raftId: joiner } });
+                }
+              });
               return {};
             });
           },
