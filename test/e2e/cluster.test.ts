@@ -154,7 +154,7 @@ test.serial('restart every host: the same cluster, services and tasks come back'
   const ls = await shoalUntil('node2', ['node', 'ls'], (o) => ['node1', 'node2', 'node3', 'node4'].every((h) => /Ready/.test(rowOf(o, h))) && /Leader/.test(o),
     'all 4 hosts Ready with a leader', 90_000);
   t.regex(ls, /Leader/);
-  await shoalUntil('node1', ['service', 'ls'], (o) => /web\s+replicated\s+10\/10/.test(o), 'web 10/10 again', 90_000);
+  await shoalUntil('node1', ['service', 'ls'], (o) => /web\s+replicated\s+10\/10/.test(o), 'web 10/10 again', 150_000);
   await waitFor(async () => total(await runningCount('web', ['node1', 'node2', 'node3', 'node4'])) === 10, { what: '10 running containers', timeoutMs: 60_000 });
   t.pass();
 });
