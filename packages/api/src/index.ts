@@ -4,3 +4,4 @@ export * from './ids.js';
 export * from './defaults.js';
 export * from './dispatcher.js';
 export * from './rpc.js';
+export * from './constraints.js';

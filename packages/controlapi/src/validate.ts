@@ -1,5 +1,5 @@
 import {
-  DEFAULTS, invalidArgument, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
+  DEFAULTS, invalidArgument, parseConstraint, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
 } from '@shoal/api';
 
 /** What a client sends to create or update a service: a ServiceSpec whose optional parts get defaults. */
@@ -28,8 +28,6 @@ export interface ServiceSpecInput {
 }
 
 const NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,62})$/;
-const CONSTRAINT_RE = /^\s*([a-zA-Z0-9_.-]+)\s*(==|!=)\s*(.+?)\s*$/;
-const CONSTRAINT_KEYS = /^(node\.(id|hostname|role|ip|platform\.os|platform\.arch)|node\.labels\.[^\s]+|engine\.labels\.[^\s]+)$/i;
 
 /** Validates a replica count: a whole number ≥ 0. @throws InvalidArgument naming the value. */
 export function checkReplicas(n: unknown): number {
@@ -41,12 +39,7 @@ export function checkReplicas(n: unknown): number {
 
 /** Validates one placement constraint (`key==value` / `key!=value`, SwarmKit's language). */
 export function checkConstraint(expr: string): void {
-  const m = CONSTRAINT_RE.exec(expr);
-  if (!m) throw invalidArgument(`invalid constraint ${JSON.stringify(expr)}: expected KEY==VALUE or KEY!=VALUE, e.g. node.labels.zone==a`);
-  const key = m[1]!;
-  if (!CONSTRAINT_KEYS.test(key)) {
-    throw invalidArgument(`invalid constraint ${JSON.stringify(expr)}: unknown constraint key '${key}'; did you mean node.labels.${key}?`);
-  }
+  parseConstraint(expr);
 }
 
 function checkPort(p: Partial<PortConfig>): PortConfig {
