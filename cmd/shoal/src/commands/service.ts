@@ -1,3 +1,4 @@
+import type { ServiceSpecInput as ControlServiceSpecInput } from '@shoal/controlapi';
 import type { PortConfig, Service, Task } from '@shoal/api';
 import { UsageError } from '../errors.js';
 import { prettyService } from '../format/pretty.js';
@@ -12,41 +13,10 @@ import { waitForService } from './progress.js';
 import { filterTasks, parseTaskFilters, printTasks } from './tasks.js';
 
 /**
- * The service spec fields `service.create` / `service.update` take (`ServiceSpecInput` of
- * `@shoal/controlapi`, restated here so the CLI bundle does not pull in the manager code).
+ * The service spec fields `service.create` / `service.update` take. A type-only import: nothing of
+ * the control API is bundled into the CLI.
  */
-export interface ServiceSpecInput {
-  name?: string;
-  labels?: Record<string, string>;
-  mode?: 'replicated' | 'global';
-  replicas?: number;
-  image?: string;
-  command?: string[];
-  args?: string[];
-  env?: string[];
-  containerLabels?: Record<string, string>;
-  hostname?: string;
-  stopGracePeriodMs?: number;
-  restart?: { condition?: string; delayMs?: number; maxAttempts?: number; windowMs?: number };
-  constraints?: string[];
-  maxReplicasPerNode?: number;
-  networks?: string[];
-  ports?: PortConfig[];
-  endpointMode?: 'vip' | 'dnsrr';
-  update?: UpdateInput;
-  rollback?: UpdateInput;
-  reserveNanoCpus?: number;
-  reserveMemoryBytes?: number;
-}
-
-interface UpdateInput {
-  parallelism?: number;
-  delayMs?: number;
-  failureAction?: string;
-  monitorMs?: number;
-  maxFailureRatio?: number;
-  order?: string;
-}
+export type ServiceSpecInput = Partial<ControlServiceSpecInput>;
 
 function oneOf<const T extends string>(v: string, allowed: readonly T[], flagName: string): T {
   if (!(allowed as readonly string[]).includes(v)) {
@@ -74,7 +44,7 @@ export function commonSpecFlags(a: Args, spec: ServiceSpecInput): void {
   if ((v = str(a, 'restart-window')) !== undefined) restart.windowMs = parseDuration(v, '--restart-window');
   if (Object.keys(restart).length) spec.restart = restart;
   for (const kind of ['update', 'rollback'] as const) {
-    const u: UpdateInput = {};
+    const u: NonNullable<ServiceSpecInput['update']> = {};
     if ((v = str(a, `${kind}-parallelism`)) !== undefined) u.parallelism = parseCount(v, `--${kind}-parallelism`);
     if ((v = str(a, `${kind}-delay`)) !== undefined) u.delayMs = parseDuration(v, `--${kind}-delay`);
     if ((v = str(a, `${kind}-order`)) !== undefined) u.order = oneOf(v, ['start-first', 'stop-first'], `--${kind}-order`);
