@@ -19,19 +19,29 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 if [ "${1:-}" = "--down" ]; then
   say "cleaning up the demo"
+  node_id=$(sed -n 's/.*"nodeId": *"\([a-z0-9]*\)".*/\1/p' "$DATA/node.json" 2>/dev/null | head -1)
   if [ -S "$SOCK" ]; then shoal service rm web 2>/dev/null || true; sleep 2; fi
-  if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then kill "$(cat "$PIDFILE")"; sleep 1; fi
-  # Any container the demo node still ran (Shoal labels only).
-  ids=$(docker ps -aq --filter label=shoal.service.name=web 2>/dev/null || true)
+  # The daemon: from its pid file, or any shoald serving this socket.
+  pids=$( { [ -f "$PIDFILE" ] && cat "$PIDFILE"; pgrep -f "shoald.js .*--socket $SOCK" || true; } | sort -u)
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  sleep 1
+  # Every container this node ran (Shoal's labels only), whatever the service.
+  if [ -n "$node_id" ]; then ids=$(docker ps -aq --filter "label=shoal.node.id=$node_id" 2>/dev/null || true)
+  else ids=$(docker ps -aq --filter label=shoal.service.name=web 2>/dev/null || true); fi
   [ -n "$ids" ] && docker rm -f $ids >/dev/null
   rm -rf "$DATA" "$SOCK" "$PIDFILE"
+  rmdir "$(dirname "$SOCK")" 2>/dev/null || true
   # The node's network plane (overlay bridge network, VXLAN device, firewall accepts, LB table).
-  docker network rm shoal_overlay >/dev/null 2>&1 || true
+  left=""
+  if docker network inspect shoal_overlay >/dev/null 2>&1; then
+    docker network rm shoal_overlay >/dev/null 2>&1 || left="docker network shoal_overlay (still has containers: docker network inspect shoal_overlay)"
+  fi
   ip link del vxlan0 2>/dev/null || true
   iptables -D DOCKER-USER -i vxlan0 -o ovl0 -j ACCEPT 2>/dev/null || true
   iptables -D DOCKER-USER -m conntrack --ctstate DNAT -j ACCEPT 2>/dev/null || true
   nft delete table ip shoal 2>/dev/null || true
-  echo "removed the service, stopped shoald, deleted $DATA and the node's overlay plumbing"
+  echo "removed the service and this node's containers, stopped shoald, deleted $DATA and the node's overlay plumbing"
+  if [ -n "$left" ]; then echo "could not remove: $left" >&2; exit 1; fi
   exit 0
 fi
 [ $# -eq 0 ] || { echo "usage: $0 [--down]" >&2; exit 2; }

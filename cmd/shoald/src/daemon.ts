@@ -146,6 +146,10 @@ export class Daemon {
         ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       });
       registerCluster(this.server, this.clusterHandler());
+      this.manager.once('fatal', (e: Error) => {
+        this.log.error({ err: String(e) }, 'Raft stopped on a fatal storage error; exiting so the daemon can be restarted');
+        process.exit(70);
+      });
       this.manager.once('removed', () => void this.becomeWorker().catch((e) => this.log.error({ err: String(e) }, 'could not continue as a worker')));
       if (o.bootstrap) {
         await this.manager.waitLeader();

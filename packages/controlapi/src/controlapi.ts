@@ -3,7 +3,7 @@ import {
   DEFAULTS, alreadyExists, failedPrecondition, invalidArgument, isTerminal, newId, notFound, taskStateRank,
 } from '@shoal/api';
 import type { MemoryStore, ReadTx } from '@shoal/store';
-import { checkReplicas, normalizeServiceSpec, type ServiceSpecInput } from './validate.js';
+import { checkReplicaCount, checkReplicas, normalizeServiceSpec, type ServiceSpecInput } from './validate.js';
 
 /** A service as `service ls` shows it: the object plus running/desired task counts. */
 export interface ServiceSummary {
@@ -105,7 +105,7 @@ export class ControlApi {
 
   /** Sets the replica count of a replicated service. @throws NotFound / InvalidArgument. */
   async scaleService(ref: string, replicas: number): Promise<{ id: string; replicas: number }> {
-    checkReplicas(replicas);
+    checkReplicaCount(replicas);
     let id = '';
     await this.store.update((tx) => {
       const cur = resolveService(tx, ref);

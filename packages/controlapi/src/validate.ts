@@ -29,7 +29,21 @@ export interface ServiceSpecInput {
 
 const NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,62})$/;
 
-/** Validates a replica count: a whole number ≥ 0. @throws InvalidArgument naming the value. */
+/**
+ * Most replicas one service may have. Each node's overlay /24 holds about 250 tasks, and every
+ * write of a service's tasks must fit one Raft proposal (8 MiB): 2,000 keeps both safe for the
+ * clusters Shoal is for (a handful to a few hundred machines).
+ */
+export const MAX_REPLICAS = 2000;
+
+/** Validates a desired replica count: a whole number from 0 to {@link MAX_REPLICAS}. @throws InvalidArgument. */
+export function checkReplicaCount(n: unknown): number {
+  const v = checkReplicas(n);
+  if (v > MAX_REPLICAS) throw invalidArgument(`invalid replicas value ${v}: at most ${MAX_REPLICAS} replicas per service; split the work over several services`);
+  return v;
+}
+
+/** Validates a count: a whole number ≥ 0. @throws InvalidArgument naming the value. */
 export function checkReplicas(n: unknown): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
     throw invalidArgument(`invalid replicas value ${JSON.stringify(n)}: must be a whole number >= 0`);
@@ -86,7 +100,7 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
     throw invalidArgument('replicas can only be used with replicated mode');
   }
   const baseReplicas = base && 'replicated' in base.mode ? base.mode.replicated.replicas : 1;
-  const mode = modeName === 'global' ? { global: {} as Record<string, never> } : { replicated: { replicas: checkReplicas(input.replicas ?? baseReplicas) } };
+  const mode = modeName === 'global' ? { global: {} as Record<string, never> } : { replicated: { replicas: checkReplicaCount(input.replicas ?? baseReplicas) } };
   for (const e of input.env ?? []) {
     if (typeof e !== 'string' || e === '' || e.startsWith('=')) throw invalidArgument(`invalid environment variable ${JSON.stringify(e)}: expected KEY=VALUE`);
   }

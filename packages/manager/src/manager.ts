@@ -77,6 +77,9 @@ export class Manager extends EventEmitter {
     m.raft.on('leader-change', (_leader: string, isLocal: boolean) => m.onLeadership(isLocal));
     // This manager was removed from the Raft group (demoted or left): the daemon turns it into a worker.
     m.raft.on('removed', () => m.emit('removed'));
+    // A disk write failed and Raft stopped: the daemon must exit (and be restarted) rather than
+    // stay up without a store that can change.
+    m.raft.on('error', (e: Error) => m.emit('fatal', e));
     if (m.raft.isLeader()) m.onLeadership(true);
     return m;
   }

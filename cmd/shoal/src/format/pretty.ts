@@ -91,7 +91,7 @@ export function prettyService(s: Service): string {
     if (!u) continue;
     lines.push([`${title}:`], [' Parallelism', String(u.parallelism)]);
     if (u.delayMs) lines.push([' Delay', goDuration(u.delayMs)]);
-    lines.push([' On failure', u.failureAction], [' Monitoring Period', goDuration(u.monitorMs)], [' Max failure ratio', String(u.maxFailureRatio)], [' Update order', u.order]);
+    lines.push([' On failure', u.failureAction], [' Monitoring Period', goDuration(u.monitorMs)], [' Max failure ratio', String(u.maxFailureRatio)], [title === 'UpdateConfig' ? ' Update order' : ' Rollback order', u.order]);
   }
   lines.push(['ContainerSpec:'], [' Image', c.image]);
   if (c.command?.length) lines.push([' Command', c.command.join(' ')]);
