@@ -122,6 +122,8 @@ test.serial('bad input: one-line errors, non-zero exit, nothing created', async 
     [['service', 'create', '--name', 'bad4', '--bogus', IMAGE], /bogus/],
     [['service', 'create', '--name', 'web', '--detach', IMAGE], /already exists/],
     [['service', 'scale', 'nosuch=3'], /nosuch/],
+    [['service', 'create', '--name', 'huge', '--replicas', '1000000', IMAGE], /at most 2000 replicas/],
+    [['service', 'scale', 'web=100000000'], /at most 2000 replicas/],
   ];
   for (const [args, re] of cases) {
     const r = await d.cli(...args);
