@@ -92,6 +92,8 @@ export function parseLabels(values: readonly string[], what: string): Record<str
 export function parseEnv(s: string): string {
   const str = String(s);
   if (str === '' || str.startsWith('=')) throw new UsageError(`invalid --env value ${JSON.stringify(str)}: expected KEY=VALUE`);
+  // Like Docker: a bare KEY takes its value from the client's environment when set there.
+  if (!str.includes('=') && process.env[str] !== undefined) return `${str}=${process.env[str]}`;
   return str;
 }
 
