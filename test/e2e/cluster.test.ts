@@ -130,8 +130,12 @@ test.serial('partition a minority manager: it refuses writes, the majority goes 
     return r.code !== 0 ? r : undefined;
   }, { what: 'the partitioned manager to refuse writes', timeoutMs: 30_000 });
   t.regex(refused.stderr, /leader|quorum|reach/i);
-  const ok = await testnet.shoal('node1', 'service', 'scale', 'web=10', '--detach');
-  t.is(ok.code, 0, ok.stderr);
+  // The majority goes on (after electing a new leader if the partitioned manager led).
+  const ok = await waitFor(async () => {
+    const r = await testnet.shoal('node1', 'service', 'scale', 'web=10', '--detach');
+    return r.code === 0 ? r : undefined;
+  }, { what: 'the majority accepting writes', timeoutMs: 30_000 });
+  t.regex(ok.stdout, /web scaled to 10/);
   await testnet.heal();
   await shoalUntil('node3', ['service', 'ls'], (o) => /web\s+replicated\s+10\/10/.test(o), 'node3 converged after heal', 60_000);
   t.pass();
@@ -157,4 +161,23 @@ test.serial('restart every host: the same cluster, services and tasks come back'
   await shoalUntil('node1', ['service', 'ls'], (o) => /web\s+replicated\s+10\/10/.test(o), 'web 10/10 again', 150_000);
   await waitFor(async () => total(await runningCount('web', ['node1', 'node2', 'node3', 'node4'])) === 10, { what: '10 running containers', timeoutMs: 60_000 });
   t.pass();
+});
+
+test.serial('quorum lost for good: `swarm init --force-new-cluster` on a survivor keeps every service', async (t) => {
+  await testnet.kill('node2');
+  await testnet.kill('node3');
+  await waitFor(async () => {
+    const r = await testnet.shoal('node1', 'service', 'scale', 'web=9', '--detach');
+    return r.code !== 0 && /leader/i.test(r.stderr);
+  }, { what: 'writes refused without quorum', timeoutMs: 30_000 });
+  const f = await testnet.shoal('node1', 'swarm', 'init', '--force-new-cluster');
+  t.is(f.code, 0, f.stderr);
+  const s = await waitFor(async () => {
+    const r = await testnet.shoal('node1', 'service', 'scale', 'web=9', '--detach');
+    return r.code === 0 ? r : undefined;
+  }, { what: 'writes accepted by the new single-manager cluster', timeoutMs: 30_000 });
+  t.regex(s.stdout, /web scaled to 9/);
+  const ls = await shoalUntil('node1', ['node', 'ls'], (o) => /Leader/.test(rowOf(o, 'node1')), 'node1 leads', 30_000);
+  t.regex(ls, /node4/);
+  await shoalUntil('node1', ['service', 'ls'], (o) => /web\s+replicated\s+9\/9/.test(o), 'web 9/9 on the surviving hosts', 90_000);
 });
