@@ -174,6 +174,8 @@ test.serial('B09: a manager without quorum fails writes fast and clearly; they w
 });
 
 test.serial('B10: demoting the leader hands over leadership; the last manager is protected', async (t) => {
+  // Managers restarted by B09 must be Raft-reachable again before a demotion can keep quorum.
+  await shoalUntil('node2', ['node', 'ls'], (o) => MANAGERS.every((m) => /Ready.*(Leader|Reachable)/.test(rowOf(o, m))), 'all managers reachable', 60_000);
   const leader = await leaderHost('node2');
   const other = MANAGERS.find((m) => m !== leader)!;
   const d = await testnet.shoal(other, 'node', 'demote', leader);
