@@ -447,7 +447,9 @@ export class Daemon {
     }
     // The leader answers within its proposal timeout (10 s); a leader cut off from here shows as
     // no answer, and Raft on this node drops it as leader within an election timeout.
-    return this.leaderClient().call('control.call', { method, params }, { timeoutMs: 12_000 });
+    // `notAfter` (the caller's clock): a request that crosses a healed partition late is dropped by
+    // the leader instead of applying a write its caller was already told had failed.
+    return this.leaderClient().call('control.call', { method, params, notAfter: Date.now() + 11_000 }, { timeoutMs: 12_000 });
   }
 
   private localControl(method: string, p: Record<string, unknown>): unknown {
@@ -693,8 +695,11 @@ export class Daemon {
             const caller = requireRole(peer, ['manager'], 'control.call');
             // A demoted manager keeps its certificate until renewal: check the role it has now.
             if (m.store.view((tx) => tx.get('nodes', caller.nodeId))?.role !== 'manager') throw failedPrecondition(NOT_MANAGER);
-            const p = params as { method?: unknown; params?: unknown };
+            const p = params as { method?: unknown; params?: unknown; notAfter?: unknown };
             if (typeof p.method !== 'string') throw invalidArgument('control.call: missing method');
+            if (typeof p.notAfter === 'number' && Date.now() > p.notAfter) {
+              throw unavailable(`${p.method} reached the leader after its caller gave up; it was not run`);
+            }
             if (!m.isLeader()) throw unavailable(`this manager is not the leader; ${m.leaderId() ? 'the leader is ' + m.leaderId() : NO_LEADER}`);
             return this.control(p.method, (p.params ?? {}) as Record<string, unknown>);
           },
