@@ -136,9 +136,6 @@ export class Daemon {
       if (st.listenAddr.endsWith(':0')) st.listenAddr = st.listenAddr.replace(/:0$/, `:${port}`);
       this.transport = new GrpcTransport({
         id: st.nodeId, server: this.server, advertise: st.advertiseAddr, clusterId: st.clusterId,
-        // Keepalive pings find a peer connection that a partition or a dead host silently cut, so the
-        // stream is reopened once the network heals instead of buffering into a dead TCP socket.
-        channelOptions: { 'grpc.keepalive_time_ms': 2000, 'grpc.keepalive_timeout_ms': 1000, 'grpc.keepalive_permit_without_calls': 1 },
         credentials: { server: serverCredentials(identity, { requireClientCert: false }), client: clientCredentials(this.material) },
         logger: this.log,
       });

@@ -55,8 +55,8 @@ export function clusterChannelOptions(maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTE
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 1000,
-    'grpc.keepalive_time_ms': 2_000,
-    'grpc.keepalive_timeout_ms': 1_000,
+    'grpc.keepalive_time_ms': 10_000,
+    'grpc.keepalive_timeout_ms': 5_000,
     'grpc.use_local_subchannel_pool': 1,
   };
 }
