@@ -27,10 +27,11 @@ test.serial('B01: an unsatisfiable constraint shows why tasks are pending, and t
   t.is((await d.cli('node', 'update', '--label-add', 'zone=a', 'self')).code, 0);
   const r = await d.cli('service', 'create', '--name', 'pinned', '--replicas', '2', '--constraint', 'node.labels.zone==b', '--detach', IMAGE, 'sleep', '100000');
   t.is(r.code, 0, r.stderr);
+  let seen = '';
   const out = await waitFor(async () => {
-    const o = await ps('pinned');
+    const o = (seen = await ps('pinned'));
     return rows(o).length === 2 && rows(o).every((l) => /Pending/.test(l) && /no suitable node \(scheduling constraints not satisfied on 1 node\)/.test(l)) ? o : undefined;
-  }, { what: 'both tasks pending with a reason' });
+  }, { what: 'both tasks pending with a reason', seen: () => seen });
   t.regex(out, /Running\s+Pending/);
   t.regex((await d.cli('service', 'ls')).stdout, /pinned\s+replicated\s+0\/2/);
   // The key without `node.labels.` is refused up front.
@@ -38,7 +39,10 @@ test.serial('B01: an unsatisfiable constraint shows why tasks are pending, and t
   t.not(typo.code, 0);
   t.regex(typo.stderr, /did you mean node\.labels\.zone/);
   t.is((await d.cli('node', 'update', '--label-add', 'zone=b', 'self')).code, 0);
-  await waitFor(async () => (await mine('pinned')).length === 2, { what: 'pinned tasks placed after the label changed' });
+  await waitFor(async () => {
+    seen = await ps('pinned');
+    return (await mine('pinned')).length === 2;
+  }, { what: 'pinned tasks placed after the label changed', seen: () => seen });
   t.regex((await d.cli('service', 'ls')).stdout, /pinned\s+replicated\s+2\/2/);
   await d.cli('service', 'rm', 'pinned');
 });

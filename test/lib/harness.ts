@@ -119,7 +119,7 @@ export async function removeContainers(labels: Record<string, string>): Promise<
 /** Polls `fn` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
 export async function waitFor<T>(
   fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  opts: { what: string; timeoutMs?: number; intervalMs?: number },
+  opts: { what: string; timeoutMs?: number; intervalMs?: number; seen?: () => string },
 ): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let last: unknown;
@@ -131,7 +131,10 @@ export async function waitFor<T>(
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${opts.what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    if (Date.now() > deadline) {
+      const seen = opts.seen ? `; seen: ${opts.seen()}` : '';
+      throw new Error(`timed out waiting for ${opts.what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)}${seen})`);
+    }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
   }
 }

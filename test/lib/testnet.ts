@@ -55,8 +55,10 @@ export async function runningOn(node: string, service: string): Promise<string[]
 
 /** `shoal` on `node` until `pred(stdout)` holds. */
 export async function shoalUntil(node: string, args: string[], pred: (out: string) => boolean, what: string, timeoutMs = 60_000): Promise<string> {
+  let seen = '';
   return waitFor(async () => {
     const r = await testnet.shoal(node, ...args);
+    seen = r.code === 0 ? r.stdout : `exit ${r.code}: ${r.stderr}`;
     return r.code === 0 && pred(r.stdout) ? r.stdout : undefined;
-  }, { what, timeoutMs, intervalMs: 300 });
+  }, { what, timeoutMs, intervalMs: 300, seen: () => seen.slice(-1500) });
 }

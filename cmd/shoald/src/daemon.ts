@@ -15,7 +15,7 @@ import {
   rotateJoinToken, serverCredentials, type TlsMaterial,
 } from '@shoal/ca';
 import {
-  ClusterClient, RemoteDispatcherClient, createClusterServer, dispatcherMethods, joinCluster, joinMethods, normalizeManagerAddr,
+  ClusterClient, RemoteDispatcherClient, RpcError, createClusterServer, dispatcherMethods, joinCluster, joinMethods, normalizeManagerAddr,
   registerCluster, renewNodeCertificate, requireRole, tableHandler, type ClusterServer, type Peer,
 } from '@shoal/rpc';
 import { GrpcTransport } from '@shoal/replication';
@@ -280,6 +280,22 @@ export class Daemon {
   }
 
   /** A client of the current Raft leader's cluster port. @throws Unavailable when there is no leader. */
+  /** Forwarded writes by `<caller node>/<request id>`, kept 60 s: a repeat gets the first run's outcome. */
+  private recentRequests = new Map<string, { at: number; result: Promise<unknown> }>();
+
+  private once(key: string, run: () => Promise<unknown>): Promise<unknown> {
+    const now = Date.now();
+    for (const [k, v] of this.recentRequests) {
+      if (now - v.at <= 60_000) break; // insertion order = age order
+      this.recentRequests.delete(k);
+    }
+    const seen = this.recentRequests.get(key);
+    if (seen) return seen.result;
+    const result = run();
+    this.recentRequests.set(key, { at: now, result });
+    return result;
+  }
+
   private leaderClient(): ClusterClient {
     const m = this.manager!;
     const leader = m.leaderId();
@@ -445,11 +461,43 @@ export class Daemon {
       });
       return this.localControl(method, params);
     }
-    // The leader answers within its proposal timeout (10 s); a leader cut off from here shows as
-    // no answer, and Raft on this node drops it as leader within an election timeout.
-    // `notAfter` (the caller's clock): a request that crosses a healed partition late is dropped by
-    // the leader instead of applying a write its caller was already told had failed.
-    return this.leaderClient().call('control.call', { method, params, notAfter: Date.now() + 11_000 }, { timeoutMs: 12_000 });
+    return this.forward(method, params);
+  }
+
+  /**
+   * Runs a control method on the leader, over the cluster port. The leader answers within its
+   * proposal timeout (10 s); a leader cut off from here shows as no answer, and Raft on this node
+   * drops it as leader within an election timeout. Whole call: at most 12 s.
+   * - `notAfter` (this clock; one machine's clock in tests, NTP-close in a cluster): a request that
+   *   crosses a healed partition after its caller gave up is not run by the leader.
+   * - `requestId`: a write whose connection failed after it was sent is sent again with the same id
+   *   (to the same or a new leader); the leader runs an id once and answers repeats from memory.
+   * @throws ShoalError Unavailable. When a write may have reached the leader but no answer came,
+   * the message says its outcome is unknown and how to check, instead of claiming it failed.
+   */
+  private async forward(method: string, params: Record<string, unknown>): Promise<unknown> {
+    const write = !READS.has(method);
+    const deadline = Date.now() + 12_000;
+    const requestId = write ? newId() : undefined;
+    let sentOnce = false;
+    for (;;) {
+      const left = deadline - Date.now();
+      try {
+        return await this.leaderClient().call('control.call', { method, params, notAfter: deadline - 1000, requestId }, { timeoutMs: Math.max(left, 1) });
+      } catch (e) {
+        const sent = e instanceof RpcError && e.sent;
+        sentOnce ||= sent;
+        // Only a write that may have gone out is sent again (same id); anything else fails at once.
+        const retry = write && sent && deadline - Date.now() > 1500;
+        if (!retry) {
+          if (write && sentOnce && e instanceof ShoalError && e.code === 'Unavailable') {
+            throw unavailable(`${e.message}. The request reached the leader's connection before it failed, so it may have been applied: check (e.g. \`shoal service ls\`, \`shoal node ls\`) before running it again`);
+          }
+          throw e;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   private localControl(method: string, p: Record<string, unknown>): unknown {
@@ -695,13 +743,15 @@ export class Daemon {
             const caller = requireRole(peer, ['manager'], 'control.call');
             // A demoted manager keeps its certificate until renewal: check the role it has now.
             if (m.store.view((tx) => tx.get('nodes', caller.nodeId))?.role !== 'manager') throw failedPrecondition(NOT_MANAGER);
-            const p = params as { method?: unknown; params?: unknown; notAfter?: unknown };
+            const p = params as { method?: unknown; params?: unknown; notAfter?: unknown; requestId?: unknown };
             if (typeof p.method !== 'string') throw invalidArgument('control.call: missing method');
             if (typeof p.notAfter === 'number' && Date.now() > p.notAfter) {
               throw unavailable(`${p.method} reached the leader after its caller gave up; it was not run`);
             }
             if (!m.isLeader()) throw unavailable(`this manager is not the leader; ${m.leaderId() ? 'the leader is ' + m.leaderId() : NO_LEADER}`);
-            return this.control(p.method, (p.params ?? {}) as Record<string, unknown>);
+            const run = (): Promise<unknown> => this.control(p.method as string, (p.params ?? {}) as Record<string, unknown>);
+            if (typeof p.requestId !== 'string') return run();
+            return this.once(`${caller.nodeId}/${p.requestId}`, run);
           },
         },
       },

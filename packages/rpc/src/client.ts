@@ -185,7 +185,8 @@ export class ClusterClient {
   /**
    * Calls `method` with `params` (JSON) on a manager; resolves to the handler's result.
    * @throws the handler's ShoalError as is; RpcError Unavailable when no manager could be reached
-   * (names each address and why) or the deadline passed; RpcError FailedPrecondition when the
+   * (names each address and why) or the deadline passed — its `sent` is true when a connection
+   * failed after the request went out, so a write may have been applied; RpcError FailedPrecondition when the
    * manager refused this node's certificate.
    */
   async call<T = unknown>(method: string, params?: unknown, opts: CallOptions = {}): Promise<T> {
@@ -195,6 +196,7 @@ export class ClusterClient {
     const deadline = Date.now() + timeoutMs;
     const req = { method, json: encodeJson(params) };
     const reasons: string[] = [];
+    let sent = false;
     for (const addr of this.order()) {
       if (this.closed) break;
       if (Date.now() >= deadline) break;
@@ -214,13 +216,21 @@ export class ClusterClient {
         const err = e as grpc.ServiceError;
         if (err instanceof ShoalError) throw err;
         if (this.closed) throw this.unusable(method)!;
+        // The channel was READY and the transport (not a handler) ended the call: the request may
+        // have gone out before the connection failed.
+        const maybeSent = r === 'ready' && isTransportStatus(err) && !/^No connection established/.test(err.details ?? '');
         if (err.code === grpc.status.UNAVAILABLE && isTransportStatus(err)) {
+          sent ||= maybeSent;
           reasons.push(`${addr}: ${transportReason(err.details)}`);
           continue;
         }
         if (err.code === grpc.status.DEADLINE_EXCEEDED && isTransportStatus(err)) {
           this.demote(addr);
-          throw new RpcError('Unavailable', `${method} on manager ${addr}: no answer within ${timeoutMs} ms`, err.code);
+          throw new RpcError('Unavailable', `${method} on manager ${addr}: no answer within ${timeoutMs} ms`, err.code, maybeSent);
+        }
+        if (maybeSent && err.code === grpc.status.CANCELLED) {
+          this.demote(addr);
+          throw new RpcError('Unavailable', `${method} on manager ${addr}: the call was cancelled by the manager (it may be shutting down)`, err.code, true);
         }
         const out = errorFromStatus(err);
         if (out.code === 'Unavailable') this.demote(addr);
@@ -230,7 +240,7 @@ export class ClusterClient {
     }
     if (this.closed) throw this.unusable(method)!;
     if (reasons.length === 0) reasons.push(`deadline of ${timeoutMs} ms passed`);
-    throw new RpcError('Unavailable', `${method}: could not reach any manager (${reasons.join('; ')})`, grpc.status.UNAVAILABLE);
+    throw new RpcError('Unavailable', `${method}: could not reach any manager (${reasons.join('; ')})`, grpc.status.UNAVAILABLE, sent);
   }
 
   /**

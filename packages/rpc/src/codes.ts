@@ -62,7 +62,11 @@ export function errorCodeOf(grpcCode: number): ErrorCode {
  * peer. `code` is the mapped ShoalError code, `grpcCode` the gRPC status as received.
  */
 export class RpcError extends ShoalError {
-  constructor(code: ErrorCode, message: string, readonly grpcCode: number) {
+  /**
+   * @param sent true when the request may have reached a server before the transport failed (the
+   * connection was up when it was sent): a write may then have been applied although no answer came.
+   */
+  constructor(code: ErrorCode, message: string, readonly grpcCode: number, readonly sent = false) {
     super(code, message);
     this.name = 'RpcError';
   }

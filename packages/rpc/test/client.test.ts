@@ -250,9 +250,28 @@ test('no manager reachable: Unavailable naming every address; a watch ends the s
     t.regex(err!.message, /^where: could not reach any manager \(/);
     t.true(err!.message.includes(`${d1}: connect ECONNREFUSED`), err!.message);
     t.true(err!.message.includes(`${d2}: connect ECONNREFUSED`), err!.message);
+    t.false((err as RpcError).sent, 'never connected: the request was not sent');
     const w = await new Promise<Error | undefined>((r) => cl.watch('ticks', {}, () => t.fail('no data'), r));
     t.is((w as ShoalError).code, 'Unavailable');
     t.regex(w!.message, /could not reach any manager/);
+  } finally {
+    cl.close();
+  }
+});
+
+test('a connection lost after the request went out: Unavailable with sent = true (a write may have been applied)', async (t) => {
+  let arrived!: () => void;
+  const got = new Promise<void>((r) => (arrived = r));
+  const a = await startManager(c, tableHandler({ calls: { hang: () => (arrived(), new Promise(() => {})) } }), { nodeId: 'mH' });
+  const cl = client([a.addr]);
+  try {
+    const call = cl.call('hang', {}, { timeoutMs: 5000 });
+    await got;
+    await a.server.close(0);
+    const err = await t.throwsAsync(call);
+    t.true(err instanceof RpcError);
+    t.is((err as RpcError).code, 'Unavailable');
+    t.true((err as RpcError).sent, err!.message);
   } finally {
     cl.close();
   }
