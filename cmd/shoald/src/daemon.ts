@@ -3,25 +3,26 @@ import os from 'node:os';
 import path from 'node:path';
 import type http from 'node:http';
 import {
-  type DispatcherClient, type Node, type NodeDescription, type NodeRole, type SwarmInfo, type Task,
-  ShoalError, failedPrecondition, invalidArgument, newId, unavailable,
+  type DispatcherClient, type Node, type NodeDescription, type NodeRole, type SwarmInfo,
+  failedPrecondition, invalidArgument, newId, unavailable,
 } from '@shoal/api';
 import { Manager, type Logger } from '@shoal/manager';
 import { Agent } from '@shoal/agent';
 import { DockerExecutor } from '@shoal/executor-docker';
-import type { ServiceSpecInput, NodeUpdate } from '@shoal/controlapi';
 import {
   RootCA, TlsIdentity, clientCredentials, createKeyAndCsr, generateJoinTokens, issueNodeCertificate, needsRenewal, parseCertificate,
-  rotateJoinToken, serverCredentials, type TlsMaterial,
+  serverCredentials, type TlsMaterial,
 } from '@shoal/ca';
 import {
-  ClusterClient, RemoteDispatcherClient, RpcError, createClusterServer, dispatcherMethods, joinCluster, joinMethods, normalizeManagerAddr,
-  registerCluster, renewNodeCertificate, requireRole, tableHandler, type ClusterServer, type Peer,
+  ClusterClient, RemoteDispatcherClient, createClusterServer, joinCluster, normalizeManagerAddr,
+  registerCluster, renewNodeCertificate, type ClusterServer,
 } from '@shoal/rpc';
 import { GrpcTransport } from '@shoal/replication';
 import { serveRpc, type Handler } from './rpc-server.js';
 import { NodeNetwork, type NodeNetworkOptions } from './network.js';
 import { loadMaterial, saveMaterial, certPaths } from './certs.js';
+import { ClusterPort } from './cluster-port.js';
+import { ControlRouter, noLeaderMessage } from './control.js';
 
 export interface DaemonOptions {
   dataDir: string;
@@ -46,18 +47,15 @@ interface NodeState {
   managers: string[];
 }
 
-/** Control methods answered by the Raft leader (followers forward them; reads get a ReadIndex barrier). */
-const READS = new Set(['service.ls', 'service.inspect', 'service.ps', 'node.ls', 'node.inspect', 'node.ps', 'network.ls', 'network.inspect', 'task.inspect', 'swarm.joinToken']);
-
-const NO_LEADER = 'The swarm does not have a leader. It\'s possible that too few managers are online. Make sure more than half of the managers are online.';
-const NOT_MANAGER = 'This node is not a swarm manager. Worker nodes can\'t be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.';
-const NOT_IN_SWARM = 'This node is not a swarm manager. Use "shoal swarm init" or "shoal swarm join" to connect this node to swarm and try again.';
-
 /**
  * `shoald`: one per machine. Serves the local control socket; once the node is in a swarm it runs
  * the agent (every node) and, on managers, Raft, the manager components and the cluster gRPC
  * port (mutual TLS from the cluster CA: Raft, dispatcher, join, forwarded control calls).
  * State under `--data-dir`: `node.json` (identity), `certs/` (TLS), `raft/` (LevelDB).
+ *
+ * This file owns the node's lifecycle: start/stop, activate/deactivate, swarm init/join/leave,
+ * role watching and certificate renewal, and the local socket's handlers. Control methods are
+ * routed by control.ts (ControlRouter); the cluster port's method table is cluster-port.ts.
  */
 export class Daemon {
   private manager: Manager | undefined;
@@ -69,13 +67,28 @@ export class Daemon {
   private http: http.Server | undefined;
   private state: NodeState | undefined;
   private material: TlsMaterial | undefined;
-  private root: RootCA | undefined;
   private leaderClients = new Map<string, ClusterClient>();
   private busy: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
+  private readonly router: ControlRouter;
+  private readonly clusterPort: ClusterPort;
 
   constructor(private readonly opts: DaemonOptions) {
     this.log = opts.logger;
+    this.router = new ControlRouter({
+      state: () => this.state,
+      manager: () => this.manager,
+      material: () => this.material,
+      leaderClient: () => this.leaderClient(),
+      log: this.log,
+    });
+    this.clusterPort = new ClusterPort({
+      log: this.log,
+      leaderClient: () => this.leaderClient(),
+      removeMember: (id) => this.router.removeMember(id),
+      control: (method, params) => this.router.control(method, params),
+      becomeWorker: () => this.becomeWorker(),
+    });
   }
 
   private get statePath() {
@@ -145,7 +158,7 @@ export class Daemon {
         ...(o.joinRaft ? { join: { peers: [] } } : {}),
         ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       });
-      registerCluster(this.server, this.clusterHandler());
+      registerCluster(this.server, this.clusterPort.handler(this.manager, st.clusterId));
       this.manager.once('fatal', (e: Error) => {
         this.log.error({ err: String(e) }, 'Raft stopped on a fatal storage error; exiting so the daemon can be restarted');
         process.exit(70);
@@ -229,7 +242,21 @@ export class Daemon {
     for (const c of this.leaderClients.values()) c.close();
     this.leaderClients.clear();
     this.agent = this.manager = this.transport = this.server = this.client = undefined;
-    this.root = undefined;
+  }
+
+  /** This manager was removed from the Raft group: keep running as a worker of the same swarm. */
+  private async becomeWorker(): Promise<void> {
+    await this.exclusive(async () => {
+      if (!this.state || this.state.role !== 'manager' || !this.manager) return;
+      const managers = this.manager.members().filter((x) => x.voter && x.id !== this.state!.nodeId).map((x) => x.addr).filter(Boolean);
+      this.log.info({ managers }, 'removed from the Raft group: continuing as a worker');
+      await this.deactivate();
+      fs.rmSync(path.join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
+      this.state.role = 'worker';
+      if (managers.length) this.state.managers = managers;
+      this.saveState();
+      await this.activate({});
+    });
   }
 
   /** Wipes this node's swarm state (failed init/join, leave). Containers are left to the caller. */
@@ -280,38 +307,17 @@ export class Daemon {
   }
 
   /** A client of the current Raft leader's cluster port. @throws Unavailable when there is no leader. */
-  /** Forwarded writes by `<caller node>/<request id>`, kept 60 s: a repeat gets the first run's outcome. */
-  private recentRequests = new Map<string, { at: number; result: Promise<unknown> }>();
-
-  private once(key: string, run: () => Promise<unknown>): Promise<unknown> {
-    const now = Date.now();
-    for (const [k, v] of this.recentRequests) {
-      if (now - v.at <= 60_000) break; // insertion order = age order
-      this.recentRequests.delete(k);
-    }
-    const seen = this.recentRequests.get(key);
-    if (seen) return seen.result;
-    const result = run();
-    this.recentRequests.set(key, { at: now, result });
-    return result;
-  }
-
   private leaderClient(): ClusterClient {
     const m = this.manager!;
     const leader = m.leaderId();
     const addr = leader ? m.peerAddr(leader) : undefined;
-    if (!leader || !addr) throw unavailable(this.noLeaderMessage());
+    if (!leader || !addr) throw unavailable(noLeaderMessage(this.manager));
     let c = this.leaderClients.get(addr);
     if (!c) {
       c = new ClusterClient({ managers: [addr], ...this.material!, clusterId: this.state!.clusterId, callTimeoutMs: 15_000 });
       this.leaderClients.set(addr, c);
     }
     return c;
-  }
-
-  private noLeaderMessage(): string {
-    const members = this.manager?.members().filter((m) => m.voter) ?? [];
-    return members.length > 1 ? `${NO_LEADER} (${members.length} managers, ${Math.floor(members.length / 2) + 1} required)` : NO_LEADER;
   }
 
   /** Asks the leader (through any manager) to add this node to the Raft group, then waits to catch up. */
@@ -448,316 +454,6 @@ export class Daemon {
     return info;
   }
 
-  // ---- control methods ---------------------------------------------------------------------
-
-  /** Runs a control method: here when this node leads, else on the leader over the cluster port. */
-  private async control(method: string, params: Record<string, unknown>): Promise<unknown> {
-    if (!this.state) throw failedPrecondition(NOT_IN_SWARM);
-    const m = this.manager;
-    if (!m) throw failedPrecondition(NOT_MANAGER);
-    if (m.isLeader()) {
-      if (READS.has(method)) await m.readBarrier().catch(() => {
-        throw unavailable(this.noLeaderMessage());
-      });
-      return this.localControl(method, params);
-    }
-    return this.forward(method, params);
-  }
-
-  /**
-   * Runs a control method on the leader, over the cluster port. The leader answers within its
-   * proposal timeout (10 s); a leader cut off from here shows as no answer, and Raft on this node
-   * drops it as leader within an election timeout. Whole call: at most 12 s.
-   * - `notAfter` (this clock; one machine's clock in tests, NTP-close in a cluster): a request that
-   *   crosses a healed partition after its caller gave up is not run by the leader.
-   * - `requestId`: a write whose connection failed after it was sent is sent again with the same id
-   *   (to the same or a new leader); the leader runs an id once and answers repeats from memory.
-   * @throws ShoalError Unavailable. When a write may have reached the leader but no answer came,
-   * the message says its outcome is unknown and how to check, instead of claiming it failed.
-   */
-  private async forward(method: string, params: Record<string, unknown>): Promise<unknown> {
-    const write = !READS.has(method);
-    const deadline = Date.now() + 12_000;
-    const requestId = write ? newId() : undefined;
-    let sentOnce = false;
-    for (;;) {
-      const left = deadline - Date.now();
-      try {
-        return await this.leaderClient().call('control.call', { method, params, notAfter: deadline - 1000, requestId }, { timeoutMs: Math.max(left, 1) });
-      } catch (e) {
-        const sent = e instanceof RpcError && e.sent;
-        sentOnce ||= sent;
-        // Only a write that may have gone out is sent again (same id); anything else fails at once.
-        const retry = write && sent && deadline - Date.now() > 1500;
-        if (!retry) {
-          if (write && sentOnce && e instanceof ShoalError && e.code === 'Unavailable') {
-            throw unavailable(`${e.message}. The request reached the leader's connection before it failed, so it may have been applied: check (e.g. \`shoal service ls\`, \`shoal node ls\`) before running it again`);
-          }
-          throw e;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
-  }
-
-  private localControl(method: string, p: Record<string, unknown>): unknown {
-    const c = this.manager!.control;
-    const str = (k: string): string => {
-      const v = p[k];
-      if (typeof v !== 'string' || v === '') throw invalidArgument(`missing ${k}`);
-      return v;
-    };
-    const names = () => Object.fromEntries(c.listNodes().map((n) => [n.id, n.description?.hostname ?? n.id]));
-    const tasks = (t: Task[]) => ({ tasks: t, nodes: names() });
-    switch (method) {
-      case 'swarm.update': return c.updateCluster(p as never).then(() => ({}));
-      case 'swarm.joinToken': return this.joinToken(p as { role?: string; rotate?: boolean });
-      case 'service.create': return c.createService(p as unknown as ServiceSpecInput);
-      case 'service.ls': return c.listServices();
-      case 'service.inspect': return c.getService(str('ref'));
-      case 'service.ps': return tasks(c.listTasks({
-        service: str('ref'),
-        ...(p['desiredState'] ? { desiredState: p['desiredState'] as never } : {}),
-        ...(p['node'] ? { node: p['node'] as string } : {}),
-      }));
-      case 'service.update': return c.updateService(str('ref'), p as never);
-      case 'service.scale': return c.scaleService(str('ref'), p['replicas'] as number);
-      case 'service.rm': return c.removeService(str('ref'));
-      case 'node.ls': return { nodes: this.withManagerStatus(c.listNodes()), selfId: '' };
-      case 'node.inspect': return this.withManagerStatus([c.getNode(str('ref'))])[0];
-      case 'node.update': return this.updateNode(str('ref'), p as NodeUpdate);
-      case 'node.rm': return c.removeNode(str('ref'), !!p['force']);
-      case 'node.ps': return tasks(c.listTasks({ node: str('ref') }));
-      case 'network.create': return c.createNetwork(p as never);
-      case 'network.ls': return c.listNetworks();
-      case 'network.inspect': return c.getNetwork(str('ref'));
-      case 'network.rm': return c.removeNetwork(str('ref'));
-      case 'task.inspect': return c.getTask(str('ref'));
-      default: throw new ShoalError('Unimplemented', `unknown method ${method}`);
-    }
-  }
-
-  /** `node ls` on the leader: MANAGER STATUS from live Raft state, not from the stored record. */
-  private withManagerStatus(nodes: Node[]): Node[] {
-    const st = this.manager!.managerStatus();
-    return nodes.map((n) => {
-      const s = st.get(n.id);
-      if (!s) return n.role === 'manager' ? { ...n, managerStatus: { leader: false, reachability: 'unreachable', addr: n.managerStatus?.addr ?? '', raftId: n.id } } : n;
-      return { ...n, managerStatus: { leader: s.leader, reachability: s.reachability, addr: s.addr, raftId: n.id } };
-    });
-  }
-
-  /**
-   * Role changes go through Raft membership. Demoting removes the Raft member and records the node
-   * as a worker; demoting the leader hands leadership over first, and the new leader completes the
-   * removal. The demoted node notices it was removed and carries on as a worker.
-   */
-  private async updateNode(ref: string, change: NodeUpdate): Promise<{ id: string }> {
-    const m = this.manager!;
-    const c = m.control;
-    const node = c.getNode(ref);
-    const name = node.description?.hostname ?? node.id;
-    if (change.role === 'worker' && node.role === 'worker') throw failedPrecondition(`node ${name} is already a worker`);
-    if (change.role === 'manager' && node.role === 'manager') throw failedPrecondition(`node ${name} is already a manager`);
-    if (change.role === 'worker') {
-      const voters = m.members().filter((v) => v.voter);
-      if (voters.length <= 1) throw failedPrecondition(`node ${name} is the last manager of the swarm; demoting it would destroy the cluster`);
-      const status = m.managerStatus();
-      const reachable = voters.filter((v) => v.id !== node.id && status.get(v.id)?.reachability === 'reachable').length;
-      const quorumAfter = Math.floor((voters.length - 1) / 2) + 1;
-      if (reachable < quorumAfter) {
-        throw failedPrecondition(`can't demote ${name}: the remaining managers would lose quorum (${reachable} of ${voters.length - 1} reachable, ${quorumAfter} needed)`);
-      }
-      const r = await c.updateNode(ref, { ...change, role: 'worker' });
-      if (node.id === this.state!.nodeId) {
-        await m.transferLeadership();
-        await this.leaderClient().call('manager.removeMember', { nodeId: node.id }, { timeoutMs: 15_000 });
-      } else {
-        await this.removeMember(node.id);
-      }
-      return r;
-    }
-    // Promotion: the desired role is recorded; the node notices within seconds, renews its
-    // certificate as a manager and asks the leader to add it to the Raft group.
-    return c.updateNode(ref, change);
-  }
-
-  /**
-   * Leader: removes a manager from Raft, records it as a worker, and tells it so (a removed member
-   * never receives the entry that removes it, so it would otherwise wait for a leader forever).
-   */
-  private async removeMember(id: string): Promise<void> {
-    const m = this.manager!;
-    const addr = m.peerAddr(id);
-    await m.removeManager(id);
-    if (addr && id !== this.state!.nodeId) {
-      const c = new ClusterClient({ managers: [addr], ...this.material!, clusterId: this.state!.clusterId, callTimeoutMs: 5000 });
-      void c.call('manager.removed', {}).catch((e) => this.log.warn({ nodeId: id, err: String(e) }, 'could not tell a removed manager')).finally(() => c.close());
-    }
-    await m.store.update((tx) => {
-      const n = tx.get('nodes', id);
-      if (n) tx.update('nodes', { ...n, role: 'worker', spec: { ...n.spec, desiredRole: 'worker' }, managerStatus: undefined as never });
-    });
-  }
-
-  /** This manager was removed from the Raft group: keep running as a worker of the same swarm. */
-  private async becomeWorker(): Promise<void> {
-    await this.exclusive(async () => {
-      if (!this.state || this.state.role !== 'manager' || !this.manager) return;
-      const managers = this.manager.members().filter((x) => x.voter && x.id !== this.state!.nodeId).map((x) => x.addr).filter(Boolean);
-      this.log.info({ managers }, 'removed from the Raft group: continuing as a worker');
-      await this.deactivate();
-      fs.rmSync(path.join(this.opts.dataDir, 'raft'), { recursive: true, force: true });
-      this.state.role = 'worker';
-      if (managers.length) this.state.managers = managers;
-      this.saveState();
-      await this.activate({});
-    });
-  }
-
-  private async joinToken(p: { role?: string; rotate?: boolean }): Promise<{ token: string; managerAddr: string }> {
-    const role = p.role;
-    if (role !== 'worker' && role !== 'manager') throw invalidArgument(`unknown role ${JSON.stringify(role)}: use worker or manager`);
-    const c = this.manager!.control.getCluster();
-    if (!c.joinTokens || !c.rootCaCert) throw failedPrecondition('this cluster has no join tokens');
-    let tokens = c.joinTokens;
-    if (p.rotate) {
-      tokens = rotateJoinToken(tokens, role, c.rootCaCert);
-      await this.manager!.store.update((tx) => {
-        const cur = tx.list('clusters')[0]!;
-        tx.update('clusters', { ...cur, joinTokens: tokens });
-      });
-    }
-    return { token: tokens[role], managerAddr: this.state!.advertiseAddr };
-  }
-
-  // ---- the cluster port (gRPC, mutual TLS) -------------------------------------------------
-
-  private rootCa(): RootCA {
-    if (!this.root) throw unavailable('the cluster CA is not loaded yet; retry in a moment');
-    return this.root;
-  }
-
-  private clusterHandler() {
-    const m = this.manager!;
-    const cluster = () => m.store.view((tx) => tx.list('clusters')[0]);
-    // Load the root CA (with its key, replicated to managers) once the cluster object is there.
-    const loadRoot = () => {
-      const c = cluster();
-      if (c?.rootCaCert && c.rootCaKey && !this.root) {
-        void RootCA.load(c.rootCaCert, c.rootCaKey).then((r) => (this.root = r)).catch((e) => this.log.error({ err: String(e) }, 'cannot load root CA'));
-      }
-    };
-    loadRoot();
-    m.store.watch((ev) => ev.kind !== 'commit' && ev.kind !== 'restore' ? undefined : loadRoot());
-    const onLeader = async <T>(method: string, params: unknown, local: () => Promise<T>): Promise<T> => {
-      if (m.isLeader()) return local();
-      return this.leaderClient().call<T>(method, params, { timeoutMs: 60_000 });
-    };
-    const admit = async (role: NodeRole, params: { advertiseAddr?: unknown; hostname?: unknown }): Promise<{ nodeId: string; managers: string[] }> =>
-      onLeader('manager.admit', { role, advertiseAddr: params.advertiseAddr, hostname: params.hostname }, async () => {
-        const nodeId = newId();
-        const addr = typeof params.advertiseAddr === 'string' ? params.advertiseAddr : '';
-        const now = new Date().toISOString();
-        await m.store.update((tx) => tx.create('nodes', {
-          id: nodeId, meta: { version: 0, createdAt: now, updatedAt: now },
-          spec: { labels: {}, desiredRole: role, availability: 'active' },
-          role,
-          ...(typeof params.hostname === 'string' ? { description: { hostname: params.hostname, platform: { os: 'linux', architecture: '' }, resources: { nanoCpus: 0, memoryBytes: 0 }, engine: { engineVersion: '', labels: {} } } } : {}),
-          status: { state: 'unknown', message: 'joining', addr },
-          ...(role === 'manager' ? { managerStatus: { leader: false, reachability: 'unknown' as const, addr, raftId: nodeId } } : {}),
-        }));
-        return { nodeId, managers: m.members().filter((x) => x.voter).map((x) => x.addr) };
-      });
-    return tableHandler(
-      joinMethods({
-        root: () => this.rootCa(),
-        tokens: () => {
-          const t = cluster()?.joinTokens;
-          if (!t) throw unavailable('this manager has no cluster state yet');
-          return t;
-        },
-        clusterId: this.state!.clusterId,
-        admit: (role, _csr, req) => admit(role, req as { advertiseAddr?: unknown; hostname?: unknown }),
-        certExpiryMs: () => cluster()?.spec.caConfig.nodeCertExpiryMs,
-        roleOf: (id) => m.store.view((tx) => tx.get('nodes', id))?.spec.desiredRole ?? null,
-      }),
-      dispatcherMethods(m.localDispatcherClient()),
-      {
-        calls: {
-          'manager.removed': async (_params: unknown, peer: Peer | null) => {
-            const caller = requireRole(peer, ['manager'], 'manager.removed');
-            this.log.info({ by: caller.nodeId }, 'the leader removed this manager from the Raft group');
-            setImmediate(() => void this.becomeWorker().catch((e) => this.log.error({ err: String(e) }, 'could not continue as a worker')));
-            return {};
-          },
-          'node.desiredRole': async (_params: unknown, peer: Peer | null) => {
-            const caller = requireRole(peer, ['manager', 'worker'], 'node.desiredRole');
-            return { desiredRole: m.store.view((tx) => tx.get('nodes', caller.nodeId))?.spec.desiredRole };
-          },
-          'manager.admit': async (params: unknown, peer: Peer | null) => {
-            requireRole(peer, ['manager'], 'manager.admit');
-            const p = params as { role: NodeRole; advertiseAddr?: string; hostname?: string };
-            if (p.role !== 'manager' && p.role !== 'worker') throw invalidArgument('manager.admit: bad role');
-            return admit(p.role, p);
-          },
-          'manager.joinRaft': async (params: unknown, peer: Peer | null) => {
-            const caller = requireRole(peer, ['manager'], 'manager.joinRaft');
-            const p = params as { addr?: unknown; nodeId?: unknown };
-            if (typeof p.addr !== 'string' || !p.addr) throw invalidArgument('manager.joinRaft: missing addr');
-            const addr = p.addr;
-            // A follower forwards the call on the joiner's behalf: the joiner is named in the params.
-            const joiner = typeof p.nodeId === 'string' && p.nodeId ? p.nodeId : caller.nodeId;
-            return onLeader('manager.joinRaft', { addr, nodeId: joiner }, async () => {
-              await m.addManager(joiner, addr);
-              await m.store.update((tx) => {
-                const n = tx.get('nodes', joiner);
-                if (n && (n.role !== 'manager' || n.managerStatus?.addr !== addr)) {
-                  tx.update('nodes', { ...n, role: 'manager', managerStatus: { leader: false, reachability: 'reachable', addr, raftId: joiner } });
-                }
-              });
-              return {};
-            });
-          },
-          'manager.leaveRaft': async (_params: unknown, peer: Peer | null) => {
-            const caller = requireRole(peer, ['manager'], 'manager.leaveRaft');
-            return onLeader('manager.leaveRaft', {}, async () => {
-              await m.removeManager(caller.nodeId);
-              await m.store.update((tx) => {
-                const n = tx.get('nodes', caller.nodeId);
-                if (n) tx.update('nodes', { ...n, role: 'worker', spec: { ...n.spec, desiredRole: 'worker' }, status: { ...n.status, state: 'down', message: 'node left the swarm' } });
-              });
-              return {};
-            });
-          },
-          'manager.removeMember': async (params: unknown, peer: Peer | null) => {
-            requireRole(peer, ['manager'], 'manager.removeMember');
-            const id = (params as { nodeId?: unknown }).nodeId;
-            if (typeof id !== 'string') throw invalidArgument('manager.removeMember: missing nodeId');
-            return onLeader('manager.removeMember', params, async () => {
-              await this.removeMember(id);
-              return {};
-            });
-          },
-          'control.call': async (params: unknown, peer: Peer | null) => {
-            const caller = requireRole(peer, ['manager'], 'control.call');
-            // A demoted manager keeps its certificate until renewal: check the role it has now.
-            if (m.store.view((tx) => tx.get('nodes', caller.nodeId))?.role !== 'manager') throw failedPrecondition(NOT_MANAGER);
-            const p = params as { method?: unknown; params?: unknown; notAfter?: unknown; requestId?: unknown };
-            if (typeof p.method !== 'string') throw invalidArgument('control.call: missing method');
-            if (typeof p.notAfter === 'number' && Date.now() > p.notAfter) {
-              throw unavailable(`${p.method} reached the leader after its caller gave up; it was not run`);
-            }
-            if (!m.isLeader()) throw unavailable(`this manager is not the leader; ${m.leaderId() ? 'the leader is ' + m.leaderId() : NO_LEADER}`);
-            const run = (): Promise<unknown> => this.control(p.method as string, (p.params ?? {}) as Record<string, unknown>);
-            if (typeof p.requestId !== 'string') return run();
-            return this.once(`${caller.nodeId}/${p.requestId}`, run);
-          },
-        },
-      },
-    );
-  }
-
   // ---- local control socket ----------------------------------------------------------------
 
   private handlers(): Map<string, Handler> {
@@ -770,9 +466,9 @@ export class Daemon {
     const control = ['swarm.update', 'swarm.joinToken', 'service.create', 'service.ls', 'service.inspect', 'service.ps', 'service.update',
       'service.scale', 'service.rm', 'node.ls', 'node.inspect', 'node.update', 'node.rm', 'node.ps', 'network.create', 'network.ls',
       'network.inspect', 'network.rm', 'task.inspect'];
-    for (const name of control) h[name] = (p) => this.control(name, p);
+    for (const name of control) h[name] = (p) => this.router.control(name, p);
     // `node ls` marks this node with `*`.
-    h['node.ls'] = async (p) => ({ ...(await this.control('node.ls', p) as { nodes: Node[] }), selfId: this.state?.nodeId ?? '' });
+    h['node.ls'] = async (p) => ({ ...(await this.router.control('node.ls', p) as { nodes: Node[] }), selfId: this.state?.nodeId ?? '' });
     return new Map(Object.entries(h));
   }
 }
