@@ -23,6 +23,11 @@ export class ProposalDroppedError extends RaftError {
     readonly reason: string,
     /** The leader this node knows of, `''` if none. */
     readonly leader: NodeId = '',
+    /**
+     * true when a configuration change was refused only because an earlier one has not applied
+     * yet (one change at a time, Raft thesis §4.1): the same proposal may succeed once it applies.
+     */
+    readonly confPending = false,
   ) {
     super(`raft proposal dropped: ${reason}`);
   }

@@ -726,6 +726,7 @@ export class Raft {
         throw new ProposalDroppedError(
           `a configuration change is pending (index ${this.pendingConfIndex}, applied ${this.raftLog.applied}); retry after it applies`,
           this.id,
+          true,
         );
       }
       try {

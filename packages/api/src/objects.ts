@@ -68,6 +68,27 @@ export interface ContainerSpec {
   /** ms to wait after the stop signal before SIGKILL. Docker default 10 s. */
   stopGracePeriodMs?: number;
   stopSignal?: string;
+  /** Health check; absent = the image's own (if any). See {@link HealthConfig}. */
+  healthcheck?: HealthConfig;
+}
+
+/**
+ * A container health check (Docker `HealthConfig`; `service create --health-*`). A task with a
+ * health check is STARTING until the engine reports it healthy, then RUNNING (only then a load
+ * balancer backend); unhealthy while starting or running makes it FAILED ("task: unhealthy
+ * container"), so its restart policy replaces it. Durations in ms; 0 or absent = Docker's default
+ * (interval 30 s, timeout 30 s, start period 0, retries 3).
+ */
+export interface HealthConfig {
+  /**
+   * `[]`: inherit the image's check; `['NONE']`: disable it; `['CMD', prog, ...args]`: exec;
+   * `['CMD-SHELL', 'shell command']`: run with the container's shell.
+   */
+  test: string[];
+  intervalMs?: number;
+  timeoutMs?: number;
+  startPeriodMs?: number;
+  retries?: number;
 }
 
 export interface RestartPolicy {

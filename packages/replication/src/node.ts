@@ -614,24 +614,35 @@ export class RaftNode extends EventEmitter {
     });
   }
 
-  private proposeConf(cc: ConfChange, addr: string, timeoutMs = this.defaultTimeoutMs): Promise<{ index: number }> {
-    if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('membership change'));
-    if (!cc.nodeId) return Promise.reject(new RangeError('membership change: node id is empty; pass the member id'));
+  /**
+   * Proposes one membership change and resolves once it is applied here. A change refused only
+   * because an earlier one has not applied yet (a new leader's pending index, or a change in flight)
+   * is proposed again every tick until `timeoutMs` (ms) passes, instead of failing the caller.
+   */
+  private async proposeConf(cc: ConfChange, addr: string, timeoutMs = this.defaultTimeoutMs): Promise<{ index: number }> {
+    const deadline = Date.now() + timeoutMs;
+    if (this.closed || this.failure) throw this.failure ?? new NodeClosedError('membership change');
+    if (!cc.nodeId) throw new RangeError('membership change: node id is empty; pass the member id');
     if (cc.type !== 'removeNode' && !addr) {
-      return Promise.reject(new RangeError(`membership change for ${cc.nodeId}: no address known; pass its host:port`));
+      throw new RangeError(`membership change for ${cc.nodeId}: no address known; pass its host:port`);
     }
-    if (this.lead !== this.id) return Promise.reject(new NotLeaderError(this.lead));
     const seq = this.nextSeq();
     const ctx: { addr?: string; req: string } = { req: `${this.instance}:${seq}` };
     if (addr) ctx.addr = addr;
-    try {
-      this.raw.proposeConfChange({ ...cc, context: JSON.stringify(ctx) });
-    } catch (err) {
-      return Promise.reject(err as Error);
+    for (;;) {
+      if (this.closed || this.failure) throw this.failure ?? new NodeClosedError('membership change');
+      if (this.lead !== this.id) throw new NotLeaderError(this.lead);
+      try {
+        this.raw.proposeConfChange({ ...cc, context: JSON.stringify(ctx) });
+        break;
+      } catch (err) {
+        if (!(err instanceof ProposalDroppedError && err.confPending) || Date.now() >= deadline) throw err;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(this.tickMs, 50)));
     }
     if (addr) this.transport?.addPeer(cc.nodeId, addr);
     this.wake();
-    return this.track(seq, `${cc.type} ${cc.nodeId}`, timeoutMs);
+    return this.track(seq, `${cc.type} ${cc.nodeId}`, Math.max(1, deadline - Date.now()));
   }
 
   private readonly handler: TransportHandler = {

@@ -161,6 +161,21 @@ test('leadership transfer hands over to another voter; addMember joins a voter',
   await waitFor(() => joiner.kv.map.get('y') === '2', 'n4 has the state');
 });
 
+test('two membership changes at once: the second waits for the first to apply instead of failing', async (t) => {
+  const members = await startCluster(3);
+  t.teardown(() => destroyCluster(members));
+  await waitFor(() => leaderOf(members) !== undefined, 'first leader');
+  const leader = leaderOf(members)!;
+  const [a5, a6] = await freeAddrs(2);
+  // Neither learner process exists: a learner does not count for quorum, so both changes commit.
+  const [r5, r6] = await Promise.all([leader.node!.addLearner('n5', a5!), leader.node!.addLearner('n6', a6!)]);
+  t.not(r5.index, r6.index);
+  t.true(leader.node!.status().confState.learners.includes('n5'));
+  t.true(leader.node!.status().confState.learners.includes('n6'));
+  await Promise.all([leader.node!.removeMember('n5'), leader.node!.removeMember('n6')]);
+  t.false(leader.node!.status().confState.learners.includes('n5'));
+});
+
 test('forceNewCluster restarts one member as a single-voter cluster with its state', async (t) => {
   const members = await startCluster(3);
   t.teardown(() => destroyCluster(members));
