@@ -5,3 +5,4 @@ export * from './defaults.js';
 export * from './dispatcher.js';
 export * from './rpc.js';
 export * from './constraints.js';
+export * from './handoff.js';

@@ -235,6 +235,17 @@ export interface Task {
   status: TaskStatus;
   networks: NetworkAttachment[];
   endpoint?: { ports: PortConfig[]; virtualIps: { networkId: string; addr: string }[] };
+  /**
+   * Graceful hand-over of this task's slot (drain of a start-first service; docs/ARCHITECTURE.md).
+   * Set by the replicated orchestrator, in the same transaction that gives this task desired
+   * SHUTDOWN and creates task `to` (the replacement) in its slot: this task keeps its container
+   * running and keeps serving until `to` is RUNNING, `to` has ended, stopped being wanted or been
+   * deleted, or the time `until` (ISO-8601) has passed — whichever comes first.
+   * Read by the dispatcher, through {@link handoffPending}: while it holds, the node is sent this
+   * task with desired state RUNNING (the store keeps SHUTDOWN, so the desired-running count never
+   * exceeds the replicas) and the network view keeps it an `active` backend. Never changed after.
+   */
+  handoff?: { to: string; until: string };
 }
 
 export interface NetworkSpec {
