@@ -1,4 +1,4 @@
-export { ReplicatedOrchestrator } from './replicated.js';
+export { DRAIN_HANDOFF_MS, ReplicatedOrchestrator } from './replicated.js';
 export { GlobalOrchestrator } from './global.js';
 export { type OrchestratorOptions, ServiceOrchestrator } from './service-orchestrator.js';
 export { TaskReaper, type TaskReaperOptions } from './reaper.js';

@@ -1,5 +1,6 @@
 import type { MemoryStore } from '@shoal/store';
 import type { ComponentOptions } from './reconciler.js';
+import type { OrchestratorOptions } from './service-orchestrator.js';
 import { GlobalOrchestrator } from './global.js';
 import { ReplicatedOrchestrator } from './replicated.js';
 import { TaskReaper, type TaskReaperOptions } from './reaper.js';
@@ -19,8 +20,9 @@ export class Orchestrators {
   /**
    * @param opts.reaperBatchMs task reaper batching period (default 250 ms)
    * @param opts.removeWaitsForStop see {@link TaskReaperOptions.removeWaitsForStop}
+   * @param opts.drainHandoffMs see {@link OrchestratorOptions.drainHandoffMs}
    */
-  constructor(store: MemoryStore, opts: ComponentOptions & { reaperBatchMs?: number; removeWaitsForStop?: boolean } = {}) {
+  constructor(store: MemoryStore, opts: ComponentOptions & { reaperBatchMs?: number; removeWaitsForStop?: boolean; drainHandoffMs?: number } = {}) {
     this.restart = new RestartSupervisor(opts.clock ? { clock: opts.clock } : {});
     const o = { ...opts, restart: this.restart };
     this.replicated = new ReplicatedOrchestrator(store, o);

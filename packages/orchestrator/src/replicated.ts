@@ -1,9 +1,17 @@
-import { type Node, type Service, type Task, taskStateRank } from '@shoal/api';
+import { DEFAULTS, type Node, type Service, type Task, taskStateRank } from '@shoal/api';
+import type { MemoryStore } from '@shoal/store';
 import { type Constraint, matches, parseConstraints } from './constraints.js';
-import { byAge } from './tasks.js';
-import { ServiceOrchestrator, type ServiceWork, type Slot } from './service-orchestrator.js';
+import { byAge, iso } from './tasks.js';
+import { type OrchestratorOptions, ServiceOrchestrator, type ServiceWork, type Slot } from './service-orchestrator.js';
 
 export { type OrchestratorOptions } from './service-orchestrator.js';
+
+/**
+ * How long (ms) a RUNNING task drained off its node keeps running while its replacement starts,
+ * for services whose update order is start-first ({@link Task.handoff}`.until` = now + this).
+ * Default of {@link OrchestratorOptions.drainHandoffMs}.
+ */
+export const DRAIN_HANDOFF_MS = 60_000;
 
 /**
  * The replicated orchestrator (behaviour of SwarmKit `orchestrator/replicated`): keeps each
@@ -18,6 +26,12 @@ export { type OrchestratorOptions } from './service-orchestrator.js';
  *    service's placement constraints (labels changed): desired → SHUTDOWN and a replacement is
  *    created in the same slot in the same transaction (no delay, no attempt counted; acceptance
  *    B02/B08). Tasks on healthy nodes are never touched; a paused node keeps its tasks.
+ *    Graceful drain: when the service's update order is start-first (`spec.update.order`) and the
+ *    task is RUNNING on a node that is drained (not Down, still matching the constraints), the old
+ *    task also gets `handoff = { to: <replacement id>, until: now + drainHandoffMs }`: the
+ *    dispatcher keeps it running (and serving) until the replacement is RUNNING, has ended, or
+ *    `until` passes ({@link handoffPending}). Its desired state is SHUTDOWN all the same, so the
+ *    count rule below holds in the store; only the container outlives the decision.
  * 3. Scale down: the surplus slots are retired — every task in them gets desired REMOVE (the task
  *    reaper deletes them once stopped). Victims, in order: slots with no desired-running task, then
  *    tasks not yet RUNNING (least advanced first), then RUNNING tasks on the nodes holding the most
@@ -30,6 +44,13 @@ export { type OrchestratorOptions } from './service-orchestrator.js';
  * never has more than `replicas` desired-running tasks.
  */
 export class ReplicatedOrchestrator extends ServiceOrchestrator {
+  private readonly drainHandoffMs: number;
+
+  constructor(store: MemoryStore, opts: OrchestratorOptions = {}) {
+    super(store, opts);
+    this.drainHandoffMs = opts.drainHandoffMs ?? DRAIN_HANDOFF_MS;
+  }
+
   protected handles(svc: Service): boolean {
     return 'replicated' in svc.spec.mode;
   }
@@ -50,6 +71,9 @@ export class ReplicatedOrchestrator extends ServiceOrchestrator {
       if (!l) bySlot.set(t.slot, (l = []));
       l.push(t);
     }
+    const startFirst = (svc.spec.update ?? DEFAULTS.update).order === 'start-first';
+    /** Slots whose RUNNING task was drained off its node and may hand over (start-first). */
+    const handing = new Map<Slot, Task>();
     const live: Slot[] = [];
     for (const [slot, all] of bySlot) {
       const hist = all.filter((t) => taskStateRank(t.desiredState) < taskStateRank('remove')).sort(byAge);
@@ -61,7 +85,11 @@ export class ReplicatedOrchestrator extends ServiceOrchestrator {
       const s: Slot = { key: `${svc.id}/${slot}`, slot, nodeId: '', hist };
       this.settleSlot(w, s);
       if (s.cur && (w.onDeadNode(s.cur) || w.onDrainedNode(s.cur) || !fits(w.node(s.cur.nodeId)))) {
-        w.setDesired(s.cur, 'shutdown');
+        const old = s.cur;
+        if (startFirst && old.status.state === 'running' && !w.onDeadNode(old) && w.onDrainedNode(old) && fits(w.node(old.nodeId))) {
+          handing.set(s, old);
+        }
+        w.setDesired(old, 'shutdown');
         s.cur = undefined;
       }
       live.push(s);
@@ -91,6 +119,13 @@ export class ReplicatedOrchestrator extends ServiceOrchestrator {
     }
 
     for (const s of live) if (!s.cur) this.refill(w, s, () => this.createIn(w, s));
+    // Graceful drain: the drained task keeps running until the replacement made just now is RUNNING.
+    // Slots retired by a scale-down (no longer in `live`) or not refilled in this pass get none.
+    for (const [s, old] of handing) {
+      if (!s.cur || s.cur === old || !live.includes(s)) continue;
+      old.handoff = { to: s.cur.id, until: iso(w.now + this.drainHandoffMs) };
+      w.markChanged(old);
+    }
 
     if (live.length < replicas) {
       const used = new Set(live.map((s) => s.slot));

@@ -8,6 +8,12 @@ import { RollingUpdater, type UpdateSlot } from './update.js';
 export interface OrchestratorOptions extends ComponentOptions {
   /** Shared restart supervisor; one is made (and started/stopped with this component) when absent. */
   restart?: RestartSupervisor;
+  /**
+   * Replicated services only: the longest (ms) a RUNNING task drained off its node keeps running
+   * while its replacement starts, for start-first services (`Task.handoff.until`). Default
+   * `DRAIN_HANDOFF_MS` (60 000).
+   */
+  drainHandoffMs?: number;
 }
 
 /** One replica slot (replicated) or one node (global) of a service, during a reconcile pass. */

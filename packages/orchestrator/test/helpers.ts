@@ -52,7 +52,7 @@ export class FakeCluster {
   /** Max desired-running tasks per service seen at any commit. */
   readonly peak = new Map<string, number>();
 
-  constructor(private readonly opts: { removeWaitsForStop?: boolean } = {}) {
+  constructor(private readonly opts: { removeWaitsForStop?: boolean; drainHandoffMs?: number } = {}) {
     this.orch = new Orchestrators(this.store, { clock: this.clock, ...opts });
     // Services that got new tasks in the entry being applied: only such an entry can push a service
     // over its replica count (a scale-down takes effect one orchestrator pass later).

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { DRAIN_HANDOFF_MS } from '../src/index.js';
 import { FakeCluster, node } from './helpers.js';
 
 test('a failed task is replaced in the same slot after the restart delay, not before', async (t) => {
@@ -173,6 +174,68 @@ test('drain: exactly the drained node\'s tasks move, at once, never more than re
   await c.converge();
   t.deepEqual(c.desiredRunning(id).map((x) => x.id).sort(), ids);
   t.deepEqual(c.violations, []);
+});
+
+test('drain of a start-first service: the old task hands over to its replacement, never more than replicas desired-running', async (t) => {
+  const c = await new FakeCluster().init([node('w1'), node('w2')]);
+  const id = await c.createService('web', { replicas: 2, update: { order: 'start-first' }, restart: { delayMs: 30_000 } });
+  await c.converge();
+  const old = c.desiredRunning(id).find((x) => x.nodeId === 'w2')!;
+  const keep = c.desiredRunning(id).find((x) => x.nodeId === 'w1')!;
+  await c.updateNode('w2', (n) => { n.spec.availability = 'drain'; });
+  const after = c.store.view((tx) => tx.get('tasks', old.id))!;
+  const fresh = c.inSlot(id, old.slot)!;
+  t.not(fresh.id, old.id, 'replacement created at once in the same slot');
+  t.is(after.desiredState, 'shutdown', 'the store says shutdown: the count rule holds');
+  t.deepEqual(after.handoff, { to: fresh.id, until: new Date(c.clock.now() + DRAIN_HANDOFF_MS).toISOString() });
+  t.is(c.store.view((tx) => tx.get('tasks', keep.id))!.handoff, undefined, 'tasks on other nodes are untouched');
+  t.is(c.desiredRunning(id).length, 2);
+  await c.converge();
+  t.true(c.desiredRunning(id).every((x) => x.nodeId === 'w1' && x.status.state === 'running'));
+  t.is(c.peak.get(id), 2, 'never more than 2 desired-running at any commit');
+});
+
+test('drain: no handoff for stop-first services, for tasks not yet RUNNING, on Down nodes or on constraint mismatch', async (t) => {
+  const c = await new FakeCluster().init([node('w1', { labels: { zone: 'a' } }), node('w2', { labels: { zone: 'a' } }), node('w3', { labels: { zone: 'a' } })]);
+  const stop = await c.createService('stop', { replicas: 3 });
+  const sf = await c.createService('sf', { replicas: 3, update: { order: 'start-first' }, constraints: ['node.labels.zone==a'] });
+  await c.converge();
+  await c.updateNode('w1', (n) => { n.spec.availability = 'drain'; });
+  const stopOld = c.tasks(stop).filter((x) => x.nodeId === 'w1');
+  t.true(stopOld.length > 0 && stopOld.every((x) => x.desiredState === 'shutdown' && x.handoff === undefined), 'stop-first: unchanged behaviour');
+  t.true(c.tasks(sf).filter((x) => x.nodeId === 'w1').every((x) => x.handoff !== undefined), 'start-first: handoff');
+  await c.converge();
+  await c.updateNode('w2', (n) => { n.status.state = 'down'; });
+  const down = c.tasks(sf).filter((x) => x.nodeId === 'w2');
+  t.true(down.length > 0 && down.every((x) => x.desiredState === 'shutdown' && x.handoff === undefined), 'Down node: nothing to hand over');
+  await c.converge();
+  await c.updateNode('w3', (n) => { n.spec.labels = { zone: 'b' }; });
+  const moved = c.tasks(sf).filter((x) => x.nodeId === 'w3');
+  t.true(moved.length > 0 && moved.every((x) => x.desiredState === 'shutdown' && x.handoff === undefined), 'constraint mismatch: no handoff');
+  // A task assigned but not yet RUNNING on a drained node stops at once.
+  const c2 = await new FakeCluster().init([node('w1'), node('w2')]);
+  const id2 = await c2.createService('sf', { replicas: 1, update: { order: 'start-first' } });
+  await c2.store.update((tx) => {
+    const x = tx.tasksByService(id2)[0]!;
+    tx.update('tasks', { ...x, nodeId: 'w2', status: { ...x.status, state: 'assigned' } });
+  });
+  await c2.settle();
+  await c2.updateNode('w2', (n) => { n.spec.availability = 'drain'; });
+  const was = c2.tasks(id2).find((x) => x.nodeId === 'w2')!;
+  t.is(was.desiredState, 'shutdown');
+  t.is(was.handoff, undefined);
+});
+
+test('drain of a start-first service with a custom handoff limit (orchestrator option)', async (t) => {
+  const c = await new FakeCluster({ drainHandoffMs: 5_000 }).init([node('w1'), node('w2')]);
+  const id = await c.createService('web', { replicas: 1, update: { order: 'start-first' } });
+  await c.converge();
+  const old = c.desiredRunning(id)[0]!;
+  await c.updateNode(old.nodeId, (n) => { n.spec.availability = 'drain'; });
+  const h = c.store.view((tx) => tx.get('tasks', old.id))!.handoff;
+  t.is(h?.until, new Date(c.clock.now() + 5_000).toISOString());
+  t.is(h?.to, c.inSlot(id, 1)!.id);
+  t.is(c.peak.get(id), 1);
 });
 
 test('pause: tasks stay where they are', async (t) => {
