@@ -63,7 +63,8 @@ export interface NetworkView {
   /**
    * Tasks with a data-path address that may still run (observed state not terminal) on nodes
    * that are not Down. `backend`: `active` = running and meant to run on a Ready node (takes new
-   * connections); `draining` = running but told to stop (no new connections); `null` = not a
+   * connections) — a task handing its slot over ({@link Task.handoff}) counts as meant to run until
+   * its replacement is RUNNING; `draining` = running but told to stop (no new connections); `null` = not a
    * backend (still starting, or its node is not Ready). `networks` = network IDs it is attached to.
    */
   tasks: { id: string; serviceId: string; nodeId: string; addr: string; networks: string[]; backend: 'active' | 'draining' | null }[];

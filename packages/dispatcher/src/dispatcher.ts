@@ -1,5 +1,5 @@
 import {
-  DEFAULTS, ShoalError, TASK_STATES, invalidArgument, failedPrecondition, newId, taskStateRank, unavailable,
+  DEFAULTS, ShoalError, TASK_STATES, handoffPending, invalidArgument, failedPrecondition, isTerminal, newId, taskStateRank, unavailable,
   type Assignments, type NetworkView, type Node, type SessionInfo, type SessionRequest, type Task, type TaskStatus, type TaskStatusUpdate,
 } from '@shoal/api';
 import type { MemoryStore, StoreEvent } from '@shoal/store';
@@ -33,8 +33,11 @@ export interface DispatcherOptions {
 interface Watcher {
   onAssignments: (a: Assignments) => void;
   onEnd: (err?: Error) => void;
-  /** Per task of the last set sent: the version seen and the task without status/meta. */
-  sent: Map<string, { version: number; stable: string }> | undefined;
+  /**
+   * Per task of the last set sent: the version seen, whether it was sent held for a handoff
+   * (desired RUNNING in place of the store's), and the task as sent without status/meta.
+   */
+  sent: Map<string, { version: number; held: boolean; stable: string }> | undefined;
   /** JSON of the network view last sent (sessions that asked for it). */
   sentNet: string | undefined;
 }
@@ -54,6 +57,7 @@ interface QueuedStatus {
 }
 
 const ASSIGNED = taskStateRank('assigned');
+const RUNNING = taskStateRank('running');
 const REMOVE = taskStateRank('remove');
 const KNOWN_STATES: ReadonlySet<string> = new Set(TASK_STATES);
 
@@ -85,6 +89,10 @@ function assignedTo(tasks: Task[]): Task[] {
  * - `watchAssignments` sends the node's complete task set on subscribe and again, once per
  *   store commit, whenever the set or any member changes (a member's observed status — which the
  *   agent reported itself — excepted).
+ * - Graceful drain ({@link Task.handoff}): a task for which {@link handoffPending} holds is sent
+ *   with desired state RUNNING (a copy; the store keeps its SHUTDOWN), so its container keeps
+ *   serving until its successor is RUNNING. Any change of the successor (or its deletion), and the
+ *   handoff's `until` passing (a timer), sends the old task's node a fresh set.
  * - `updateTaskStatus` accepts forward-only moves for tasks on the caller's node and writes them in
  *   batches (≤ `statusBatchMs`); the promise settles when the batch is committed.
  * - `stop()` ends every session with Unavailable so agents reconnect to the next leader.
@@ -112,6 +120,10 @@ export class Dispatcher {
   private flushTimer: TimerHandle | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly networkOpts: NetworkViewOptions;
+  /** Handoffs that may still hold: successor task id → (old task id → old task's node id). */
+  private handoffs = new Map<string, Map<string, string>>();
+  /** Per old task in {@link handoffs}: the timer firing at its `handoff.until`. */
+  private handoffTimers = new Map<string, TimerHandle>();
   /** The network view and its JSON, recomputed lazily after a commit that touched its tables. */
   private net: { view: NetworkView; json: string } | undefined;
   private netDirty = true;
@@ -139,7 +151,7 @@ export class Dispatcher {
 
   private currentNet(): { view: NetworkView; json: string } {
     if (!this.net || this.netDirty) {
-      const view = this.store.view((tx) => buildNetworkView({ nodes: tx.list('nodes'), services: tx.list('services'), tasks: tx.list('tasks'), networks: tx.list('networks') }, this.networkOpts));
+      const view = this.store.view((tx) => buildNetworkView({ nodes: tx.list('nodes'), services: tx.list('services'), tasks: tx.list('tasks'), networks: tx.list('networks'), nowMs: this.clock.now() }, this.networkOpts));
       this.net = { view, json: JSON.stringify(view) };
       this.netDirty = false;
     }
@@ -156,6 +168,7 @@ export class Dispatcher {
     if (this.running) return;
     this.running = true;
     this.unwatch = this.store.watch((ev) => this.onEvent(ev));
+    this.rescanHandoffs();
     for (const n of this.store.view((tx) => tx.list('nodes'))) {
       if (n.status.state === 'down' || this.byNode.has(n.id)) continue;
       this.awaiting.set(n.id, this.clock.setTimeout(() => this.onReconnectTimeout(n.id), this.reconnectGraceMs));
@@ -170,6 +183,7 @@ export class Dispatcher {
     this.unwatch = undefined;
     for (const h of this.awaiting.values()) this.clock.clearTimeout(h);
     this.awaiting.clear();
+    this.clearHandoffs();
     // Agents resend unacknowledged statuses to the next leader, so this write is best effort and bounded.
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -378,18 +392,13 @@ export class Dispatcher {
 
   private onEvent(ev: StoreEvent): void {
     if (ev.kind === 'commit') {
-      const nodes = new Set(this.dirtyNodes);
-      this.dirtyNodes.clear();
-      if (this.netDirty) for (const s of this.byNode.values()) if (s.networkView) nodes.add(s.nodeId);
-      for (const id of nodes) {
-        const s = this.byNode.get(id);
-        if (s) for (const w of s.watchers) this.push(s, w);
-      }
+      this.pushDirty();
       return;
     }
     if (ev.kind === 'restore') {
       for (const id of this.byNode.keys()) this.dirtyNodes.add(id);
       this.netDirty = true;
+      this.rescanHandoffs();
       return;
     }
     if (ev.table === 'tasks' || ev.table === 'services' || ev.table === 'nodes' || ev.table === 'networks') this.netDirty = true;
@@ -398,10 +407,101 @@ export class Dispatcher {
       const old = ev.old as Task | undefined;
       if (t.nodeId && this.byNode.has(t.nodeId)) this.dirtyNodes.add(t.nodeId);
       if (old?.nodeId && old.nodeId !== t.nodeId && this.byNode.has(old.nodeId)) this.dirtyNodes.add(old.nodeId);
+      this.trackHandoff(t, ev.kind === 'delete');
+      this.successorChanged(t, ev.kind === 'delete');
     } else if (ev.table === 'nodes' && ev.kind === 'delete') {
       const s = this.byNode.get(ev.object.id);
       if (s) this.endSession(s, unavailable(`node ${s.nodeId} was removed from the swarm`));
     }
+  }
+
+  /** Sends a fresh set to every watcher of a dirty node (and of every node, when the network view changed). */
+  private pushDirty(): void {
+    const nodes = new Set(this.dirtyNodes);
+    this.dirtyNodes.clear();
+    if (this.netDirty) for (const s of this.byNode.values()) if (s.networkView) nodes.add(s.nodeId);
+    for (const id of nodes) {
+      const s = this.byNode.get(id);
+      if (s) for (const w of s.watchers) this.push(s, w);
+    }
+  }
+
+  /**
+   * Keeps {@link handoffs} and its timers in step with task `t` (just written, or deleted): an old
+   * task whose handoff may still hold is watched until it stops, is deleted, or `until` passes.
+   */
+  private trackHandoff(t: Task, deleted: boolean): void {
+    const h = t.handoff;
+    const until = h ? Date.parse(h.until) : NaN;
+    const desired = taskStateRank(t.desiredState);
+    const watch = !deleted && h !== undefined && desired > RUNNING && desired < REMOVE && !isTerminal(t.status.state)
+      && this.clock.now() < until;
+    if (!watch) {
+      this.untrackHandoff(t.id, h?.to);
+      return;
+    }
+    let olds = this.handoffs.get(h.to);
+    if (!olds) this.handoffs.set(h.to, (olds = new Map()));
+    olds.set(t.id, t.nodeId);
+    if (!this.handoffTimers.has(t.id)) {
+      this.handoffTimers.set(t.id, this.clock.setTimeout(() => this.onHandoffDue(t.id, h.to), until - this.clock.now()));
+    }
+  }
+
+  private untrackHandoff(oldId: string, to: string | undefined): void {
+    const timer = this.handoffTimers.get(oldId);
+    if (timer) this.clock.clearTimeout(timer);
+    this.handoffTimers.delete(oldId);
+    if (to === undefined) return;
+    const olds = this.handoffs.get(to);
+    olds?.delete(oldId);
+    if (olds?.size === 0) this.handoffs.delete(to);
+  }
+
+  /** `t` changed or went away: the nodes of the tasks handing over to it get a fresh set. */
+  private successorChanged(t: Task, deleted: boolean): void {
+    const olds = this.handoffs.get(t.id);
+    if (!olds) return;
+    for (const nodeId of olds.values()) if (this.byNode.has(nodeId)) this.dirtyNodes.add(nodeId);
+    // Running, ended, no longer wanted or gone: no handoff to it can hold any more.
+    if (deleted || t.status.state === 'running' || isTerminal(t.status.state) || taskStateRank(t.desiredState) > RUNNING) {
+      for (const oldId of [...olds.keys()]) this.untrackHandoff(oldId, t.id);
+    }
+  }
+
+  /** A handoff's `until` passed: its node gets the task's real desired state, the view drains it. */
+  private onHandoffDue(oldId: string, to: string): void {
+    const nodeId = this.handoffs.get(to)?.get(oldId);
+    this.handoffTimers.delete(oldId);
+    this.untrackHandoff(oldId, to);
+    if (!this.running) return;
+    if (nodeId && this.byNode.has(nodeId)) this.dirtyNodes.add(nodeId);
+    this.netDirty = true;
+    this.pushDirty();
+  }
+
+  private clearHandoffs(): void {
+    for (const h of this.handoffTimers.values()) this.clock.clearTimeout(h);
+    this.handoffTimers.clear();
+    this.handoffs.clear();
+  }
+
+  /** Rebuilds {@link handoffs} from the store (start, snapshot restore). */
+  private rescanHandoffs(): void {
+    this.clearHandoffs();
+    for (const t of this.store.view((tx) => tx.list('tasks'))) if (t.handoff) this.trackHandoff(t, false);
+  }
+
+  /**
+   * The node's set as it is sent: the tasks it must know about, each one whose handoff is pending
+   * as a copy with desired state RUNNING (`held`).
+   */
+  private assignmentsOf(nodeId: string): { task: Task; held: boolean }[] {
+    const now = this.clock.now();
+    return this.store.view((tx) => assignedTo(tx.tasksByNode(nodeId)).map((t) => {
+      const held = t.handoff !== undefined && handoffPending(t, tx.get('tasks', t.handoff.to), now);
+      return { task: held ? { ...t, desiredState: 'running' } : t, held };
+    }));
   }
 
   /**
@@ -410,19 +510,20 @@ export class Dispatcher {
    * ASSIGNED; anything else about a member (desired state, spec, networks…) does.
    */
   private push(s: Session, w: Watcher): void {
-    const tasks = assignedTo(this.store.view((tx) => tx.tasksByNode(s.nodeId)));
+    const set = this.assignmentsOf(s.nodeId);
+    const tasks = set.map((x) => x.task);
     const prev = w.sent;
-    const next = new Map<string, { version: number; stable: string }>();
+    const next = new Map<string, { version: number; held: boolean; stable: string }>();
     let changed = !prev || prev.size !== tasks.length;
-    for (const t of tasks) {
+    for (const { task: t, held } of set) {
       const p = prev?.get(t.id);
-      if (p && p.version === t.meta.version) {
+      if (p && p.version === t.meta.version && p.held === held) {
         next.set(t.id, p);
         continue;
       }
       const stable = stableKey(t);
       if (!p || p.stable !== stable) changed = true;
-      next.set(t.id, { version: t.meta.version, stable });
+      next.set(t.id, { version: t.meta.version, held, stable });
     }
     w.sent = next;
     let network: NetworkView | undefined;

@@ -1,4 +1,4 @@
-import { DEFAULTS, isTerminal, type Network, type NetworkView, type Node, type Service, type Task } from '@shoal/api';
+import { DEFAULTS, handoffPending, isTerminal, type Network, type NetworkView, type Node, type Service, type Task } from '@shoal/api';
 
 export interface NetworkViewOptions {
   /** Cluster overlay CIDR (default `DEFAULTS.overlay.clusterCidr`). */
@@ -22,12 +22,16 @@ export function hostOf(addr: string): string {
  * - services: all but `pendingDelete` ones; attached networks resolved to IDs (by ID or name),
  *   the ingress network left out (it only scopes VIPs of published ports);
  * - tasks: those with a data-path address (`status.networkAddrs`) whose observed state is not
- *   terminal, on a node that is not Down. Backend `active` = running, desired running, node Ready;
- *   `draining` = running, desired past running, node Ready; else `null` (a DNS client only).
+ *   terminal, on a node that is not Down. Backend `active` = running, node Ready, and desired
+ *   running — or desired past running while handing its slot over to a replacement that is not
+ *   RUNNING yet ({@link handoffPending} at `data.nowMs`: a drained task of a start-first service
+ *   still serves); `draining` = running, desired past running (no handoff pending), node Ready;
+ *   else `null` (a DNS client only).
  * Sorted by id throughout, so equal states give equal JSON.
+ * `data.nowMs`: the time (ms since the epoch) handoffs are judged at; default `Date.now()`.
  */
 export function buildNetworkView(
-  data: { nodes: readonly Node[]; services: readonly Service[]; tasks: readonly Task[]; networks: readonly Network[] },
+  data: { nodes: readonly Node[]; services: readonly Service[]; tasks: readonly Task[]; networks: readonly Network[]; nowMs?: number },
   opts: NetworkViewOptions = {},
 ): NetworkView {
   const byId = <T extends { id: string }>(a: T, b: T) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -61,6 +65,8 @@ export function buildNetworkView(
       networks,
     });
   }
+  const nowMs = data.nowMs ?? Date.now();
+  const taskById = new Map(data.tasks.map((t) => [t.id, t]));
   const tasks: NetworkView['tasks'] = [];
   for (const t of [...data.tasks].sort(byId)) {
     const addr = t.status.networkAddrs?.[0]?.split('/')[0];
@@ -68,7 +74,10 @@ export function buildNetworkView(
     const st = nodeState.get(t.nodeId);
     if (!st || st === 'down') continue;
     let backend: NetworkView['tasks'][number]['backend'] = null;
-    if (t.status.state === 'running' && st === 'ready') backend = t.desiredState === 'running' ? 'active' : 'draining';
+    if (t.status.state === 'running' && st === 'ready') {
+      const serving = t.desiredState === 'running' || (t.handoff !== undefined && handoffPending(t, taskById.get(t.handoff.to), nowMs));
+      backend = serving ? 'active' : 'draining';
+    }
     tasks.push({ id: t.id, serviceId: t.serviceId, nodeId: t.nodeId, addr, networks: t.networks.map((a) => a.networkId).sort(), backend });
   }
   return {

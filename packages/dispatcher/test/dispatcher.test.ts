@@ -300,3 +300,118 @@ test('network view: sessions that ask get every node, service and backend; it fo
   t.is(got.length, m);
   await d.stop();
 });
+
+// Graceful drain (Task.handoff): the drained node keeps its task desired RUNNING until the successor runs.
+const isoAt = (ms: number) => new Date(ms).toISOString();
+const desiredOf = (a: Assignments | undefined, id: string) => a?.tasks.find((x) => x.id === id)?.desiredState;
+
+async function handoffSetup(successorState: Task['status']['state'] = 'assigned') {
+  const env = setup({ nodes: [node('w1'), node('w2')] });
+  const until = env.clock.now() + 60_000;
+  await env.store.update((tx) => {
+    tx.create('tasks', { ...task('old', 'w1', 'running', 'shutdown'), handoff: { to: 'new', until: isoAt(until) } });
+    tx.create('tasks', task('new', 'w2', successorState));
+  });
+  const { d, client } = await env.start();
+  const s1 = await client.openSession({ nodeId: 'w1', description: desc, addr: '10.0.0.7' });
+  const s2 = await client.openSession({ nodeId: 'w2', description: desc, addr: '10.0.0.8' });
+  const w1: Assignments[] = [];
+  client.watchAssignments(s1.sessionId, (a) => w1.push(a), () => {});
+  await settle();
+  const advance = (ms: number) => advanceBeating(env.clock, client, [s1.sessionId, s2.sessionId], ms);
+  return { ...env, d, client, s2, w1, until, advance };
+}
+
+/** Moves the fake clock `ms` forward in 1 s steps, the sessions heartbeating (so they do not expire). */
+async function advanceBeating(clock: ManualClock, client: ReturnType<typeof localDispatcherClient>, sessions: string[], ms: number): Promise<void> {
+  for (let left = ms; left > 0; left -= 1000) {
+    for (const id of sessions) await client.heartbeat(id);
+    clock.advance(Math.min(1000, left));
+    await settle();
+  }
+}
+
+const setStatus = (store: MemoryStore, id: string, state: Task['status']['state']) => store.update((tx) => {
+  const x = tx.get('tasks', id)!;
+  x.status = { ...x.status, state };
+  tx.update('tasks', x);
+});
+
+test('handoff: the old task is sent desired RUNNING until its successor reports RUNNING, then SHUTDOWN', async (t) => {
+  const env = await handoffSetup();
+  t.is(desiredOf(env.w1.at(-1), 'old'), 'running', 'held while the successor starts');
+  t.is(env.store.view((tx) => tx.get('tasks', 'old'))!.desiredState, 'shutdown', 'the store is not changed');
+  await setStatus(env.store, 'new', 'starting');
+  await settle();
+  t.is(desiredOf(env.w1.at(-1), 'old'), 'running', 'still held: the successor is not RUNNING yet');
+  const n = env.w1.length;
+  // The successor's node reports RUNNING through the agent protocol.
+  const done = env.client.updateTaskStatus(env.s2.sessionId, [{ taskId: 'new', status: { state: 'running', timestamp: '', message: 'started' } }]);
+  env.clock.advance(100);
+  await done;
+  await settle();
+  t.is(env.w1.length, n + 1, 'one fresh message for the old task\'s node');
+  t.is(desiredOf(env.w1.at(-1), 'old'), 'shutdown');
+  await env.advance(120_000);
+  t.is(env.w1.length, n + 1, 'the expired timer sends nothing new');
+  await env.d.stop();
+});
+
+test('handoff: when `until` passes without the successor running, the old task is sent SHUTDOWN', async (t) => {
+  const env = await handoffSetup('preparing');
+  t.is(desiredOf(env.w1.at(-1), 'old'), 'running');
+  await env.advance(59_999);
+  t.is(desiredOf(env.w1.at(-1), 'old'), 'running', 'one ms before until: still held');
+  t.is(nodeState(env.store, 'w1')?.state, 'ready');
+  await env.advance(1);
+  t.is(desiredOf(env.w1.at(-1), 'old'), 'shutdown', 'at until: shut down');
+  await env.d.stop();
+});
+
+test('handoff: a successor that fails or is deleted ends it; a new leader holds a pending one from the store', async (t) => {
+  const env = await handoffSetup();
+  await setStatus(env.store, 'new', 'failed');
+  await settle();
+  t.is(desiredOf(env.w1.at(-1), 'old'), 'shutdown', 'successor failed');
+
+  const env2 = await handoffSetup();
+  t.is(desiredOf(env2.w1.at(-1), 'old'), 'running', 'a dispatcher started over a store with a pending handoff holds it');
+  await env2.store.update((tx) => tx.delete('tasks', 'new'));
+  await settle();
+  t.is(desiredOf(env2.w1.at(-1), 'old'), 'shutdown', 'successor deleted');
+  await env.d.stop();
+  await env2.d.stop();
+});
+
+test('network view: a task handing over stays an active backend until its successor runs, then drains', async (t) => {
+  const withOverlay = (n: Node, i: number): Node => ({ ...n, status: { ...n.status, addr: `10.99.0.1${i}:2377` }, overlay: { subnet: `10.97.${i}.0/24`, vtepMac: `02:00:0a:61:0${i}:00` } });
+  const env = setup({ nodes: [withOverlay(node('w1'), 1), withOverlay(node('w2'), 2)] });
+  const until = env.clock.now() + 60_000;
+  await env.store.update((tx) => {
+    const old: Task = { ...task('old', 'w1', 'running', 'shutdown'), handoff: { to: 'new', until: isoAt(until) } };
+    old.status.networkAddrs = ['10.97.1.5/24'];
+    tx.create('tasks', old);
+    const fresh = task('new', 'w2', 'starting');
+    fresh.status.networkAddrs = ['10.97.2.5/24'];
+    tx.create('tasks', fresh);
+    const other: Task = { ...task('other', 'w1', 'running', 'shutdown'), handoff: { to: 'new2', until: isoAt(until) } };
+    other.status.networkAddrs = ['10.97.1.6/24'];
+    tx.create('tasks', other);
+    const fresh2 = task('new2', 'w2', 'starting');
+    tx.create('tasks', fresh2);
+  });
+  const { d, client } = await env.start();
+  const s = await client.openSession({ nodeId: 'w2', description: desc, addr: '10.99.0.12:2377', networkView: true });
+  const s1 = await client.openSession({ nodeId: 'w1', description: desc, addr: '10.99.0.11:2377' });
+  const got: Assignments[] = [];
+  client.watchAssignments(s.sessionId, (a) => got.push(a), () => {});
+  await settle();
+  const backends = () => Object.fromEntries(got.at(-1)!.network!.tasks.map((x) => [x.id, x.backend]));
+  t.deepEqual(backends(), { new: null, old: 'active', other: 'active' });
+  await setStatus(env.store, 'new', 'running');
+  await settle();
+  t.deepEqual(backends(), { new: 'active', old: 'draining', other: 'active' });
+  await advanceBeating(env.clock, client, [s.sessionId, s1.sessionId], 60_000);
+  t.deepEqual(backends(), { new: 'active', old: 'draining', other: 'draining' }, '`until` passed: the view is rebuilt');
+  await d.stop();
+});
