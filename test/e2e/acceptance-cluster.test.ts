@@ -3,7 +3,7 @@ import { waitFor } from '../lib/harness.js';
 import { testnet, runningOn, shoalUntil } from '../lib/testnet.js';
 
 // Acceptance cases from public swarm bug reports (shared/acceptance/swarm-cases.md) that need
-// several hosts: B02 (drain), B03 (max replicas per node), B08 (leader host killed: only its
+// several hosts: B02 (drain; graceful drain of a start-first service), B03 (max replicas per node), B08 (leader host killed: only its
 // tasks move), B09 (quorum loss: writes fail fast), B10 (demoting the leader).
 // Hosts: node1..node3 managers, node4 and node5 workers. Cases run in order on one testnet.
 
@@ -108,6 +108,65 @@ test.serial('B02: draining a node moves exactly its tasks, at once, never more t
   await sleep(3000);
   t.is((await runningOn('node5', 'drainme')).length, 0, 'no automatic rebalancing when the node comes back');
   await testnet.shoal('node1', 'service', 'rm', 'drainme');
+});
+
+// B02's "start replacement before stopping" option, for start-first services (docs/ARCHITECTURE.md,
+// "Graceful drain"): the drained task keeps running until its replacement runs. Managers are still
+// drained from B02, so the one task runs on node4 or node5 and moves to the other worker. Timing is
+// not asserted (beyond generous bounds), only the order of events.
+test.serial('B02 graceful drain: a start-first task keeps running until its replacement runs on another node; never more than the replica count', async (t) => {
+  const c = await testnet.shoal('node1', 'service', 'create', '--name', 'handoff', '--replicas', '1', '--update-order', 'start-first',
+    '--stop-grace-period', '1s', '--detach', 'shoal/busybox:latest', 'sleep', '1000000');
+  t.is(c.code, 0, c.stderr);
+  const from = await waitFor(async () => {
+    const n = await countsOf('handoff', ['node4', 'node5']);
+    return n['node4'] === 1 && n['node5'] === 0 ? 'node4' : n['node5'] === 1 && n['node4'] === 0 ? 'node5' : undefined;
+  }, { what: 'the handoff task running on one worker' });
+  const to = from === 'node4' ? 'node5' : 'node4';
+  const [oldId] = await runningOn(from, 'handoff');
+  t.truthy(oldId);
+  t.is((await testnet.shoal('node1', 'node', 'update', '--availability', 'drain', from)).code, 0);
+  const began = Date.now();
+  let maxDesired = 0;
+  let overlap = false;
+  let bothGone = 0;
+  let newId: string | undefined;
+  const order: string[] = [];
+  const note = (e: string) => { if (!order.includes(e)) order.push(e); };
+  for (;;) {
+    const [onOld, onNew, rows] = await Promise.all([runningOn(from, 'handoff'), runningOn(to, 'handoff'), desiredRunning('node1', 'handoff')]);
+    maxDesired = Math.max(maxDesired, rows.length);
+    const oldRuns = onOld.includes(oldId!);
+    if (onNew.length > 0) {
+      newId ??= onNew[0];
+      note('new running');
+      if (oldRuns) overlap = true;
+    }
+    if (!oldRuns) note('old gone');
+    if (!oldRuns && onNew.length === 0) bothGone++;
+    if (!oldRuns && onNew.length > 0) break;
+    if (Date.now() - began > 90_000) {
+      t.fail(`the task did not move within 90 s (events: ${order.join(', ') || 'none'})`);
+      break;
+    }
+    await sleep(200);
+  }
+  t.deepEqual(order, ['new running', 'old gone'], 'the replacement ran before the drained task stopped');
+  t.is(bothGone, 0, 'at no sample was neither container running');
+  if (!overlap && newId) {
+    // The samples may straddle a short overlap: the containers' own start and finish times decide.
+    const started = (await testnet.docker(to, 'inspect', '-f', '{{.State.StartedAt}}', newId)).stdout.trim();
+    const finished = (await testnet.docker(from, 'inspect', '-f', '{{.State.FinishedAt}}', oldId!)).stdout.trim();
+    overlap = !!started && !!finished && Date.parse(started) < Date.parse(finished);
+    t.log(`no sample saw both; replacement started ${started}, drained task finished ${finished}`);
+  }
+  t.true(overlap, 'the replacement and the drained task ran at the same time');
+  t.true(maxDesired <= 1, `at most 1 desired-running task at any sample, saw ${maxDesired}`);
+  const rows = await desiredRunning('node1', 'handoff');
+  t.deepEqual(rows.map(([, n]) => n), [to]);
+  t.is((await testnet.shoal('node1', 'node', 'update', '--availability', 'active', from)).code, 0);
+  await testnet.shoal('node1', 'service', 'rm', 'handoff');
+  await waitFor(async () => total(await countsOf('handoff', ['node4', 'node5'])) === 0, { what: 'the handoff service removed', timeoutMs: 60_000 });
 });
 
 test.serial('B03: max replicas per node: unplaceable tasks are pending with the per-node limit as reason', async (t) => {
