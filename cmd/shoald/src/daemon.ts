@@ -170,7 +170,11 @@ export class Daemon {
           id: st.clusterId, rootCaCert: o.bootstrap.root.certPem, rootCaKey: o.bootstrap.root.keyPem, joinTokens: o.bootstrap.tokens,
         });
       }
-      if (o.joinRaft) await this.joinRaft();
+      if (o.joinRaft) {
+        // A failed join (no leader right now, a timeout) must not leave the node without an agent:
+        // keep trying in the background; the agent finds the leader once this node is a member.
+        await this.joinRaft().catch((e) => this.retryJoinRaft(this.manager!, e as Error));
+      }
       dispatcher = this.leaderDispatcher();
     } else {
       this.client = new ClusterClient({ managers: st.managers, ...this.material, clusterId: st.clusterId });
@@ -225,7 +229,20 @@ export class Daemon {
           st.role = 'manager';
           this.saveState();
         }
-        await this.activate(promote ? { joinRaft: true } : {});
+        // The node's services are down now: keep trying until they run again (a port still being
+        // released, a Docker engine restarting), rather than leave the node Down for good.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.activate(promote ? { joinRaft: true } : {});
+            return;
+          } catch (e) {
+            this.log.error({ err: String(e), attempt }, 'could not restart the node services after a certificate renewal; retrying in 2 s');
+            await this.deactivate();
+            if (attempt >= 30) throw e; // ~1 min: give up; restarting shoald starts them again
+            await new Promise((r) => setTimeout(r, 2000));
+            if (this.state !== st) return;
+          }
+        }
       });
     } finally {
       this.checking = false;
@@ -318,6 +335,24 @@ export class Daemon {
       this.leaderClients.set(addr, c);
     }
     return c;
+  }
+
+  /** Retries {@link joinRaft} every 2 s while `m` is still this node's manager and not yet a member. */
+  private retryJoinRaft(m: Manager, first: Error): void {
+    this.log.warn({ err: String(first) }, 'could not join the Raft group yet; retrying every 2 s');
+    const again = (): void => {
+      setTimeout(() => {
+        if (this.manager !== m || m.members().some((x) => x.id === this.state?.nodeId)) return;
+        this.joinRaft().then(
+          () => this.log.info('joined the Raft group'),
+          (e) => {
+            this.log.warn({ err: String(e) }, 'could not join the Raft group yet; retrying in 2 s');
+            again();
+          },
+        );
+      }, 2000).unref();
+    };
+    again();
   }
 
   /** Asks the leader (through any manager) to add this node to the Raft group, then waits to catch up. */
