@@ -1,5 +1,5 @@
 import {
-  DEFAULTS, invalidArgument, parseConstraint, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
+  DEFAULTS, invalidArgument, parseConstraint, type HealthConfig, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
 } from '@shoal/api';
 
 /** What a client sends to create or update a service: a ServiceSpec whose optional parts get defaults. */
@@ -15,6 +15,8 @@ export interface ServiceSpecInput {
   containerLabels?: Record<string, string>;
   hostname?: string;
   stopGracePeriodMs?: number;
+  /** Replaces the whole health check on update (the CLI merges `--health-*` flags into the current one). */
+  healthcheck?: HealthConfig;
   restart?: Partial<RestartPolicy>;
   constraints?: string[];
   maxReplicasPerNode?: number;
@@ -75,6 +77,58 @@ function checkPort(p: Partial<PortConfig>): PortConfig {
 function checkDuration(what: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidArgument(`invalid ${what} ${JSON.stringify(v)}: must be a duration >= 0`);
   return v;
+}
+
+const HEALTH_TEST_EXAMPLE = 'e.g. ["CMD-SHELL", "wget -q -O- http://localhost/ || exit 1"]';
+
+/**
+ * Validates a health check ({@link HealthConfig}): `test` is `[]` (the image's check), `["NONE"]`
+ * alone (disabled; no durations or retries with it), `["CMD", prog, ...args]` or
+ * `["CMD-SHELL", command]` with a non-blank command; `intervalMs`, `timeoutMs`, `startPeriodMs`
+ * are 0 (the default) or at least 1 ms (the engine's minimum); `retries` a whole number >= 0.
+ * @returns a copy with only the known fields. @throws InvalidArgument naming the bad value.
+ */
+export function checkHealthcheck(h: unknown): HealthConfig {
+  if (!h || typeof h !== 'object' || Array.isArray(h)) {
+    throw invalidArgument(`invalid healthcheck ${JSON.stringify(h)}: expected an object such as {"test": ["CMD-SHELL", "..."], "intervalMs": 5000}`);
+  }
+  const hc = h as Partial<Record<keyof HealthConfig, unknown>>;
+  const test = hc.test ?? [];
+  if (!Array.isArray(test) || test.some((w) => typeof w !== 'string')) {
+    throw invalidArgument(`invalid healthcheck test ${JSON.stringify(test)}: must be a list of strings, ${HEALTH_TEST_EXAMPLE}`);
+  }
+  const shown = JSON.stringify(test);
+  const kind = test[0];
+  if (kind === 'CMD' && (test.length < 2 || test[1]!.trim() === '')) {
+    throw invalidArgument(`invalid healthcheck test ${shown}: CMD needs a program to run, e.g. ["CMD", "wget", "-q", "http://localhost/"]`);
+  } else if (kind === 'CMD-SHELL' && test.slice(1).join(' ').trim() === '') {
+    throw invalidArgument(`invalid healthcheck test ${shown}: CMD-SHELL needs a shell command, ${HEALTH_TEST_EXAMPLE}`);
+  } else if (kind === 'NONE' && test.length > 1) {
+    throw invalidArgument(`invalid healthcheck test ${shown}: ["NONE"] disables the check and takes no command`);
+  } else if (kind !== undefined && kind !== 'CMD' && kind !== 'CMD-SHELL' && kind !== 'NONE') {
+    throw invalidArgument(`invalid healthcheck test ${shown}: the first element must be NONE, CMD or CMD-SHELL, ${HEALTH_TEST_EXAMPLE}`);
+  }
+  const out: HealthConfig = { test: [...(test as string[])] };
+  const durations = [['intervalMs', 'interval'], ['timeoutMs', 'timeout'], ['startPeriodMs', 'start period']] as const;
+  for (const [key, what] of durations) {
+    const v = hc[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw invalidArgument(`invalid healthcheck ${what} ${JSON.stringify(v)}: must be a duration in ms >= 0 (0 = default)`);
+    }
+    if (v > 0 && v < 1) throw invalidArgument(`invalid healthcheck ${what} ${v} ms: must be 0 (default) or at least 1 ms`);
+    out[key] = v;
+  }
+  if (hc.retries !== undefined) {
+    if (typeof hc.retries !== 'number' || !Number.isSafeInteger(hc.retries) || hc.retries < 0) {
+      throw invalidArgument(`invalid healthcheck retries ${JSON.stringify(hc.retries)}: must be a whole number >= 0 (0 = default 3)`);
+    }
+    out.retries = hc.retries;
+  }
+  if (kind === 'NONE' && (out.intervalMs || out.timeoutMs || out.startPeriodMs || out.retries)) {
+    throw invalidArgument('invalid healthcheck: test ["NONE"] disables the check; drop its interval, timeout, start period and retries');
+  }
+  return out;
 }
 
 /**
@@ -141,6 +195,8 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
     ...(input.hostname ?? prev?.hostname ? { hostname: input.hostname ?? prev?.hostname } : {}),
     stopGracePeriodMs: checkDuration('stop grace period', input.stopGracePeriodMs ?? prev?.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs),
   };
+  const healthcheck = input.healthcheck ?? prev?.healthcheck;
+  if (healthcheck !== undefined) container.healthcheck = checkHealthcheck(healthcheck);
   const update = { ...DEFAULTS.update, ...(base?.update ?? {}), ...(input.update ?? {}) };
   const rollback = { ...DEFAULTS.update, ...(base?.rollback ?? {}), ...(input.rollback ?? {}) };
   const reservations = {
