@@ -40,6 +40,8 @@ export interface AgentOptions {
   statusBatchMs?: number;
   /** ms between retries of a failed container wait / status send. Default 1000. */
   retryMs?: number;
+  /** ms between health-status polls of a task's container that has a health check. Default 500. */
+  healthPollMs?: number;
 }
 
 /** What `Agent.state()` returns, for diagnostics (`shoald` logs, tests). */
@@ -266,7 +268,7 @@ export class Agent {
     const report = (taskId: string, status: TaskStatus): void => {
       this.reporter.push({ taskId, status });
     };
-    const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000, this.opts.drainDelayMs ?? 0);
+    const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000, this.opts.drainDelayMs ?? 0, this.opts.healthPollMs ?? 500);
     this.runners.set(task.id, runner);
     runner.start();
   }

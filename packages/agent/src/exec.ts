@@ -56,7 +56,19 @@ export interface ContainerStatus {
   ports?: PortConfig[];
   /** Data-path addresses (CIDR) while running, on the node's overlay network; reported as `TaskStatus.networkAddrs`. */
   addresses?: string[];
+  /**
+   * The engine's verdict on the container's health check (Docker `State.Health.Status`), present
+   * only while running and only when the container has one (the spec's `healthcheck`, or the
+   * image's own unless the spec disables it with `['NONE']`): `starting` until the first check
+   * passes (failures in the start period do not count), `healthy`, or `unhealthy` after `retries`
+   * consecutive failures. The task runner keeps a task STARTING until `healthy` and FAILs it on
+   * `unhealthy`.
+   */
+  health?: HealthStatus;
 }
+
+/** A container's health-check status as the engine reports it (see {@link ContainerStatus.health}). */
+export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
 
 /**
  * Lifecycle of one task's container (SwarmKit `Controller`). The agent's task runner calls the

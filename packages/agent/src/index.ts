@@ -13,7 +13,7 @@ export {
   normalizeImageRef,
   taskLabels,
 } from './exec.js';
-export type { ContainerStatus, Controller, Executor, ManagedContainer } from './exec.js';
+export type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer } from './exec.js';
 export type { Logger } from './logger.js';
 export { nullLogger } from './logger.js';
 export { StatusReporter } from './reporter.js';

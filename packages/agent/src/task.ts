@@ -11,18 +11,32 @@ import { nullLogger } from './logger.js';
  *
  * ```
  *  (ASSIGNED) → ACCEPTED → PREPARING ──prepare()──▶ READY ──(desired ≥ RUNNING)──▶ STARTING ──start()──▶ RUNNING
- *                              │ error                                                  │ error            │ wait()
+ *                              │ error                                                  │ error            │ wait() ‖ health poll
  *                              ▼                                                        ▼                  ▼
  *                          REJECTED                                                  FAILED     exit 0 → COMPLETE
  *                                                                                              exit N → FAILED "task: non-zero exit (N)"
- *  desired ≥ SHUTDOWN: before RUNNING → SHUTDOWN (nothing started); at RUNNING → shutdown(grace), then SHUTDOWN.
+ *                                                                                              unhealthy → FAILED "task: unhealthy container"
+ *  With a health check (inspect() reports `health`), start() is followed by a wait in STARTING,
+ *  polling inspect() every healthPollMs:
+ *    STARTING ──healthy──▶ RUNNING    STARTING ──unhealthy──▶ FAILED "task: unhealthy container"
+ *    STARTING ──exited / gone──▶ COMPLETE or FAILED, as from RUNNING
+ *  desired ≥ SHUTDOWN: before start() → SHUTDOWN (nothing started); STARTING after start() →
+ *  shutdown(grace), then SHUTDOWN; at RUNNING → drain delay (backends), shutdown(grace), then
+ *  SHUTDOWN; terminal with the container still running (unhealthy) → shutdown(grace).
  * ```
+ *
+ * Health checks (SwarmKit's container controller): a container whose `inspect()` reports a
+ * `health` status stays STARTING until the engine calls it healthy, so it joins load balancers and
+ * DNS (which take RUNNING tasks only) only then. While RUNNING, the container's exit is raced with a
+ * health poll; `unhealthy` makes the task FAILED with the container still running: the managers
+ * then set desired SHUTDOWN (restart policy) and the runner stops it.
  *
  * Observed states only move forward. The runner never restarts a container: after a terminal state
  * it idles until the managers shut the task down or remove it from the assignment set (then
  * {@link TaskRunner.remove}). On start it first looks at an existing container (adoption after an
- * agent restart): a running one is reported RUNNING and waited on, an exited one gets its terminal
- * state, a missing one for a task already RUNNING is FAILED.
+ * agent restart): a running one is reported RUNNING and waited on (if its health is `starting`, the
+ * task is STARTING and waits for health as above unless already RUNNING; `unhealthy` is FAILED), an
+ * exited one gets its terminal state, a missing one for a task already RUNNING is FAILED.
  */
 export class TaskRunner {
   private task: Task;
@@ -38,6 +52,10 @@ export class TaskRunner {
   private changes = 0;
   private stopping: Promise<void> | undefined;
   private stoppedAfterTerminal = false;
+  /** The container has been started (by this runner, or found running at adoption). */
+  private started = false;
+  /** The started container has a health check (its last inspect() reported a `health` status). */
+  private healthChecked = false;
   private done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -52,6 +70,11 @@ export class TaskRunner {
      * every node takes it out of the load balancer first (docs/NETWORKING.md). 0 = stop at once.
      */
     private readonly drainDelayMs = 0,
+    /**
+     * ms between inspect() calls that read a started container's health status: while STARTING
+     * (waiting for `healthy`) and while RUNNING (watching for `unhealthy`). Default 500.
+     */
+    private readonly healthPollMs = 500,
   ) {
     this.task = task;
     this.state = task.status.state;
@@ -151,11 +174,12 @@ export class TaskRunner {
       if (this.state === 'running') this.exited(undefined, new ContainerNotFoundError(containerName(this.task)).message);
       return;
     }
-    this.containerId = st.containerId;
-    this.ports = st.ports;
-    this.addresses = st.addresses;
+    this.observe(st);
     if (st.running) {
-      if (this.state !== 'running') this.setState('running', 'started (adopted running container)');
+      this.started = true;
+      if (st.health === 'unhealthy') this.unhealthy();
+      else if (st.health === 'starting' && this.state !== 'running') this.setState('starting', 'starting (adopted running container, waiting for its health check)');
+      else if (this.state !== 'running') this.setState('running', 'started (adopted running container)');
     } else if (st.started) {
       this.exited(st.exitCode ?? 0);
     }
@@ -173,6 +197,13 @@ export class TaskRunner {
       return false;
     }
     if (wantsStop(this.task) && s !== 'running') {
+      if (this.started) {
+        // STARTING, waiting for the health check: the container runs and must be stopped.
+        this.beginShutdown(false);
+        await this.stopping;
+        this.setState('shutdown', 'shutdown while waiting for the health check');
+        return true;
+      }
       this.setState('shutdown', 'shutdown before the task started');
       return true;
     }
@@ -193,17 +224,20 @@ export class TaskRunner {
       if (taskStateRank(this.task.desiredState) < taskStateRank('running')) return false;
       this.setState('starting', 'starting');
     } else if (s === 'starting') {
+      if (this.started) return this.pollHealth();
+      let st: ContainerStatus;
       try {
         await this.controller.start();
-        const st = await this.controller.inspect();
-        this.containerId = st.containerId ?? this.containerId;
-        this.ports = st.ports;
-        this.addresses = st.addresses;
+        this.started = true;
+        st = await this.controller.inspect();
       } catch (err) {
         this.fatal(err);
         return true;
       }
-      this.setState('running', 'started');
+      this.observe(st);
+      // A container that already exited is RUNNING for a moment; waitExit() reports how it ended.
+      if (st.health === 'unhealthy') this.unhealthy();
+      else if (st.health !== 'starting') this.setState('running', 'started');
     } else if (s === 'running') {
       if (wantsStop(this.task)) this.beginShutdown();
       await this.waitExit();
@@ -213,17 +247,90 @@ export class TaskRunner {
     return true;
   }
 
-  /** Waits for the running container to stop, riding out runtime hiccups, and reports the outcome. */
+  /** Records what a fresh inspect() of the started container says (ID, ports, addresses, health check). */
+  private observe(st: ContainerStatus): void {
+    this.containerId = st.containerId ?? this.containerId;
+    this.ports = st.ports;
+    this.addresses = st.addresses;
+    if (st.running) this.healthChecked = st.health !== undefined;
+  }
+
+  /**
+   * One poll of a STARTING container's health (after `healthPollMs`, or sooner when the task
+   * changes): `healthy` → RUNNING, `unhealthy` → FAILED, exited or gone → its terminal state, still
+   * `starting` (or an inspect error, logged) → poll again. A stop request is left to step().
+   */
+  private async pollHealth(): Promise<boolean> {
+    await this.pause(this.healthPollMs);
+    if (this.closed || wantsStop(this.task)) return true;
+    let st: ContainerStatus;
+    try {
+      st = await this.controller.inspect();
+    } catch (err) {
+      this.logger.warn({ taskId: this.id, err: String(err) }, 'inspecting a starting container failed; retrying');
+      return true;
+    }
+    if (this.closed || wantsStop(this.task)) return true;
+    this.observe(st);
+    if (!st.exists) this.exited(undefined, new ContainerNotFoundError(containerName(this.task)).message);
+    else if (!st.running) this.exited(st.exitCode ?? 0);
+    else if (st.health === 'unhealthy') this.unhealthy();
+    else if (st.health !== 'starting') this.setState('running', 'started');
+    return true;
+  }
+
+  /** The container failed its health check: FAILED, container left running for the managers to stop. */
+  private unhealthy(): void {
+    this.setState('failed', 'unhealthy container', { err: 'task: unhealthy container' });
+  }
+
+  /**
+   * Polls a RUNNING container's health every `healthPollMs` until `signal` fires or the task is
+   * being stopped. @returns true when the engine reports it `unhealthy`.
+   */
+  private async watchHealth(signal: AbortSignal): Promise<boolean> {
+    while (!signal.aborted && !this.stopping) {
+      await sleep(this.healthPollMs, signal);
+      if (signal.aborted || this.stopping) break;
+      const st = await this.controller.inspect().catch((err) => {
+        this.logger.debug({ taskId: this.id, err: String(err) }, 'health poll: inspect failed');
+        return undefined;
+      });
+      if (signal.aborted || this.stopping) break;
+      if (st?.running && st.health === 'unhealthy') return true;
+    }
+    return false;
+  }
+
+  /**
+   * Waits for the running container to stop, riding out runtime hiccups, and reports the outcome.
+   * With a health check the wait is raced with {@link watchHealth}: `unhealthy` ends it as FAILED.
+   */
   private async waitExit(): Promise<void> {
     for (;;) {
+      const attempt = new AbortController();
+      const stop = (): void => attempt.abort();
+      this.abort.signal.addEventListener('abort', stop);
+      let unhealthy = false;
+      if (this.healthChecked) {
+        void this.watchHealth(attempt.signal).then((bad) => {
+          if (!bad) return;
+          unhealthy = true;
+          attempt.abort();
+        });
+      }
       try {
-        const { exitCode } = await this.controller.wait(this.abort.signal);
+        const { exitCode } = await this.controller.wait(attempt.signal);
         if (this.closed) return;
         await this.stopping;
         this.exited(exitCode);
         return;
       } catch (err) {
         if (this.closed) return;
+        if (unhealthy) {
+          this.unhealthy();
+          return;
+        }
         if (err instanceof ContainerNotFoundError) {
           this.exited(undefined, err.message);
           return;
@@ -240,8 +347,27 @@ export class TaskRunner {
           return;
         }
         await sleep(this.retryMs, this.abort.signal);
+      } finally {
+        attempt.abort();
+        this.abort.signal.removeEventListener('abort', stop);
       }
     }
+  }
+
+  /** Sleeps `ms`, waking early when the task changes (update()) or the runner closes. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.closed) return resolve();
+      const done = (): void => {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', done);
+        if (this.wake === done) this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.abort.signal.addEventListener('abort', done);
+      this.wake = done;
+    });
   }
 
   /** Terminal state after the container stopped (exitCode) or vanished (missing = error text). */
@@ -263,10 +389,14 @@ export class TaskRunner {
     else this.setState('failed', 'failed', { err: errText(err) });
   }
 
-  private beginShutdown(): void {
+  /**
+   * Stops the container once (later calls reuse the first stop). `drain`: a RUNNING backend first
+   * waits `drainDelayMs` so load balancers drop it; a STARTING task was never a backend.
+   */
+  private beginShutdown(drain = true): void {
     if (this.stopping) return;
-    const drain = this.drainDelayMs > 0 && isBackend(this.task) ? sleep(this.drainDelayMs, this.abort.signal) : Promise.resolve();
-    this.stopping = drain.then(() => (this.closed ? undefined : this.controller.shutdown())).catch(async (err) => {
+    const delay = drain && this.drainDelayMs > 0 && isBackend(this.task) ? sleep(this.drainDelayMs, this.abort.signal) : Promise.resolve();
+    this.stopping = delay.then(() => (this.closed ? undefined : this.controller.shutdown())).catch(async (err) => {
       this.logger.warn({ taskId: this.id, err: String(err) }, 'graceful stop failed; killing');
       await this.controller.terminate().catch(() => undefined);
     });

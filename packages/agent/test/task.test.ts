@@ -200,3 +200,189 @@ test('a backend reports its data-path address with RUNNING and drains before it 
   t.false(c.running);
   await runner.close();
 });
+
+// Health checks: a task whose container has one is STARTING until healthy (SwarmKit's controller).
+
+const HC = { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, retries: 1 };
+
+/** A runner over a FakeExecutor for a task with a health check, polling health every 5 ms. */
+function healthHarness(opts: { drainDelayMs?: number; backend?: boolean } = {}) {
+  const exec = new FakeExecutor('node1');
+  const base = fakeTask({ nodeId: 'node1', healthcheck: HC });
+  const task = opts.backend ? { ...base, networks: [{ networkId: 'app', addresses: [] }] } : base;
+  const reported: TaskStatus[] = [];
+  const runner = new TaskRunner(task, exec.controller(task), (_id, s) => reported.push(s), undefined, 20, opts.drainDelayMs ?? 0, 5);
+  const states = () => reported.map((s) => s.state);
+  const container = () => exec.byTask(task.id)!;
+  return { exec, task, runner, reported, states, container, last: () => reported.at(-1) };
+}
+
+const settle = (ms = 40) => new Promise((r) => setTimeout(r, ms));
+
+test('health: STARTING until the engine reports healthy, then RUNNING', async (t) => {
+  const h = healthHarness();
+  h.runner.start();
+  await until(() => h.exec.byTask(h.task.id)?.running, 'container started');
+  await settle();
+  t.is(h.runner.observed, 'starting', 'not RUNNING while the check is starting');
+  t.is(h.container().health, 'starting');
+  h.exec.setHealth(h.task.id, 'healthy');
+  await until(() => h.runner.observed === 'running', 'running');
+  t.deepEqual(h.states(), ['accepted', 'preparing', 'ready', 'starting', 'running']);
+  t.is(h.last()!.containerId, h.container().id);
+  t.is(h.container().starts, 1);
+  await h.runner.close();
+});
+
+test('health: unhealthy while STARTING is FAILED "task: unhealthy container"', async (t) => {
+  const h = healthHarness();
+  h.runner.start();
+  await until(() => h.exec.byTask(h.task.id)?.running, 'container started');
+  h.exec.setHealth(h.task.id, 'unhealthy');
+  await until(() => h.runner.observed === 'failed', 'failed');
+  t.deepEqual(h.states(), ['accepted', 'preparing', 'ready', 'starting', 'failed']);
+  t.is(h.last()!.err, 'task: unhealthy container');
+  t.true(h.container().running, 'left running until the managers ask for the shutdown');
+  h.runner.update({ ...h.task, desiredState: 'shutdown' });
+  await until(() => !h.container().running, 'container stopped after desired SHUTDOWN');
+  t.true(h.exec.ops.includes(`shutdown ${h.container().name}`));
+  t.deepEqual(h.states().slice(-1), ['failed']);
+  await h.runner.close();
+});
+
+test('health: a container that exits while STARTING gets the usual exit handling', async (t) => {
+  const h = healthHarness();
+  h.runner.start();
+  await until(() => h.exec.byTask(h.task.id)?.running, 'container started');
+  h.exec.exit(h.task.id, 2);
+  await until(() => h.runner.observed === 'failed', 'failed');
+  t.is(h.last()!.err, 'task: non-zero exit (2)');
+  t.is(h.last()!.exitCode, 2);
+  await h.runner.close();
+});
+
+test('health: RUNNING → unhealthy is FAILED; desired SHUTDOWN then stops the container', async (t) => {
+  const h = healthHarness();
+  h.runner.start();
+  await until(() => h.exec.byTask(h.task.id)?.running, 'container started');
+  h.exec.setHealth(h.task.id, 'healthy');
+  await until(() => h.runner.observed === 'running', 'running');
+  await settle();
+  t.is(h.runner.observed, 'running');
+  h.exec.setHealth(h.task.id, 'unhealthy');
+  await until(() => h.runner.observed === 'failed', 'failed');
+  t.is(h.last()!.err, 'task: unhealthy container');
+  t.is(h.last()!.exitCode, undefined);
+  t.true(h.container().running);
+  t.is(h.container().waiters.size, 0, 'no longer waiting on the container');
+  h.runner.update({ ...h.task, desiredState: 'shutdown' });
+  await until(() => !h.container().running, 'container stopped after desired SHUTDOWN');
+  t.true(h.exec.ops.includes(`shutdown ${h.container().name}`));
+  t.deepEqual(h.states(), ['accepted', 'preparing', 'ready', 'starting', 'running', 'failed']);
+  t.is(h.container().starts, 1, 'never restarted by the agent');
+  await h.runner.close();
+});
+
+test('health: a RUNNING task told to stop is not failed by an unhealthy check during its stop', async (t) => {
+  const h = healthHarness({ backend: true, drainDelayMs: 200 });
+  h.runner.start();
+  await until(() => h.exec.byTask(h.task.id)?.running, 'container started');
+  h.exec.setHealth(h.task.id, 'healthy');
+  await until(() => h.runner.observed === 'running', 'running');
+  h.runner.update({ ...h.task, desiredState: 'shutdown' });
+  h.exec.setHealth(h.task.id, 'unhealthy');
+  await until(() => h.runner.observed === 'shutdown', 'shutdown');
+  t.false(h.container().running);
+  t.deepEqual(h.states().slice(-2), ['running', 'shutdown']);
+  await h.runner.close();
+});
+
+test('health: desired SHUTDOWN while waiting for health stops the started container, then SHUTDOWN', async (t) => {
+  const h = healthHarness({ backend: true, drainDelayMs: 5000 });
+  h.runner.start();
+  await until(() => h.exec.byTask(h.task.id)?.running, 'container started');
+  await settle();
+  t.is(h.runner.observed, 'starting');
+  h.runner.update({ ...h.task, desiredState: 'shutdown' });
+  // No drain delay: a STARTING task was never a load-balancer backend.
+  await until(() => h.runner.observed === 'shutdown', 'shutdown', 2000);
+  t.false(h.container().running, 'the started container is stopped');
+  t.true(h.exec.ops.includes(`shutdown ${h.container().name}`));
+  t.deepEqual(h.states(), ['accepted', 'preparing', 'ready', 'starting', 'shutdown']);
+  await h.runner.close();
+});
+
+test('health: remove() while waiting for health stops and removes the container', async (t) => {
+  const h = healthHarness();
+  h.runner.start();
+  await until(() => h.exec.byTask(h.task.id)?.running, 'container started');
+  await h.runner.remove();
+  t.is(h.exec.containers.size, 0);
+  t.true(h.exec.ops.includes(`shutdown ${h.task.serviceName}.${h.task.slot}.${h.task.id}`));
+});
+
+test('health: adoption of a running container whose check is still starting waits for healthy', async (t) => {
+  const exec = new FakeExecutor('node1');
+  const task = fakeTask({ nodeId: 'node1', healthcheck: HC });
+  const existing = exec.addTaskContainer(task, { health: 'starting' });
+  const reported: TaskStatus[] = [];
+  const runner = new TaskRunner({ ...task, status: { ...task.status, state: 'starting' } }, exec.controller(task), (_id, s) => reported.push(s), undefined, 20, 0, 5);
+  runner.start();
+  await settle();
+  t.is(runner.observed, 'starting');
+  t.deepEqual(reported, []);
+  exec.setHealth(task.id, 'healthy');
+  await until(() => runner.observed === 'running', 'running');
+  t.deepEqual(reported.map((s) => s.state), ['running']);
+  t.deepEqual(exec.ops, [], 'nothing created or started');
+  t.is(existing.starts, 1);
+  // Still watched while RUNNING.
+  exec.setHealth(task.id, 'unhealthy');
+  await until(() => runner.observed === 'failed', 'failed');
+  t.is(reported.at(-1)!.err, 'task: unhealthy container');
+  await runner.close();
+});
+
+test('health: adoption from an earlier state reports STARTING, then RUNNING once healthy', async (t) => {
+  const exec = new FakeExecutor('node1');
+  const task = fakeTask({ nodeId: 'node1', healthcheck: HC });
+  exec.addTaskContainer(task, { health: 'starting' });
+  const reported: TaskStatus[] = [];
+  const runner = new TaskRunner({ ...task, status: { ...task.status, state: 'ready' } }, exec.controller(task), (_id, s) => reported.push(s), undefined, 20, 0, 5);
+  runner.start();
+  await until(() => runner.observed === 'starting', 'starting');
+  exec.setHealth(task.id, 'healthy');
+  await until(() => runner.observed === 'running', 'running');
+  t.deepEqual(reported.map((s) => s.state), ['starting', 'running']);
+  t.deepEqual(exec.ops, []);
+  await runner.close();
+});
+
+test('health: adoption of an unhealthy running container is FAILED; healthy or unchecked is RUNNING', async (t) => {
+  for (const [health, expected] of [['unhealthy', 'failed'], ['healthy', 'running'], [undefined, 'running']] as const) {
+    const exec = new FakeExecutor('node1');
+    const task = fakeTask({ nodeId: 'node1', healthcheck: HC });
+    exec.addTaskContainer(task, health ? { health } : {});
+    const reported: TaskStatus[] = [];
+    const runner = new TaskRunner({ ...task, status: { ...task.status, state: 'starting' } }, exec.controller(task), (_id, s) => reported.push(s), undefined, 20, 0, 5);
+    runner.start();
+    await until(() => runner.observed === expected, expected);
+    t.deepEqual(reported.map((s) => s.state), [expected], String(health));
+    if (expected === 'failed') t.is(reported[0]!.err, 'task: unhealthy container');
+    t.deepEqual(exec.ops, []);
+    await runner.close();
+  }
+});
+
+test('health: no health status (no check, or NONE) goes straight to RUNNING', async (t) => {
+  const exec = new FakeExecutor('node1');
+  const task = fakeTask({ nodeId: 'node1', healthcheck: { test: ['NONE'] } });
+  const reported: TaskStatus[] = [];
+  const runner = new TaskRunner(task, exec.controller(task), (_id, s) => reported.push(s), undefined, 20, 0, 5);
+  runner.start();
+  await until(() => runner.observed === 'running', 'running');
+  t.is(exec.byTask(task.id)!.health, undefined);
+  exec.exit(task.id, 0);
+  await until(() => runner.observed === 'complete', 'complete');
+  await runner.close();
+});

@@ -1,6 +1,7 @@
 import type {
   Assignments,
   DispatcherClient,
+  HealthConfig,
   SessionInfo,
   SessionRequest,
   Task,
@@ -185,6 +186,7 @@ export function fakeTask(fields: {
   env?: string[];
   labels?: Record<string, string>;
   stopGracePeriodMs?: number;
+  healthcheck?: HealthConfig;
   desiredState?: TaskState;
 }): Task {
   const now = new Date().toISOString();
@@ -194,6 +196,7 @@ export function fakeTask(fields: {
   if (fields.env) container.env = fields.env;
   if (fields.labels) container.labels = fields.labels;
   if (fields.stopGracePeriodMs !== undefined) container.stopGracePeriodMs = fields.stopGracePeriodMs;
+  if (fields.healthcheck) container.healthcheck = fields.healthcheck;
   return {
     id: fields.id ?? newId(),
     meta: { version: 1, createdAt: now, updatedAt: now },

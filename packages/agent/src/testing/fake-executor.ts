@@ -1,5 +1,5 @@
 import type { NodeDescription, Task } from '@shoal/api';
-import type { ContainerStatus, Controller, Executor, ManagedContainer } from '../exec.js';
+import type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer } from '../exec.js';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, managedFromLabels, normalizeImageRef, taskLabels } from '../exec.js';
 
 /** One container of the {@link FakeExecutor}'s pretend engine. */
@@ -15,6 +15,12 @@ export interface FakeContainer {
   exitCode?: number;
   /** Grace period of the last shutdown() call, ms (undefined: the spec default was asked for). */
   lastGraceMs?: number;
+  /**
+   * Health-check status while running; undefined = no health check. A container whose task spec
+   * has a `healthcheck` that runs a command (`CMD`/`CMD-SHELL`) is `starting` after each start;
+   * tests move it on with {@link FakeExecutor.setHealth}.
+   */
+  health?: HealthStatus;
   waiters: Set<(code: number) => void>;
 }
 
@@ -23,6 +29,8 @@ export interface FakeContainer {
  * (no containers, no dockerd). Containers live in `containers`; tests end them with `exit()`,
  * make them vanish with `vanish()`, and read the operation log in `ops`
  * (`create <name>`, `start <name>`, `shutdown <name>`, `kill <name>`, `remove <name>`).
+ * Health checks: a task whose spec runs a `healthcheck` command starts `starting`; tests report
+ * the engine's verdict with `setHealth()`.
  */
 export class FakeExecutor implements Executor {
   /** By container ID. */
@@ -86,7 +94,7 @@ export class FakeExecutor implements Executor {
   }
 
   /** Adds a container directly (a leftover of an earlier agent, or a foreign one without labels). */
-  addContainer(name: string, labels: Record<string, string>, opts: { running?: boolean; exitCode?: number; image?: string } = {}): FakeContainer {
+  addContainer(name: string, labels: Record<string, string>, opts: { running?: boolean; exitCode?: number; image?: string; health?: HealthStatus } = {}): FakeContainer {
     const running = opts.running ?? true;
     const c: FakeContainer = {
       id: `c${++this.seq}`,
@@ -99,12 +107,13 @@ export class FakeExecutor implements Executor {
       waiters: new Set(),
     };
     if (!running) c.exitCode = opts.exitCode ?? 0;
+    if (opts.health) c.health = opts.health;
     this.containers.set(c.id, c);
     return c;
   }
 
   /** Adds the container a task would have had (adoption tests). */
-  addTaskContainer(task: Task, opts: { running?: boolean; exitCode?: number } = {}): FakeContainer {
+  addTaskContainer(task: Task, opts: { running?: boolean; exitCode?: number; health?: HealthStatus } = {}): FakeContainer {
     return this.addContainer(containerName(task), { ...taskLabels(task), [LABELS.nodeId]: this.nodeId }, opts);
   }
 
@@ -124,6 +133,14 @@ export class FakeExecutor implements Executor {
     const c = this.byTask(taskId);
     if (!c) throw new Error(`FakeExecutor: no container for task ${taskId}`);
     this.stop(c, code);
+  }
+
+  /** The engine's health verdict on the task's container changes (`undefined`: no health check). */
+  setHealth(taskId: string, health: HealthStatus | undefined): void {
+    const c = this.byTask(taskId);
+    if (!c) throw new Error(`FakeExecutor: no container for task ${taskId}`);
+    if (health === undefined) delete c.health;
+    else c.health = health;
   }
 
   /** The task's container disappears (as if `docker rm -f` ran behind Shoal's back). */
@@ -205,6 +222,8 @@ class FakeController implements Controller {
     c.started = true;
     c.starts++;
     delete c.exitCode;
+    const test = this.task.spec.container.healthcheck?.test ?? [];
+    if (test[0] === 'CMD' || test[0] === 'CMD-SHELL') c.health = 'starting';
     this.engine.ops.push(`start ${c.name}`);
   }
 
@@ -263,6 +282,7 @@ class FakeController implements Controller {
     const st: ContainerStatus = { exists: true, containerId: c.id, running: c.running, started: c.started };
     if (c.started && !c.running && c.exitCode !== undefined) st.exitCode = c.exitCode;
     if (c.running && this.engine.addressOf) st.addresses = [this.engine.addressOf(this.task.id)];
+    if (c.running && c.health) st.health = c.health;
     return st;
   }
 }
