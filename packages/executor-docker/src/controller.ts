@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
-import type { PortConfig, Task } from '@shoal/api';
+import type { HealthConfig, PortConfig, Task } from '@shoal/api';
 import { DEFAULTS } from '@shoal/api';
-import type { ContainerStatus, Controller } from '@shoal/agent';
+import type { ContainerStatus, Controller, HealthStatus } from '@shoal/agent';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, expandTemplate, normalizeImageRef, taskLabels } from '@shoal/agent';
 import type { TemplateContext } from '@shoal/agent';
 import { engineMessage, statusCodeOf } from './docker-host.js';
@@ -38,7 +38,9 @@ export interface TaskNetwork {
  * restart policy "no" (the managers restart tasks, never the engine). Hostname and env values may
  * use Docker's templates (`{{.Node.Hostname}}`, `{{.Task.Slot}}`, …; see `expandTemplate`).
  * Host-mode published ports (`task.endpoint.ports`, publishMode host) become port bindings
- * (published 0 = the engine picks one); `inspect()` reports them as bound.
+ * (published 0 = the engine picks one); `inspect()` reports them as bound. A spec `healthcheck`
+ * becomes the container's `Healthcheck` (durations in ns, see {@link engineHealthcheck}); `inspect()`
+ * reports the engine's health status while the container runs.
  */
 export class DockerController implements Controller {
   readonly name: string;
@@ -144,6 +146,8 @@ export class DockerController implements Controller {
       if (net?.IPAddress) status.addresses = [`${net.IPAddress}/${net.IPPrefixLen || 32}`];
       const ports = this.boundPorts(info.NetworkSettings?.Ports as Record<string, { HostIp: string; HostPort: string }[] | null> | undefined);
       if (ports.length > 0) status.ports = ports;
+      const health = info.State.Health?.Status;
+      if (health === 'starting' || health === 'healthy' || health === 'unhealthy') status.health = health satisfies HealthStatus;
     }
     return status;
   }
@@ -223,6 +227,7 @@ export class DockerController implements Controller {
     if (spec.user) o.User = spec.user;
     if (spec.stopSignal) o.StopSignal = spec.stopSignal;
     o.StopTimeout = Math.ceil((spec.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs) / 1000);
+    if (spec.healthcheck) o.Healthcheck = engineHealthcheck(spec.healthcheck);
     const limits = this.task.spec.resources?.limits;
     if (limits?.nanoCpus) o.HostConfig!.NanoCpus = limits.nanoCpus;
     if (limits?.memoryBytes) o.HostConfig!.Memory = limits.memoryBytes;
@@ -238,4 +243,21 @@ export class DockerController implements Controller {
     }
     return o;
   }
+}
+
+/**
+ * The Engine API `Healthcheck` of a spec health check (moby's swarm executor does the same):
+ * `Test` as given (`[]` inherits the image's check, `['NONE']` disables it), `Interval`, `Timeout`,
+ * `StartPeriod` converted from ms to nanoseconds, `Retries`; 0 or absent fields are sent as 0, the
+ * engine's "default" (30 s, 30 s, 0 s, 3 — or the image's values).
+ */
+export function engineHealthcheck(h: HealthConfig): Dockerode.HealthConfig {
+  const ns = (ms: number | undefined) => Math.round((ms ?? 0) * 1e6);
+  return {
+    Test: [...h.test],
+    Interval: ns(h.intervalMs),
+    Timeout: ns(h.timeoutMs),
+    StartPeriod: ns(h.startPeriodMs),
+    Retries: h.retries ?? 0,
+  };
 }

@@ -1,6 +1,6 @@
 /** `@shoal/executor-docker`: the agent's Executor/Controller ports on a Docker engine (dockerode). */
 export { DockerExecutor } from './executor.js';
 export type { DockerExecutorOptions } from './executor.js';
-export { DockerController } from './controller.js';
+export { DockerController, engineHealthcheck } from './controller.js';
 export type { DockerControllerOptions, TaskNetwork } from './controller.js';
 export { defaultDockerHost, dockerOptions } from './docker-host.js';

@@ -1,4 +1,5 @@
 import test from 'ava';
+import type { HealthConfig } from '@shoal/api';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS } from '@shoal/agent';
 import { fakeTask, until } from '@shoal/agent/testing';
 import { DockerExecutor } from '../src/executor.js';
@@ -213,5 +214,53 @@ test('controller: with a task network the container joins it, gets its DNS serve
     await t.throwsAsync(broken.controller(bad).prepare(), { message: /overlay not ready: no subnet/ });
   } finally {
     await docker.getNetwork(name).remove().catch(() => undefined);
+  }
+});
+
+/** Runs `cmd` in a container (`docker exec`) and waits for it to end. */
+async function dockerExec(id: string, cmd: string[]): Promise<void> {
+  const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: false, AttachStderr: false });
+  await e.start({ Detach: true });
+  await until(async () => !(await e.inspect()).Running, `docker exec ${cmd.join(' ')}`);
+}
+
+test('controller: a spec health check becomes the engine\'s Healthcheck (ns); inspect() reports starting → unhealthy → healthy', async (t) => {
+  const hc = { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, timeoutMs: 2500, startPeriodMs: 0, retries: 1 };
+  const task = fakeTask({ nodeId: NODE, serviceName: `${RUN}-health`, command: SLEEP_TERMABLE, labels: runLabels, healthcheck: hc });
+  const ctl = exec.controller(task);
+  await ctl.prepare();
+  const id = (await ctl.inspect()).containerId!;
+  const info = await docker.getContainer(id).inspect();
+  t.like(info.Config.Healthcheck, { Test: ['CMD-SHELL', 'test -f /tmp/ok'], Interval: 1_000_000_000, Timeout: 2_500_000_000, Retries: 1 });
+  t.is((await ctl.inspect()).health, undefined, 'no health status before it runs');
+  await ctl.start();
+  const first = await ctl.inspect();
+  t.true(first.running);
+  t.true(first.health === 'starting' || first.health === 'unhealthy', `got ${first.health}`);
+  // /tmp/ok is missing: one failed check (retries 1) makes it unhealthy.
+  await until(async () => (await ctl.inspect()).health === 'unhealthy', 'unhealthy', 15_000);
+  await dockerExec(id, ['touch', '/tmp/ok']);
+  await until(async () => (await ctl.inspect()).health === 'healthy', 'healthy', 15_000);
+  await ctl.terminate();
+  const stopped = await ctl.inspect();
+  t.false(stopped.running);
+  t.is(stopped.health, undefined, 'health is reported only while running');
+  await ctl.remove();
+});
+
+test('controller: no health status without a check, or with ["NONE"]', async (t) => {
+  const cases: [string, HealthConfig | undefined][] = [['nohc', undefined], ['nonehc', { test: ['NONE'] }]];
+  for (const [suffix, healthcheck] of cases) {
+    const task = fakeTask({ nodeId: NODE, serviceName: `${RUN}-${suffix}`, command: SLEEP_TERMABLE, labels: runLabels, ...(healthcheck ? { healthcheck } : {}) });
+    const ctl = exec.controller(task);
+    await ctl.prepare();
+    await ctl.start();
+    const st = await ctl.inspect();
+    t.true(st.running);
+    t.is(st.health, undefined, suffix);
+    const info = await docker.getContainer(st.containerId!).inspect();
+    if (healthcheck) t.deepEqual(info.Config.Healthcheck?.Test, ['NONE']);
+    else t.is(info.Config.Healthcheck, undefined);
+    await ctl.remove();
   }
 });
