@@ -48,6 +48,11 @@ const SPEC_OPTS: readonly StringOpt[] = [
   ['stop-grace-period', undefined, 'Time to wait before force killing a container (ns|us|ms|s|m|h)'],
   ['endpoint-mode', undefined, 'Endpoint mode: vip or dnsrr'],
   ['hostname', undefined, 'Container hostname'],
+  ['health-cmd', undefined, 'Command to run to check health, run by the container\'s shell (empty: the image\'s own check)'],
+  ['health-interval', undefined, 'Time between running the check (ms|s|m|h), default 30s'],
+  ['health-timeout', undefined, 'Maximum time to allow one check to run (ms|s|m|h), default 30s'],
+  ['health-start-period', undefined, 'Start period for the container to initialize before failed checks count (ms|s|m|h), default 0s'],
+  ['health-retries', undefined, 'Consecutive failures needed to report unhealthy, default 3'],
   ['entrypoint', undefined, 'Overwrite the default ENTRYPOINT of the image'],
   ['reserve-cpu', undefined, 'Reserve CPUs, e.g. 0.5'],
   ['reserve-memory', undefined, 'Reserve memory, e.g. 512m'],
@@ -81,6 +86,7 @@ function addStringOpts(y: Argv, opts: readonly StringOpt[]): Argv {
 /** Options of `service create` (forCreate) or `service update`. */
 function serviceSpecOptions(y: Argv, forCreate: boolean): Argv {
   return addStringOpts(forCreate ? addStringOpts(y, CREATE_ONLY) : y, SPEC_OPTS)
+    .option('no-healthcheck', flag('Disable any container-specified HEALTHCHECK'))
     .option('detach', { alias: 'd', ...flag('Exit immediately instead of waiting for the service to converge') })
     .option('quiet', { alias: 'q', ...flag('Suppress progress output') });
 }

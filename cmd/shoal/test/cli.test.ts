@@ -347,3 +347,36 @@ test('node, network and info commands call the contract methods', async (t) => {
     t.is(i.stdout, 'active me\n');
   });
 });
+
+test('health flags on the command line: create sends the check, update merges it, conflicts are one line', async (t) => {
+  const svc = service({ id: 'svc1', name: 'hc' });
+  svc.spec.task.container.healthcheck = { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, retries: 2 };
+  await withDaemon({
+    'service.create': () => ({ id: 'svc1' }),
+    'service.inspect': () => svc,
+    'service.update': () => ({ id: 'svc1' }),
+  }, async (d) => {
+    const r = await shoal(['service', 'create', '-d', '--name', 'hc', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '1s', '--health-retries', '2', '--no-healthcheck=false', 'shoal/busybox:latest', 'sleep', '100000'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual(d.calls.at(-1), {
+      method: 'service.create',
+      params: { name: 'hc', image: 'shoal/busybox:latest', args: ['sleep', '100000'], healthcheck: { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, retries: 2 } },
+    });
+    const none = await shoal(['service', 'create', '-d', '--no-healthcheck', 'shoal/busybox:latest', 'top'], d.host);
+    t.is(none.code, 0, none.stderr);
+    t.like(d.calls.at(-1)!.params, { args: ['top'], healthcheck: { test: ['NONE'] } });
+    const u = await shoal(['service', 'update', '-d', '--health-timeout', '3s', 'hc'], d.host);
+    t.is(u.code, 0, u.stderr);
+    t.deepEqual(d.calls.at(-1)!.params.spec, { healthcheck: { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, timeoutMs: 3000, retries: 2 } });
+    const pretty = await shoal(['service', 'inspect', '--pretty', 'hc'], d.host);
+    t.regex(pretty.stdout, /^ Healthcheck:\n {2}Test: +CMD-SHELL test -f \/tmp\/ok\n {2}Interval: +1s\n {2}Retries: +2\n/m);
+    const json = await shoal(['service', 'inspect', 'hc'], d.host);
+    t.deepEqual(JSON.parse(json.stdout)[0].spec.task.container.healthcheck, svc.spec.task.container.healthcheck);
+    const sent = d.calls.length;
+    oneLineError(t, await shoal(['service', 'create', '--no-healthcheck', '--health-cmd', 'true', 'img'], d.host), '--no-healthcheck conflicts with --health-cmd; give either --no-healthcheck or --health-* flags');
+    oneLineError(t, await shoal(['service', 'update', '--no-healthcheck', '--health-retries', '1', 'hc'], d.host), /^Error: --no-healthcheck conflicts with --health-retries;/);
+    oneLineError(t, await shoal(['service', 'create', '--health-retries', '-1', 'img'], d.host), 'invalid --health-retries value "-1": must be a whole number >= 0');
+    oneLineError(t, await shoal(['service', 'create', '--health-interval', '-2s', 'img'], d.host), 'invalid --health-interval value "-2s": must not be negative');
+    t.deepEqual(d.calls.slice(sent).map((c) => c.method), ['service.inspect'], 'only the update read the service; nothing was written');
+  });
+});

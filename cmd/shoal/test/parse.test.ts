@@ -162,3 +162,46 @@ test('summarize counts current-spec running tasks and spots total failure', (t) 
   const old = summarize({ ...svc, specVersion: 2 }, [task({ id: 'a', slot: 1, state: 'running', at, specVersion: 1 })]);
   t.is(old.running, 0);
 });
+
+test('createSpec: --health-* flags build the health check; --no-healthcheck disables it', (t) => {
+  const spec = createSpec(args({
+    image: 'img', name: 'hc', 'health-cmd': 'test -f /tmp/ok', 'health-interval': '1s', 'health-timeout': '500ms',
+    'health-start-period': '1m', 'health-retries': '2',
+  }), []);
+  t.deepEqual(spec.healthcheck, { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, timeoutMs: 500, startPeriodMs: 60_000, retries: 2 });
+  t.deepEqual(createSpec(args({ image: 'img', 'health-interval': '5s' }), []).healthcheck, { test: [], intervalMs: 5000 }, 'no --health-cmd: the image\'s test');
+  t.deepEqual(createSpec(args({ image: 'img', 'health-retries': '0' }), []).healthcheck, { test: [], retries: 0 });
+  t.deepEqual(createSpec(args({ image: 'img', 'no-healthcheck': true }), []).healthcheck, { test: ['NONE'] });
+  t.is(createSpec(args({ image: 'img', 'no-healthcheck': false }), []).healthcheck, undefined);
+  t.is(createSpec(args({ image: 'img' }), []).healthcheck, undefined);
+});
+
+test('health flags: bad values and --no-healthcheck with --health-* are refused in one line', (t) => {
+  const bad = (o: Record<string, unknown>, re: RegExp) => usage(t, () => createSpec(args({ image: 'img', ...o }), []), re);
+  bad({ 'no-healthcheck': true, 'health-cmd': 'true' }, /^--no-healthcheck conflicts with --health-cmd; give either --no-healthcheck or --health-\* flags$/);
+  bad({ 'no-healthcheck': true, 'health-interval': '1s', 'health-retries': '1' }, /^--no-healthcheck conflicts with --health-interval, --health-retries;/);
+  bad({ 'health-interval': '-1s' }, /^invalid --health-interval value "-1s": must not be negative$/);
+  bad({ 'health-timeout': '5' }, /^invalid --health-timeout value "5": missing unit; e\.g\. 5s$/);
+  bad({ 'health-start-period': 'soon' }, /^invalid --health-start-period value "soon"/);
+  bad({ 'health-interval': '100us' }, /^invalid --health-interval value "100us": must be 0 \(default\) or at least 1ms$/);
+  bad({ 'health-retries': '-1' }, /^invalid --health-retries value "-1": must be a whole number >= 0$/);
+  bad({ 'health-retries': 'x' }, /^invalid --health-retries value "x"/);
+  usage(t, () => updateSpec(args({ 'no-healthcheck': true, 'health-timeout': '1s' }), service({ id: 's1', name: 'web' })), /^--no-healthcheck conflicts with --health-timeout;/);
+});
+
+test('updateSpec: health flags change only the given fields of the current check (Docker\'s merge)', (t) => {
+  const cur = service({ id: 's1', name: 'web' });
+  cur.spec.task.container.healthcheck = { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, retries: 2 };
+  t.deepEqual(updateSpec(args({ 'health-retries': '5' }), cur).healthcheck, { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, retries: 5 });
+  t.deepEqual(updateSpec(args({ 'health-cmd': 'true', 'health-timeout': '2s' }), cur).healthcheck, { test: ['CMD-SHELL', 'true'], intervalMs: 1000, timeoutMs: 2000, retries: 2 });
+  t.deepEqual(updateSpec(args({ 'health-cmd': '' }), cur).healthcheck, { test: [], intervalMs: 1000, retries: 2 }, 'empty command: the image\'s test');
+  t.deepEqual(updateSpec(args({ 'no-healthcheck': true }), cur).healthcheck, { test: ['NONE'] });
+  t.is(updateSpec(args({ image: 'img2' }), cur).healthcheck, undefined, 'no health flag: the check is not sent');
+  // A disabled check comes back with the image's test unless a command is given.
+  cur.spec.task.container.healthcheck = { test: ['NONE'] };
+  t.deepEqual(updateSpec(args({ 'health-interval': '3s' }), cur).healthcheck, { test: [], intervalMs: 3000 });
+  t.deepEqual(updateSpec(args({ 'health-cmd': 'true' }), cur).healthcheck, { test: ['CMD-SHELL', 'true'] });
+  // No check yet: one is made from the flags.
+  delete cur.spec.task.container.healthcheck;
+  t.deepEqual(updateSpec(args({ 'health-cmd': 'true', 'health-retries': '1' }), cur).healthcheck, { test: ['CMD-SHELL', 'true'], retries: 1 });
+});

@@ -1,5 +1,5 @@
 import type { ServiceSpecInput as ControlServiceSpecInput } from '@shoal/controlapi';
-import type { PortConfig, Service, Task } from '@shoal/api';
+import type { HealthConfig, PortConfig, Service, Task } from '@shoal/api';
 import { UsageError } from '../errors.js';
 import { prettyService } from '../format/pretty.js';
 import { serviceIds, serviceTable } from '../format/tables.js';
@@ -64,6 +64,63 @@ export function commonSpecFlags(a: Args, spec: ServiceSpecInput): void {
   if ((v = str(a, 'reserve-memory')) !== undefined) spec.reserveMemoryBytes = parseBytes(v, '--reserve-memory');
 }
 
+/** The `--health-*` flags as given (undefined: not given); `none` is `--no-healthcheck`. */
+interface HealthFlags {
+  none: boolean;
+  cmd?: string;
+  intervalMs?: number;
+  timeoutMs?: number;
+  startPeriodMs?: number;
+  retries?: number;
+}
+
+const HEALTH_DURATIONS = [['health-interval', 'intervalMs'], ['health-timeout', 'timeoutMs'], ['health-start-period', 'startPeriodMs']] as const;
+
+/**
+ * Reads the health-check flags; undefined when none is given. @throws UsageError for a bad value,
+ * or for `--no-healthcheck` together with a `--health-*` flag (Docker refuses that too).
+ */
+function healthFlags(a: Args): HealthFlags | undefined {
+  const none = bool(a, 'no-healthcheck');
+  const h: HealthFlags = { none };
+  const given: string[] = [];
+  let v: string | undefined;
+  if ((v = str(a, 'health-cmd')) !== undefined) {
+    h.cmd = v;
+    given.push('--health-cmd');
+  }
+  for (const [flagName, key] of HEALTH_DURATIONS) {
+    if ((v = str(a, flagName)) === undefined) continue;
+    const ms = parseDuration(v, `--${flagName}`);
+    // The engine refuses durations below 1 ms (0 means its default).
+    if (ms === 0 && /[1-9]/.test(v)) throw new UsageError(`invalid --${flagName} value ${JSON.stringify(v)}: must be 0 (default) or at least 1ms`);
+    h[key] = ms;
+    given.push(`--${flagName}`);
+  }
+  if ((v = str(a, 'health-retries')) !== undefined) {
+    h.retries = parseCount(v, '--health-retries');
+    given.push('--health-retries');
+  }
+  if (none && given.length) throw new UsageError(`--no-healthcheck conflicts with ${given.join(', ')}; give either --no-healthcheck or --health-* flags`);
+  return none || given.length ? h : undefined;
+}
+
+/**
+ * The health check after applying `h` to `cur` (Docker's rules): `--no-healthcheck` → `['NONE']`;
+ * otherwise only the given fields change, a disabled check (`NONE`) is re-enabled with the image's
+ * test unless `--health-cmd` gives one, and `--health-cmd ''` goes back to the image's test.
+ */
+function applyHealth(h: HealthFlags, cur: HealthConfig | undefined): HealthConfig {
+  if (h.none) return { test: ['NONE'] };
+  const out: HealthConfig = { ...(cur ?? { test: [] }) };
+  if (out.test[0] === 'NONE') out.test = [];
+  if (h.cmd !== undefined) out.test = h.cmd.trim() === '' ? [] : ['CMD-SHELL', h.cmd];
+  for (const key of ['intervalMs', 'timeoutMs', 'startPeriodMs', 'retries'] as const) {
+    if (h[key] !== undefined) out[key] = h[key];
+  }
+  return out;
+}
+
 /** A default service name from the image: `shoal/busybox:latest` → `busybox-<5 random chars>`. */
 function defaultName(image: string): string {
   const base = image.replace(/@.*$/, '').replace(/:[^/]*$/, '').split('/').pop() ?? 'service';
@@ -101,6 +158,8 @@ export function createSpec(a: Args, commandWords: readonly string[]): ServiceSpe
   if (nets.length) spec.networks = nets;
   const ports = list(a, 'publish').flatMap(parsePublish);
   if (ports.length) spec.ports = ports;
+  const health = healthFlags(a);
+  if (health) spec.healthcheck = applyHealth(health, undefined);
   commonSpecFlags(a, spec);
   return spec;
 }
@@ -196,7 +255,8 @@ function samePort(p: PortConfig, q: PortConfig): boolean {
 /**
  * Computes `service.update`'s partial spec from `service update` flags and the current service.
  * List flags (`--env-add/--env-rm`, `--label-add/-rm`, `--constraint-add/-rm`, `--publish-add/-rm`,
- * `--network-add/-rm`) are applied to the current values. Pure. @throws UsageError.
+ * `--network-add/-rm`) are applied to the current values, and so are the `--health-*` flags (only
+ * the given fields of the current health check change). Pure. @throws UsageError.
  */
 export function updateSpec(a: Args, cur: Service, networkIds: Readonly<Record<string, string>> = {}): ServiceSpecInput {
   const spec: ServiceSpecInput = {};
@@ -268,6 +328,8 @@ export function updateSpec(a: Args, cur: Service, networkIds: Readonly<Record<st
     for (const n of netAdd) if (!nets.includes(networkIds[n] ?? n)) nets.push(n);
     spec.networks = nets;
   }
+  const health = healthFlags(a);
+  if (health) spec.healthcheck = applyHealth(health, c.healthcheck);
   commonSpecFlags(a, spec);
   return spec;
 }

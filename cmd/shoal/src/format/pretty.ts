@@ -98,6 +98,16 @@ export function prettyService(s: Service): string {
   if (c.args?.length) lines.push([' Args', c.args.join(' ')]);
   if (c.env?.length) lines.push([' Env', c.env.join(' ')]);
   if (c.hostname) lines.push([' Hostname', c.hostname]);
+  const hc = c.healthcheck;
+  if (hc) {
+    lines.push([' Healthcheck:']);
+    if (hc.test[0] === 'NONE') lines.push(['  Test', 'NONE (disabled)']);
+    else lines.push(['  Test', hc.test.length ? hc.test.join(' ') : '(the image\'s)']);
+    if (hc.intervalMs) lines.push(['  Interval', goDuration(hc.intervalMs)]);
+    if (hc.timeoutMs) lines.push(['  Timeout', goDuration(hc.timeoutMs)]);
+    if (hc.startPeriodMs) lines.push(['  Start Period', goDuration(hc.startPeriodMs)]);
+    if (hc.retries) lines.push(['  Retries', String(hc.retries)]);
+  }
   const r = spec.task.resources?.reservations;
   if (r && (r.nanoCpus || r.memoryBytes)) {
     lines.push(['Resources:'], [' Reservations:']);
