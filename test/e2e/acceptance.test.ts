@@ -3,7 +3,8 @@ import { Shoald, containers, docker, waitFor, IMAGE, HTTPD } from '../lib/harnes
 
 // Acceptance cases from public swarm bug reports (shared/acceptance/swarm-cases.md) that one host
 // can show: B01 (pending reason, re-evaluated on label change), B04 (scale to zero and back in one
-// command), B05 (restart budget reset by a spec change), B06 (task history bounded and pruned).
+// command), B05 (restart budget reset by a spec change), B06 (task history bounded and pruned);
+// and health checks (a task is Running only once healthy; unhealthy → Failed and replaced).
 
 const d = new Shoald('acc');
 let nodeId = '';
@@ -108,4 +109,51 @@ test.serial('B06: task history stays bounded for a crash-looping service and is 
   await waitFor(async () => (await mine('crash', true)).length <= 2, { what: 'dead containers removed with their tasks', timeoutMs: 15_000 });
   t.pass();
   await d.cli('service', 'rm', 'crash');
+});
+
+/** `docker exec` in a container, waiting for the command to end; returns its exit code. */
+async function dockerExec(id: string, cmd: string[]): Promise<number> {
+  const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: false, AttachStderr: false });
+  await e.start({ Detach: true });
+  const info = await waitFor(async () => {
+    const i = await e.inspect();
+    return i.Running ? undefined : i;
+  }, { what: `docker exec ${cmd.join(' ')}`, timeoutMs: 10_000 });
+  return info.ExitCode ?? -1;
+}
+
+test.serial('health check: a task is Starting until healthy, Running once healthy, and Failed "unhealthy container" then replaced', async (t) => {
+  // The start period keeps failed checks from counting until the first success (Docker's rule), so
+  // the task waits in Starting for the test to create /tmp/ok; afterwards 2 failures make it unhealthy.
+  const r = await d.cli('service', 'create', '--name', 'hc', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '1s',
+    '--health-retries', '2', '--health-start-period', '5m', '--stop-grace-period', '1s', '--detach', IMAGE, 'sleep', '100000');
+  t.is(r.code, 0, r.stderr);
+  const inspected = JSON.parse((await d.cli('service', 'inspect', 'hc')).stdout) as { spec: { task: { container: { healthcheck: unknown } } } }[];
+  t.deepEqual(inspected[0]!.spec.task.container.healthcheck, { test: ['CMD-SHELL', 'test -f /tmp/ok'], intervalMs: 1000, startPeriodMs: 300_000, retries: 2 });
+  let seen = '';
+  const [c] = await waitFor(async () => {
+    const l = await mine('hc');
+    return l.length === 1 ? l : undefined;
+  }, { what: 'the hc container running' });
+  const taskId = c!.Labels['shoal.task.id']!;
+  const row = async () => rows(seen = await ps('hc')).find((l) => l.startsWith(taskId)) ?? '';
+  // Started, but not healthy yet: STARTING, and not counted as running.
+  await waitFor(async () => /Running\s+Starting/.test(await row()), { what: 'the task Starting', seen: () => seen });
+  await new Promise((res) => setTimeout(res, 3000));
+  t.regex(await row(), /Running\s+Starting/, 'still Starting after several failed checks in the start period');
+  t.regex((await d.cli('service', 'ls')).stdout, /hc\s+replicated\s+0\/1/);
+  t.is(await dockerExec(c!.Id, ['touch', '/tmp/ok']), 0);
+  await waitFor(async () => /Running\s+Running/.test(await row()), { what: 'the task Running once healthy', seen: () => seen, timeoutMs: 20_000 });
+  t.regex((await d.cli('service', 'ls')).stdout, /hc\s+replicated\s+1\/1/);
+  // Unhealthy after 2 failed checks: FAILED, and the restart policy replaces it.
+  t.is(await dockerExec(c!.Id, ['rm', '/tmp/ok']), 0);
+  await waitFor(async () => /Failed.*"task: unhealthy container"/.test(await row()), { what: 'the task Failed as unhealthy', seen: () => seen, timeoutMs: 30_000 });
+  await waitFor(async () => {
+    const all = rows(seen = await ps('hc'));
+    return all.some((l) => !l.startsWith(taskId) && /\bhc\.1\b/.test(l));
+  }, { what: 'a replacement task in slot 1', seen: () => seen, timeoutMs: 30_000 });
+  // The failed task's container is stopped once the managers shut it down.
+  await waitFor(async () => !(await mine('hc')).some((x) => x.Id === c!.Id), { what: 'the unhealthy container stopped', timeoutMs: 30_000 });
+  t.pass();
+  await d.cli('service', 'rm', 'hc');
 });

@@ -9,9 +9,10 @@ import type { HairpinNet, LbBackend, LbService, ServiceTable } from './table.js'
 import type { DnsRecords, DnsServiceRecord } from './dns.js';
 
 /**
- * Backend state of a task: `active` when running (and healthy, if the caller knows of a health
- * check) and meant to run; `draining` while running but told to stop (removed from the LB first,
- * then stopped after the drain delay); `null` otherwise.
+ * Backend state of a task: `active` when RUNNING and meant to run; `draining` while RUNNING but
+ * told to stop (removed from the LB first, then stopped after the drain delay); `null` otherwise.
+ * Health checks need nothing here: the agent keeps a task with a health check STARTING until the
+ * engine reports it healthy and makes it FAILED when it turns unhealthy, so RUNNING means healthy.
  */
 export type BackendStateOf = (task: Task) => LbBackend['state'] | null;
 
