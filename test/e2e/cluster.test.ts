@@ -137,9 +137,9 @@ test.serial('partition a minority manager: it refuses writes, the majority goes 
   }, { what: 'the majority accepting writes', timeoutMs: 30_000 });
   t.regex(ok.stdout, /web scaled to 10/);
   await testnet.heal();
-  // After healing, node3 answers with the same, converged state as the majority. (A write refused on
-  // the partitioned side may still have been applied — its outcome is unknown to the caller; see
-  // the session note — so the replica count is compared, not fixed.)
+  // After healing, node3 answers with the same, converged state as the majority. (A write whose
+  // connection to the leader broke after it was sent may have been applied — the CLI then says its
+  // outcome is unknown rather than that it failed — so the replica count is compared, not fixed.)
   const conv = await waitFor(async () => {
     const a = (await testnet.shoal('node1', 'service', 'ls')).stdout;
     const b = (await testnet.shoal('node3', 'service', 'ls')).stdout;
