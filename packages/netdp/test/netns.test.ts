@@ -40,7 +40,29 @@ async function dial(ns: string, host: string, port: number, timeoutMs = 3000): P
   return (await runOk(inNs(ns, script), { timeoutMs: 10000 })).trim();
 }
 
-test('overlay + nft VIP between two netns hosts: east-west, host → VIP, mesh (loopback and underlay), hairpin, updates', async (t) => {
+/** Start a UDP server in `ns` that answers each datagram with `<name> <client address>`. */
+async function udpServer(t: ExecutionContext, ns: string, name: string, port: number): Promise<ChildProcess> {
+  const script = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('${name} '+r.address,r.port,r.address));`
+    + `s.bind(${port},'0.0.0.0',()=>console.log('ready'))`;
+  const argv = inNs(ns, script);
+  const p = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { p.kill('SIGKILL'); });
+  await new Promise<void>((resolve, reject) => {
+    p.stdout!.once('data', () => resolve());
+    p.once('exit', (c) => reject(new Error(`udp server in ${ns} exited ${c}`)));
+  });
+  return p;
+}
+
+/** One datagram from `ns` to host:port (resent every 300 ms); the first reply, or `ERR TIMEOUT`. */
+async function udpDial(ns: string, host: string, port: number, timeoutMs = 3000): Promise<string> {
+  const script = `const s=require('dgram').createSocket('udp4');s.on('message',(m)=>{console.log(String(m));process.exit(0)});`
+    + `const go=()=>s.send('hi',${port},'${host}');go();setInterval(go,300);`
+    + `setTimeout(()=>{console.log('ERR TIMEOUT');process.exit(0)},${timeoutMs})`;
+  return (await runOk(inNs(ns, script), { timeoutMs: 10000 })).trim();
+}
+
+test('overlay + nft VIP between two netns hosts: east-west (TCP and UDP), host → VIP, mesh (loopback and underlay), hairpin, updates', async (t) => {
   const { id, ns } = await netnsSet(t, ['u', 'a', 'b', 'ta', 'tb', 'tc']);
   const br = `shoalt-${id}`;
   const ip = (n: string, ...a: string[]) => runOk(['ip', '-n', n, ...a]);
@@ -92,6 +114,7 @@ test('overlay + nft VIP between two netns hosts: east-west, host → VIP, mesh (
 
   await server(t, ns.tb!, 'tb', 80);
   await server(t, ns.ta!, 'ta', 81);
+  await udpServer(t, ns.tb!, 'tb-udp', 53);
   // Cross-host by task IP over VXLAN: the backend sees the real client address.
   t.is(await dial(ns.ta!, '10.97.2.2', 80), 'tb 10.97.1.2');
 
@@ -100,6 +123,7 @@ test('overlay + nft VIP between two netns hosts: east-west, host → VIP, mesh (
     services: [
       { id: 'web', name: 'web', vip: '10.96.0.10', ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080 }], backends: [{ ip: '10.97.2.2', taskId: 'tb', state: webState }] },
       { id: 'self', name: 'self', vip: '10.96.0.11', ports: [{ protocol: 'tcp', targetPort: 81 }], backends: [{ ip: '10.97.1.2', taskId: 'ta', state: 'active' }] },
+      { id: 'dns', name: 'dns', vip: '10.96.0.12', ports: [{ protocol: 'udp', targetPort: 53, publishedPort: 5353 }], backends: [{ ip: '10.97.2.2', taskId: 'tb', state: 'active' }] },
     ],
   });
   const dps = hosts.map(({ h }) => new NftDataplane({ netns: h }));
@@ -109,6 +133,10 @@ test('overlay + nft VIP between two netns hosts: east-west, host → VIP, mesh (
   }
   // East-west through the VIP (prerouting on host a), client address preserved.
   t.is(await dial(ns.ta!, '10.96.0.10', 80), 'tb 10.97.1.2');
+  // UDP: east-west through the VIP and through the routing mesh (published 5353/udp).
+  t.is(await udpDial(ns.ta!, '10.96.0.12', 53), 'tb-udp 10.97.1.2');
+  t.is(await udpDial(ns.u!, '10.98.0.11', 5353), 'tb-udp 10.97.1.0');
+  t.is(await udpDial(ns.b!, '10.98.0.12', 5353), 'tb-udp 10.97.2.1');
   // Host process → VIP (output hook + VIP route, recipe pitfall 6): source is the bridge gateway.
   t.is(await dial(ns.a!, '10.96.0.10', 80), 'tb 10.97.1.1');
   // Routing mesh from the underlay (recipe pitfall 3): masqueraded to host a's VTEP address.
