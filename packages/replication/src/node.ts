@@ -25,6 +25,14 @@ export interface Applier {
   apply(entry: { index: number; term: number; data: Uint8Array }): void;
   /** Serializes the whole state as of the last applied entry. */
   snapshot(): Uint8Array;
+  /**
+   * Optional, preferred by the node for its periodic snapshots: captures the state as of the last
+   * applied entry NOW (cheaply — e.g. references to immutable objects) and returns a function that
+   * serializes that capture later, in slices that yield to the event loop, to the same bytes
+   * {@link snapshot} would have given. Large states then no longer stall replication while they
+   * are serialized (the stall showed as the p99 commit latency under load).
+   */
+  snapshotLater?(): () => Promise<Uint8Array>;
   /** Replaces the whole state with `data` (from {@link snapshot}), as of log index `index`. */
   restore(data: Uint8Array, index: number): void;
 }
@@ -877,16 +885,24 @@ export class RaftNode extends EventEmitter {
       if (addr) peers[id] = addr;
     }
     if (self) peers[this.id] = self;
-    const data = wrapSnapshot(peers, this.applier.snapshot());
+    // The state is captured now (exactly `applied`); serializing may happen over several ticks.
+    const later = this.applier.snapshotLater?.();
+    const eager = later ? undefined : this.applier.snapshot();
+    const confState = { voters: [...this.confState.voters], learners: [...this.confState.learners] };
     const compactIndex = Math.max(0, index - this.keepEntries);
     this.snapPendingIndex = index;
-    const p: Promise<void> = this.storage.saveSnapshot(index, this.confState, data, compactIndex).then(
-      () => {
-        this.snapIndex = Math.max(this.snapIndex, index);
-        this.log.info({ id: this.id, index, bytes: data.byteLength, compactIndex }, 'raft: snapshot taken, log compacted');
-      },
-      (err: Error) => this.fatal(err),
-    );
+    const p: Promise<void> = (later ? later() : Promise.resolve(eager!))
+      .then((state) => {
+        const data = wrapSnapshot(peers, state);
+        return this.storage.saveSnapshot(index, confState, data, compactIndex).then(() => data.byteLength);
+      })
+      .then(
+        (bytes) => {
+          this.snapIndex = Math.max(this.snapIndex, index);
+          this.log.info({ id: this.id, index, bytes, compactIndex }, 'raft: snapshot taken, log compacted');
+        },
+        (err: Error) => this.fatal(err),
+      );
     this.snapshotting = p;
     void p.finally(() => {
       if (this.snapshotting === p) this.snapshotting = undefined;

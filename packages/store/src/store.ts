@@ -1,6 +1,7 @@
 import {
   type AnyObject, type TableName, type Tables, TABLE_NAMES, ShoalError, SequenceConflictError, alreadyExists, notFound,
 } from '@shoal/api';
+import { stringifyArraysSliced } from './slices.js';
 
 /**
  * The replicated object store (SwarmKit `manager/state/store`): in-memory tables of cluster objects
@@ -189,6 +190,16 @@ export class MemoryStore {
     const out: Record<string, AnyObject[]> = {};
     for (const [t, m] of this.tables) out[t] = [...m.values()];
     return enc.encode(JSON.stringify({ index: this.appliedIndex, tables: out }));
+  }
+
+  /**
+   * Raft applier: captures the state now (objects are frozen, so references are enough) and
+   * serializes it later in slices; same bytes as {@link snapshot}.
+   */
+  snapshotLater(): () => Promise<Uint8Array> {
+    const index = this.appliedIndex;
+    const arrays: [string, AnyObject[]][] = [...this.tables].map(([t, m]) => [t, [...m.values()]]);
+    return () => stringifyArraysSliced({ index }, 'tables', arrays);
   }
 
   /** Raft applier: replace the whole state with a snapshot taken at `index`. */

@@ -70,7 +70,7 @@ async function main() {
   if (want('fsync')) emit('fdatasync_p50', await fdatasyncMs(), 'ms');
 
   if (want('throughput') || want('sequential') || want('failover')) {
-    const { procs, cfg } = await cluster(3);
+    const { procs, cfg } = await cluster(3, args.snapEvery ? { snapshotEvery: Number(args.snapEvery) } : {});
     let leader = await waitLeader(procs);
     await http(leader, '/put?k=warm', { method: 'POST', body: 'x' });
     if (want('throughput')) {
