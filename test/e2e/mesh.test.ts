@@ -211,3 +211,21 @@ test.serial('a killed container leaves the load balancer on every host; a killed
   t.is(failures(tally), 0, JSON.stringify(tally));
   t.is(replicas(tally).length, want);
 });
+
+test.serial('swarm leave on a worker removes its tasks and the host plumbing the overlay added', async (t) => {
+  t.true((await runningOn('node2', 'web')).length > 0, 'node2 runs web tasks before it leaves');
+  await must('node2', 'swarm', 'leave');
+  t.deepEqual(await runningOn('node2', 'web'), []);
+  const link = await testnet.exec('node2', 'ip', 'link', 'show', 'vxlan0');
+  t.not(link.code, 0, 'vxlan0 removed');
+  const nets = await testnet.docker('node2', 'network', 'ls', '--format', '{{.Name}}');
+  t.notRegex(nets.stdout, /shoal_overlay/);
+  const nft = await testnet.exec('node2', '/usr/sbin/nft', 'list', 'table', 'ip', 'shoal');
+  t.not(nft.code, 0, 'nft table ip shoal removed');
+  const rules = await testnet.exec('node2', 'iptables', '-S', 'DOCKER-USER');
+  t.notRegex(rules.stdout, /vxlan0/);
+  await shoalUntil('node1', ['node', 'ls'], (o) => /node2\s.*Down/.test(o), 'node2 Down after leaving', 30_000);
+  const info = await testnet.shoal('node2', 'swarm', 'leave');
+  t.not(info.code, 0);
+  t.regex(info.stderr, /not part of a swarm/);
+});

@@ -61,6 +61,8 @@ export class Daemon {
   private manager: Manager | undefined;
   private agent: Agent | undefined;
   private executor: DockerExecutor | undefined;
+  /** This node's overlay, load balancer and DNS (closed with the agent; kept for `swarm leave`). */
+  private network: NodeNetwork | undefined;
   private server: ClusterServer | undefined;
   private transport: GrpcTransport | undefined;
   private client: ClusterClient | undefined;
@@ -138,6 +140,7 @@ export class Daemon {
     const st = this.state!;
     this.material = loadMaterial(this.opts.dataDir);
     const network = await NodeNetwork.create(st.nodeId, this.opts.network ?? {}, this.log);
+    this.network = network;
     this.executor = new DockerExecutor({ dockerHost: this.opts.dockerHost, nodeId: st.nodeId, network: network.taskNetwork });
     network.attach(this.executor.docker);
     let dispatcher: DispatcherClient;
@@ -463,10 +466,14 @@ export class Daemon {
         }
       }
       const nodeId = this.state.nodeId;
+      const network = this.network;
       await this.deactivate();
       // Containers of this node's tasks go with it (Docker shuts down a leaving node's tasks).
       const ex = new DockerExecutor({ dockerHost: this.opts.dockerHost, nodeId });
       for (const c of await ex.list().catch(() => [])) await ex.removeOrphan(c.containerId).catch(() => undefined);
+      // Then the host plumbing the overlay added (VXLAN device, route, rules, docker network).
+      await network?.removeHostPlumbing();
+      this.network = undefined;
       this.wipe();
       return {};
     });

@@ -56,6 +56,8 @@ export class NodeNetwork {
   private again = false;
   private closed = false;
   private hostKey = '';
+  /** The overlay configuration last applied to this host (for {@link removeHostPlumbing}). */
+  private applied: OverlayConfig | undefined;
   private peersKey = '';
   private lastResync = 0;
   private dns: ServiceDns | undefined;
@@ -123,6 +125,31 @@ export class NodeNetwork {
     await this.dataplane.close().catch((err: unknown) => this.log.warn({ err: String(err) }, 'dataplane close failed'));
   }
 
+  /**
+   * After {@link close}, when the node leaves the swarm: removes what this node added to the host —
+   * the VXLAN device (with its peer entries), the VIP route, its DOCKER-USER rules, the overlay
+   * Docker network (once no container uses it) and, for the userspace proxy, VIP addresses on `lo`.
+   * Best effort: a step that fails is logged and the rest still runs. Never throws.
+   */
+  async removeHostPlumbing(): Promise<void> {
+    const cfg = this.applied;
+    if (cfg) await new OverlayExecutor(cfg).teardown().catch((err: unknown) => this.log.warn({ err: String(err) }, 'overlay teardown failed'));
+    if (this.docker) {
+      await this.docker.getNetwork(OVERLAY_NETWORK).remove().catch((err: unknown) => {
+        if ((err as { statusCode?: number }).statusCode !== 404) this.log.warn({ err: String(err), network: OVERLAY_NETWORK }, 'could not remove the overlay docker network');
+      });
+    }
+    if (this.kind === 'userspace' && this.view) {
+      const prefix = this.view.vipCidr.split('.').slice(0, 2).join('.') + '.';
+      const r = await run(['ip', '-j', '-4', 'addr', 'show', 'dev', 'lo']);
+      for (const l of JSON.parse(r.stdout || '[]') as { addr_info?: { local?: string; prefixlen?: number }[] }[]) {
+        for (const a of l.addr_info ?? []) if (a.local?.startsWith(prefix) && a.prefixlen === 32) await run(['ip', 'addr', 'del', `${a.local}/32`, 'dev', 'lo']);
+      }
+    }
+    this.applied = undefined;
+    this.hostKey = '';
+  }
+
   private whenReady(): Promise<{ dns: string[] }> {
     if (this.ready) return Promise.resolve(this.ready);
     const ms = this.opts.readyTimeoutMs ?? 60_000;
@@ -182,6 +209,7 @@ export class NodeNetwork {
     const hostKey = JSON.stringify(cfg);
     if (hostKey !== this.hostKey) {
       await this.ensureDockerNetwork(cfg);
+      this.applied = cfg;
       const ran = await ex.ensureHost();
       if (ran.length) this.log.info({ commands: ran.map((c) => c.join(' ')) }, 'overlay: host plumbing');
       this.hostKey = hostKey;
