@@ -18,7 +18,7 @@ import {
   registerCluster, renewNodeCertificate, type ClusterServer,
 } from '@shoal/rpc';
 import { GrpcTransport } from '@shoal/replication';
-import { serveRpc, type Handler } from './rpc-server.js';
+import { assertSocketFree, serveRpc, type Handler } from './rpc-server.js';
 import { NodeNetwork, type NodeNetworkOptions } from './network.js';
 import { loadMaterial, saveMaterial, certPaths } from './certs.js';
 import { ClusterPort } from './cluster-port.js';
@@ -99,6 +99,8 @@ export class Daemon {
 
   async start(): Promise<void> {
     fs.mkdirSync(this.opts.dataDir, { recursive: true, mode: 0o700 });
+    this.lockDataDir();
+    await assertSocketFree(this.opts.socket);
     if (fs.existsSync(this.statePath)) {
       this.state = JSON.parse(fs.readFileSync(this.statePath, 'utf8')) as NodeState;
       await this.activate({});
@@ -107,9 +109,35 @@ export class Daemon {
     this.log.info({ socket: this.opts.socket, state: this.state ? 'active' : 'inactive', role: this.state?.role }, 'shoald ready');
   }
 
+  private get pidPath() {
+    return path.join(this.opts.dataDir, 'shoald.pid');
+  }
+
+  /**
+   * One daemon per data directory (`<data-dir>/shoald.pid`): two would run the same node twice.
+   * A pid file of a process that is gone (a crash, `kill -9`) is replaced.
+   * @throws Error naming the other daemon's pid and the fix.
+   */
+  private lockDataDir(): void {
+    let other = 0;
+    try {
+      other = Number(fs.readFileSync(this.pidPath, 'utf8').trim());
+    } catch {
+      /* none */
+    }
+    if (other > 0 && other !== process.pid && alive(other)) {
+      throw new Error(`another shoald (pid ${other}) uses --data-dir ${this.opts.dataDir}; stop it first, or give this one its own --data-dir`);
+    }
+    fs.writeFileSync(this.pidPath, `${process.pid}\n`, { mode: 0o600 });
+    this.ownsPid = true;
+  }
+
+  private ownsPid = false;
+
   async stop(): Promise<void> {
     await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
     await this.deactivate();
+    if (this.ownsPid) fs.rmSync(this.pidPath, { force: true });
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -512,5 +540,19 @@ export class Daemon {
     // `node ls` marks this node with `*`.
     h['node.ls'] = async (p) => ({ ...(await this.router.control('node.ls', p) as { nodes: Node[] }), selfId: this.state?.nodeId ?? '' });
     return new Map(Object.entries(h));
+  }
+}
+
+/** Is `pid` a running shoald? (Signal 0 checks existence; the command line rules out a reused pid.) */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('shoald');
+  } catch {
+    return true; // no /proc: trust the signal
   }
 }

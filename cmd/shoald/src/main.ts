@@ -16,9 +16,24 @@ export async function main(argv = process.argv): Promise<void> {
     .option('listen-addr', { type: 'string', default: '0.0.0.0:2377', describe: 'cluster (gRPC) listen address' })
     .option('advertise-addr', { type: 'string', describe: 'address other nodes use to reach this node' })
     .option('lb-dataplane', { type: 'string', default: 'auto', choices: ['auto', 'nftables', 'ipvs', 'userspace'], describe: 'load-balancer dataplane (auto: nftables, else IPVS, else userspace); shown in `node inspect`' })
-    .option('data-path-port', { type: 'number', default: 4789, describe: 'VXLAN UDP port of the overlay (the same on every node)' })
+    .option('data-path-port', { type: 'string', default: '4789', describe: 'VXLAN UDP port of the overlay (the same on every node)' })
     .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] })
     .strict()
+    .check((a) => {
+      const listen = String(a['listen-addr']);
+      if (!/^[^\s:]*:\d+$/.test(listen) || Number(listen.slice(listen.lastIndexOf(':') + 1)) > 65535) {
+        throw new Error(`invalid --listen-addr "${listen}"; use HOST:PORT with a port 0–65535, e.g. 0.0.0.0:2377`);
+      }
+      const adv = a['advertise-addr'];
+      if (adv !== undefined && !/^[^\s:/]+(:\d{1,5})?$/.test(String(adv))) {
+        throw new Error(`invalid --advertise-addr "${String(adv)}"; use an address or HOST:PORT, e.g. 10.0.0.5 or 10.0.0.5:2377`);
+      }
+      const port = String(a['data-path-port']);
+      if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+        throw new Error(`invalid --data-path-port "${port}"; use an integer 1–65535 (default 4789)`);
+      }
+      return true;
+    })
     .fail((msg, err) => {
       process.stderr.write(`shoald: ${err?.message ?? msg}\n`);
       process.exit(2);
@@ -35,7 +50,7 @@ export async function main(argv = process.argv): Promise<void> {
     listenAddr: args['listen-addr'],
     ...(args['advertise-addr'] ? { advertiseAddr: args['advertise-addr'] } : {}),
     logger,
-    network: { prefer: args['lb-dataplane'] as 'auto' | 'nftables' | 'ipvs' | 'userspace', dataPathPort: args['data-path-port'] },
+    network: { prefer: args['lb-dataplane'] as 'auto' | 'nftables' | 'ipvs' | 'userspace', dataPathPort: Number(args['data-path-port']) },
   });
   let stopping = false;
   const stop = async (sig: string) => {

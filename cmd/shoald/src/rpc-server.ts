@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { ShoalError, httpStatusOf } from '@shoal/api';
 
@@ -12,6 +13,7 @@ export type Handler = (params: Record<string, unknown>) => unknown;
  */
 export async function serveRpc(socketPath: string, handlers: Map<string, Handler>, log: { warn(o: unknown, m?: string): void }): Promise<http.Server> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+  await assertSocketFree(socketPath);
   try {
     fs.unlinkSync(socketPath); // stale socket of a previous run
   } catch {
@@ -46,4 +48,29 @@ export async function serveRpc(socketPath: string, handlers: Map<string, Handler
   });
   fs.chmodSync(socketPath, 0o600);
   return server;
+}
+
+/**
+ * Refuses to take over a socket another daemon still serves (a stale file is fine).
+ * @throws Error naming the socket and the fix.
+ */
+export async function assertSocketFree(socketPath: string): Promise<void> {
+  if (await answers(socketPath)) {
+    throw new Error(`another shoald is serving ${socketPath}; stop it first, or give this one its own --socket`);
+  }
+}
+
+/** True when a process accepts connections on the unix socket `p` (a live daemon, not a stale file). */
+function answers(p: string): Promise<boolean> {
+  if (!fs.existsSync(p)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const c = net.connect(p);
+    const done = (v: boolean) => {
+      c.destroy();
+      resolve(v);
+    };
+    c.once('connect', () => done(true));
+    c.once('error', () => done(false));
+    c.setTimeout(1000, () => done(true)); // connected but silent still means someone is there
+  });
 }
