@@ -15,10 +15,13 @@ SOCK=$TMP/shoal.sock
 shoal() { node "$ROOT/cmd/shoal/bin/shoal.js" --host "unix://$SOCK" "$@"; }
 now() { date +%s.%N; }
 count() { docker ps -q --filter "label=shoal.service.name=$1" --filter "label=shoal.node.id=$NODE" | wc -l; }
+# Runs under set -e: every step must not fail, or the rest of the clean-up would be skipped.
 cleanup() {
   shoal service rm bench >/dev/null 2>&1 || true
-  [ -n "${PID:-}" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-  [ -n "${NODE:-}" ] && docker ps -aq --filter "label=shoal.node.id=$NODE" | xargs -r docker rm -f >/dev/null
+  # Leaving removes the node's containers and the overlay plumbing it added (vxlan0, ovl0, rules).
+  shoal swarm leave --force >/dev/null 2>&1 || true
+  if [ -n "${PID:-}" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ -n "${NODE:-}" ]; then docker ps -aq --filter "label=shoal.node.id=$NODE" | xargs -r docker rm -f >/dev/null 2>&1 || true; fi
   rm -rf "$TMP"
 }
 trap cleanup EXIT
