@@ -10,7 +10,7 @@ import { Manager, type Logger } from '@shoal/manager';
 import { Agent } from '@shoal/agent';
 import { DockerExecutor } from '@shoal/executor-docker';
 import {
-  RootCA, TlsIdentity, clientCredentials, createKeyAndCsr, generateJoinTokens, issueNodeCertificate, needsRenewal, parseCertificate,
+  MANAGER_CHANNEL_OPTIONS, RootCA, TlsIdentity, clientCredentials, createKeyAndCsr, generateJoinTokens, issueNodeCertificate, needsRenewal, parseCertificate,
   serverCredentials, type TlsMaterial,
 } from '@shoal/ca';
 import {
@@ -181,6 +181,9 @@ export class Daemon {
       this.transport = new GrpcTransport({
         id: st.nodeId, server: this.server, advertise: st.advertiseAddr, clusterId: st.clusterId,
         credentials: { server: serverCredentials(identity, { requireClientCert: false }), client: clientCredentials(this.material) },
+        // Certificates name nodes, not addresses: a fixed TLS server name (identity is checked by
+        // the cluster CA and node ID), which also keeps Node from warning about IP server names.
+        channelOptions: { ...MANAGER_CHANNEL_OPTIONS },
         logger: this.log,
       });
       await this.transport.start();
