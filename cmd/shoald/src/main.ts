@@ -2,6 +2,7 @@ import os from 'node:os';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { pino } from 'pino';
+import { routeGrpcLogs } from '@shoal/rpc';
 import { Daemon } from './daemon.js';
 
 /** `shoald`: the Shoal daemon. Flags and defaults are part of the contract scripts rely on (README). */
@@ -42,6 +43,7 @@ export async function main(argv = process.argv): Promise<void> {
     .help()
     .parse();
   const logger = pino({ level: args['log-level'], base: { pid: process.pid } });
+  routeGrpcLogs(logger);
   const daemon = new Daemon({
     dataDir: args['data-dir'],
     socket: args.socket,

@@ -8,6 +8,7 @@
  * failures, refused peers) are mapped by `errorCodeOf` and thrown as `RpcError`, a ShoalError that
  * also keeps the gRPC status in `grpcCode`.
  */
+import * as grpc from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import { ShoalError } from '@shoal/api';
 import type { ErrorCode } from '@shoal/api';
@@ -108,4 +109,15 @@ export function transportReason(details: string | undefined): string {
   d = d.replace(/^No connection established\.\s*Last error:\s*(Error:\s*)?/, '');
   d = d.replace(/\s+/g, ' ');
   return d || 'connection failed';
+}
+
+/**
+ * Sends grpc-js's own diagnostics (which it otherwise prints to stderr, e.g. "No address added out
+ * of total 1 resolved" when a listen fails) to `log` as `warn` lines (`grpc` field), so a daemon's
+ * output stays structured. The failure itself still reaches the caller as an error.
+ */
+export function routeGrpcLogs(log: { warn(obj: object, msg?: string): void }): void {
+  const out = (...args: unknown[]) => log.warn({ grpc: args.map(String).join(' ') }, 'grpc-js');
+  grpc.setLogger({ error: out, info: out, debug: out } as unknown as Partial<Console>);
+  grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }
