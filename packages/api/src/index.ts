@@ -6,3 +6,4 @@ export * from './dispatcher.js';
 export * from './rpc.js';
 export * from './constraints.js';
 export * from './handoff.js';
+export * from './limits.js';

@@ -3,7 +3,7 @@ import {
   DEFAULTS, alreadyExists, failedPrecondition, invalidArgument, isTerminal, newId, notFound, taskStateRank,
 } from '@shoal/api';
 import type { MemoryStore, ReadTx } from '@shoal/store';
-import { checkReplicaCount, checkReplicas, normalizeServiceSpec, type ServiceSpecInput } from './validate.js';
+import { checkDuration, checkReplicaCount, checkReplicas, normalizeServiceSpec, type ServiceSpecInput } from './validate.js';
 
 /** A service as `service ls` shows it: the object plus running/desired task counts. */
 export interface ServiceSummary {
@@ -27,6 +27,9 @@ export interface NodeUpdate {
 
 const meta0 = () => ({ version: 0, createdAt: '', updatedAt: '' });
 
+/** ` as <existing>` when an existing name differs from `name` in case only (names are case-insensitive). */
+const asExisting = (name: string, existing: string) => (existing === name ? '' : ` as ${existing} (names are case-insensitive)`);
+
 /**
  * The user-facing API of the cluster (SwarmKit `manager/controlapi`): validates requests and
  * writes the store in one transaction each, so a refused request changes nothing. Runs on the
@@ -37,11 +40,16 @@ export class ControlApi {
 
   // ---- services ----------------------------------------------------------------------------
 
+  /**
+   * Creates a service. @throws InvalidArgument (bad spec, see {@link normalizeServiceSpec});
+   * AlreadyExists when a service has the name in any case (`api` and `API` are the same name).
+   */
   async createService(input: ServiceSpecInput): Promise<{ id: string }> {
     const spec = normalizeServiceSpec(input);
     const id = newId();
     await this.store.update((tx) => {
-      if (tx.byName('services', spec.name)) throw alreadyExists(`service ${spec.name} already exists; use another name or update it`);
+      const existing = tx.byName('services', spec.name);
+      if (existing) throw alreadyExists(`service ${spec.name} already exists${asExisting(spec.name, existing.spec.name)}; use another name or update it`);
       spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
       checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
       tx.create('services', { id, meta: meta0(), spec, specVersion: 1 });
@@ -72,6 +80,10 @@ export class ControlApi {
   /**
    * Updates a service. `version` (optional) is the `meta.version` the caller read: if the service
    * changed since, the update is refused ("update out of sequence"). `force` redeploys all tasks.
+   * `rollback` puts the previous spec back and sets `updateStatus` to `rollback_started` (the
+   * orchestrator rolls the tasks back with the rollback config and ends in `rollback_completed`);
+   * any other update clears `updateStatus`, so a new rolling update (or a paused one) starts over,
+   * as in SwarmKit.
    */
   async updateService(ref: string, change: { spec?: Partial<ServiceSpecInput>; version?: number; force?: boolean; rollback?: boolean }): Promise<{ id: string }> {
     let id = '';
@@ -93,11 +105,13 @@ export class ControlApi {
       spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
       checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
       const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task);
+      const { updateStatus: _old, ...rest } = cur;
       tx.update('services', {
-        ...cur,
+        ...rest,
         spec,
         previousSpec: cur.spec,
         specVersion: taskChanged ? cur.specVersion + 1 : cur.specVersion,
+        ...(change.rollback ? { updateStatus: { state: 'rollback_started', startedAt: new Date().toISOString(), message: 'manually requested rollback' } } : {}),
       });
     }, { retries: change.version === undefined ? 3 : 0 });
     return { id };
@@ -225,6 +239,10 @@ export class ControlApi {
 
   async updateCluster(change: { taskHistoryLimit?: number; heartbeatPeriodMs?: number }): Promise<void> {
     if (change.taskHistoryLimit !== undefined) checkReplicas(change.taskHistoryLimit);
+    if (change.heartbeatPeriodMs !== undefined) {
+      checkDuration('dispatcher heartbeat period', change.heartbeatPeriodMs);
+      if (change.heartbeatPeriodMs <= 0) throw invalidArgument(`invalid dispatcher heartbeat period ${change.heartbeatPeriodMs} ms: must be greater than 0`);
+    }
     await this.store.update((tx) => {
       const c = tx.list('clusters')[0];
       if (!c) throw failedPrecondition('this node is not part of a swarm');
@@ -252,7 +270,8 @@ export class ControlApi {
       spec: { name: input.name, labels: input.labels ?? {}, driver, attachable: !!input.attachable, ingress: false, ...(input.subnet ? { subnet: input.subnet } : {}) },
     };
     await this.store.update((tx) => {
-      if (tx.byName('networks', input.name)) throw alreadyExists(`network with name ${input.name} already exists`);
+      const existing = tx.byName('networks', input.name);
+      if (existing) throw alreadyExists(`network with name ${input.name} already exists${asExisting(input.name, existing.spec.name)}`);
       tx.create('networks', net);
     }, { retries: 0 });
     return { id };

@@ -1,5 +1,6 @@
 import {
-  DEFAULTS, invalidArgument, parseConstraint, type HealthConfig, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
+  DEFAULTS, MAX_DURATION_MS, MAX_DURATION_TEXT, invalidArgument, parseConstraint, serviceNameProblem,
+  type HealthConfig, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
 } from '@shoal/api';
 
 /** What a client sends to create or update a service: a ServiceSpec whose optional parts get defaults. */
@@ -28,8 +29,6 @@ export interface ServiceSpecInput {
   reserveNanoCpus?: number;
   reserveMemoryBytes?: number;
 }
-
-const NAME_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9_.-]{0,62})$/;
 
 /**
  * Most replicas one service may have. Each node's overlay /24 holds about 250 tasks, and every
@@ -74,9 +73,25 @@ function checkPort(p: Partial<PortConfig>): PortConfig {
   return { protocol, targetPort: target, publishedPort: published, publishMode, ...(p.name ? { name: p.name } : {}) };
 }
 
-function checkDuration(what: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidArgument(`invalid ${what} ${JSON.stringify(v)}: must be a duration >= 0`);
+/** The "too long" message for a duration of `v` ms (above Go's time.Duration range, as Docker refuses). */
+const tooLong = (what: string, v: number) =>
+  `invalid ${what} ${v} ms: longer than the longest duration, ${MAX_DURATION_MS} ms (${MAX_DURATION_TEXT})`;
+
+/**
+ * Validates a duration in ms: a number from 0 to {@link MAX_DURATION_MS} (Go's `time.Duration`
+ * range, which Docker enforces). @throws InvalidArgument naming `what` and the value.
+ */
+export function checkDuration(what: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw invalidArgument(`invalid ${what} ${JSON.stringify(v)}: must be a duration in ms >= 0`);
+  if (v > MAX_DURATION_MS) throw invalidArgument(tooLong(what, v));
   return v;
+}
+
+/** Validates the durations of an update or rollback config (`delayMs`, `monitorMs`). */
+function checkUpdateConfig(kind: 'update' | 'rollback', u: UpdateConfig): UpdateConfig {
+  checkDuration(`${kind} delay`, u.delayMs);
+  checkDuration(`${kind} monitor`, u.monitorMs);
+  return u;
 }
 
 const HEALTH_TEST_EXAMPLE = 'e.g. ["CMD-SHELL", "wget -q -O- http://localhost/ || exit 1"]';
@@ -117,6 +132,7 @@ export function checkHealthcheck(h: unknown): HealthConfig {
       throw invalidArgument(`invalid healthcheck ${what} ${JSON.stringify(v)}: must be a duration in ms >= 0 (0 = default)`);
     }
     if (v > 0 && v < 1) throw invalidArgument(`invalid healthcheck ${what} ${v} ms: must be 0 (default) or at least 1 ms`);
+    if (v > MAX_DURATION_MS) throw invalidArgument(tooLong(`healthcheck ${what}`, v));
     out[key] = v;
   }
   if (hc.retries !== undefined) {
@@ -132,15 +148,26 @@ export function checkHealthcheck(h: unknown): HealthConfig {
 }
 
 /**
+ * Validates a service name ({@link serviceNameProblem}: a DNS label — letters, digits, `-`, `_`,
+ * starting and ending with a letter or digit, at most 63 characters, no dots).
+ * @throws InvalidArgument naming the value and the rule.
+ */
+export function checkServiceName(name: unknown): string {
+  const problem = serviceNameProblem(name);
+  if (problem) throw invalidArgument(problem);
+  return name as string;
+}
+
+/**
  * Turns client input into a complete, valid ServiceSpec (defaults from Docker where users script
- * against them). @throws ShoalError('InvalidArgument') with a one-line message naming the bad value.
+ * against them). On update (`base` given) a name equal to the current one is not checked again,
+ * so a service created under older, looser rules stays updatable.
+ * @throws ShoalError('InvalidArgument') with a one-line message naming the bad value.
  */
 export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec): ServiceSpec {
   if (!input || typeof input !== 'object') throw invalidArgument('missing service spec');
   const name = input.name ?? base?.name;
-  if (typeof name !== 'string' || !NAME_RE.test(name)) {
-    throw invalidArgument(`invalid service name ${JSON.stringify(name)}: use letters, digits, '_', '.', '-' (max 63), starting with a letter or digit`);
-  }
+  if (!(base && name === base.name)) checkServiceName(name);
   const image = input.image ?? base?.task.container.image;
   if (typeof image !== 'string' || image.trim() === '' || /\s/.test(image)) {
     throw invalidArgument(`invalid image ${JSON.stringify(image)}: give an image reference such as shoal/busybox:latest`);
@@ -197,14 +224,14 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
   };
   const healthcheck = input.healthcheck ?? prev?.healthcheck;
   if (healthcheck !== undefined) container.healthcheck = checkHealthcheck(healthcheck);
-  const update = { ...DEFAULTS.update, ...(base?.update ?? {}), ...(input.update ?? {}) };
-  const rollback = { ...DEFAULTS.update, ...(base?.rollback ?? {}), ...(input.rollback ?? {}) };
+  const update = checkUpdateConfig('update', { ...DEFAULTS.update, ...(base?.update ?? {}), ...(input.update ?? {}) });
+  const rollback = checkUpdateConfig('rollback', { ...DEFAULTS.update, ...(base?.rollback ?? {}), ...(input.rollback ?? {}) });
   const reservations = {
     nanoCpus: input.reserveNanoCpus ?? base?.task.resources?.reservations?.nanoCpus ?? 0,
     memoryBytes: input.reserveMemoryBytes ?? base?.task.resources?.reservations?.memoryBytes ?? 0,
   };
   return {
-    name,
+    name: name as string,
     labels: input.labels ?? base?.labels ?? {},
     mode,
     task: {

@@ -121,3 +121,61 @@ test('a failure inside the monitor window after the last slot still triggers the
   await c.end(c.inSlot(id, 1)!.id);
   t.is(c.service(id)?.updateStatus?.state, 'paused');
 });
+
+test('manual rollback (the control API sets rollback_started): slots follow the rollback config; status ends rollback_completed, never updating', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 2, update: { parallelism: 0 } });
+  await c.updateService(id, (s) => { s.spec.rollback = { ...s.spec.update!, parallelism: 1, monitorMs: 1000 }; });
+  await c.converge();
+  await c.updateService(id, (s) => { s.spec.task.container.image = 'v2'; });
+  await c.converge();
+  await c.advance(5000);
+  t.is(c.service(id)?.updateStatus?.state, 'completed');
+  const states: string[] = [];
+  c.store.watch((ev) => {
+    if (ev.kind === 'update' && ev.table === 'services') states.push(String((ev.object as { updateStatus?: { state: string } }).updateStatus?.state));
+  });
+  // What ControlApi.updateService({ rollback: true }) writes.
+  await c.store.update((tx) => {
+    const s = tx.get('services', id)!;
+    tx.update('services', {
+      ...s, spec: s.previousSpec!, previousSpec: s.spec, specVersion: s.specVersion + 1,
+      updateStatus: { state: 'rollback_started', startedAt: new Date(c.clock.now()).toISOString(), message: 'manually requested rollback' },
+    });
+  });
+  await c.settle();
+  const v = c.service(id)!.specVersion;
+  t.is(c.tasks(id).filter((x) => x.specVersion !== v && x.desiredState === 'running').length, 1, 'rollback parallelism 1: one slot at a time');
+  await c.converge();
+  t.true(c.desiredRunning(id).every((x) => x.spec.container.image === 'busybox' && x.status.state === 'running'));
+  t.is(c.service(id)?.updateStatus?.state, 'rollback_started', 'inside the rollback monitor window');
+  await c.advance(1000);
+  const st = c.service(id)?.updateStatus;
+  t.like(st, { state: 'rollback_completed', message: 'rollback completed' });
+  t.truthy(st?.completedAt);
+  t.false(states.includes('updating'), `states seen: ${states.join(', ')}`);
+  t.deepEqual(c.violations, []);
+});
+
+test('a manual rollback whose tasks fail pauses as rollback_paused', async (t) => {
+  const c = await new FakeCluster().init([node('n1')]);
+  const id = await c.createService('web', { replicas: 2, update: { parallelism: 1 } });
+  await c.converge();
+  await c.updateService(id, (s) => { s.spec.task.container.image = 'v2'; });
+  await c.converge();
+  await c.advance(5000);
+  await c.store.update((tx) => {
+    const s = tx.get('services', id)!;
+    tx.update('services', {
+      ...s, spec: s.previousSpec!, previousSpec: s.spec, specVersion: s.specVersion + 1,
+      updateStatus: { state: 'rollback_started', startedAt: new Date(c.clock.now()).toISOString(), message: 'manually requested rollback' },
+    });
+  });
+  await c.settle();
+  await c.runAgents();
+  const fresh = c.desiredRunning(id).find((x) => x.specVersion === c.service(id)!.specVersion)!;
+  await c.end(fresh.id);
+  const st = c.service(id)?.updateStatus;
+  t.is(st?.state, 'rollback_paused');
+  t.regex(st!.message, /^rollback paused due to failure or early termination of task /);
+});

@@ -1,5 +1,5 @@
 import {
-  type AnyObject, type TableName, type Tables, TABLE_NAMES, ShoalError, SequenceConflictError, alreadyExists, notFound,
+  type AnyObject, type TableName, type Tables, TABLE_NAMES, ShoalError, SequenceConflictError, alreadyExists, nameKey, notFound,
 } from '@shoal/api';
 import { stringifyArraysSliced } from './slices.js';
 
@@ -14,6 +14,10 @@ import { stringifyArraysSliced } from './slices.js';
  * - Optimistic concurrency: every update/delete carries the version the transaction read; if the
  *   object changed in between, the whole entry is a no-op on every replica and `update` rejects
  *   with {@link SequenceConflictError} (after `retries` re-runs of `fn`).
+ * - Names (`spec.name` of services, networks, secrets, nodes) are indexed case-insensitively, as
+ *   SwarmKit's name index is: `byName('services', 'API')` finds `api`, and a service, network or
+ *   secret cannot take a name another one has in any case.
+ * - Every written object gets `meta.createdAt` (kept from the first write) and `meta.updatedAt`.
  * - `watch(fn)` delivers create/update/delete events per applied entry, then a `commit` event.
  *
  * Objects handed out are deep-frozen: never mutate them; copy (`structuredClone`) and write the copy.
@@ -49,16 +53,22 @@ export interface Proposer {
 export interface ReadTx {
   get<T extends TableName>(table: T, id: string): Tables[T] | undefined;
   list<T extends TableName>(table: T): Tables[T][];
-  /** Object whose `spec.name` is `name` (services, networks, secrets, nodes). */
+  /**
+   * Object whose `spec.name` is `name`, compared case-insensitively (services, networks, secrets,
+   * nodes); an exact match wins over one that differs in case only.
+   */
   byName<T extends 'services' | 'networks' | 'secrets' | 'nodes'>(table: T, name: string): Tables[T] | undefined;
   tasksByService(serviceId: string): Tables['tasks'][];
   tasksByNode(nodeId: string): Tables['tasks'][];
 }
 
 export interface Tx extends ReadTx {
-  /** Throws AlreadyExists when the ID (or a service/network/secret name) is taken. */
+  /** Throws AlreadyExists when the ID (or a service/network/secret name, in any case) is taken. */
   create<T extends TableName>(table: T, object: Tables[T]): void;
-  /** Throws NotFound when absent. The version checked at commit is the one this tx read. */
+  /**
+   * Throws NotFound when absent; AlreadyExists when it renames a service/network/secret to a name
+   * another one has. The version checked at commit is the one this tx read.
+   */
   update<T extends TableName>(table: T, object: Tables[T]): void;
   delete(table: TableName, id: string): void;
 }
@@ -72,6 +82,8 @@ interface Envelope {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const UNIQUE_NAMES: ReadonlySet<TableName> = new Set(['services', 'networks', 'secrets']);
+/** Tables whose objects are found by `spec.name`. */
+const NAMED: ReadonlySet<TableName> = new Set(['services', 'networks', 'secrets', 'nodes']);
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {
@@ -81,12 +93,35 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-const nameOf = (o: AnyObject): string | undefined => (o as { spec?: { name?: string } }).spec?.name;
+const nameOf = (o: AnyObject): string | undefined => {
+  const n = (o as { spec?: { name?: unknown } }).spec?.name;
+  return typeof n === 'string' ? n : undefined;
+};
+
+/** Of objects whose names match `name` case-insensitively: the exact match, else the first. */
+function pickByName<T extends AnyObject>(candidates: Iterable<T>, name: string): T | undefined {
+  let fold: T | undefined;
+  for (const o of candidates) {
+    if (nameOf(o) === name) return o;
+    fold ??= o;
+  }
+  return fold;
+}
+
+/** The AlreadyExists error for `name`, naming the existing object when it differs in case. */
+function nameTaken(table: TableName, name: string, existing: AnyObject): ShoalError {
+  const other = nameOf(existing) ?? name;
+  return alreadyExists(other === name
+    ? `${singular(table)} ${name} already exists`
+    : `${singular(table)} ${name} already exists as ${other} (names are case-insensitive)`);
+}
 
 export class MemoryStore {
   private tables = new Map<TableName, Map<string, AnyObject>>(TABLE_NAMES.map((t) => [t, new Map()]));
   private tasksBySvc = new Map<string, Set<string>>();
   private tasksByNd = new Map<string, Set<string>>();
+  /** Named tables: lowercased name → IDs (a set: node names, and names stored before they were unique in any case, may repeat). */
+  private names = new Map<TableName, Map<string, Set<string>>>();
   private watchers = new Set<(ev: StoreEvent) => void>();
   private outcomes = new Map<string, Error | null>();
   private seq = 0;
@@ -174,7 +209,8 @@ export class MemoryStore {
         continue;
       }
       const obj = act.object;
-      obj.meta = { version: entry.index, createdAt: old?.meta.createdAt ?? obj.meta?.createdAt ?? now, updatedAt: now };
+      // An empty createdAt (a writer's placeholder, or a record written before this was stamped) gets the apply time.
+      obj.meta = { version: entry.index, createdAt: old?.meta.createdAt || obj.meta?.createdAt || now, updatedAt: now };
       deepFreeze(obj);
       if (old) this.unindex(act.table, old);
       table.set(obj.id, obj);
@@ -208,6 +244,7 @@ export class MemoryStore {
     this.tables = new Map(TABLE_NAMES.map((t) => [t, new Map()]));
     this.tasksBySvc.clear();
     this.tasksByNd.clear();
+    this.names.clear();
     for (const t of TABLE_NAMES) {
       for (const o of snap.tables[t] ?? []) {
         deepFreeze(o);
@@ -240,9 +277,18 @@ export class MemoryStore {
         const name = nameOf(act.object);
         if (UNIQUE_NAMES.has(act.table) && name !== undefined) {
           const other = this.findByName(act.table, name);
-          if (other && other.id !== act.object.id) return alreadyExists(`${singular(act.table)} ${name} already exists`);
+          if (other && other.id !== act.object.id) return nameTaken(act.table, name, other);
         }
       } else {
+        if (act.kind === 'update' && cur && UNIQUE_NAMES.has(act.table)) {
+          // A rename must not take another object's name (keeping one's own name is always fine).
+          const name = nameOf(act.object);
+          const was = nameOf(cur);
+          if (name !== undefined && (was === undefined || nameKey(was) !== nameKey(name))) {
+            const other = this.findByName(act.table, name);
+            if (other && other.id !== act.object.id) return nameTaken(act.table, name, other);
+          }
+        }
         if (!cur) {
           if (act.kind === 'delete') continue;
           return new SequenceConflictError(`${singular(act.table)} ${act.object.id} was deleted`);
@@ -256,12 +302,28 @@ export class MemoryStore {
     return null;
   }
 
+  /** Committed objects whose name matches `name` case-insensitively. */
+  private named(table: TableName, name: string): AnyObject[] {
+    const ids = this.names.get(table)?.get(nameKey(name));
+    if (!ids) return [];
+    const rows = this.tables.get(table)!;
+    return [...ids].map((id) => rows.get(id)!).filter(Boolean);
+  }
+
   private findByName(table: TableName, name: string): AnyObject | undefined {
-    for (const o of this.tables.get(table)!.values()) if (nameOf(o) === name) return o;
-    return undefined;
+    return pickByName(this.named(table, name), name);
   }
 
   private index(table: TableName, o: AnyObject): void {
+    if (NAMED.has(table)) {
+      const name = nameOf(o);
+      if (name !== undefined) {
+        let m = this.names.get(table);
+        if (!m) this.names.set(table, (m = new Map()));
+        addTo(m, nameKey(name), o.id);
+      }
+      return;
+    }
     if (table !== 'tasks') return;
     const t = o as Tables['tasks'];
     addTo(this.tasksBySvc, t.serviceId, t.id);
@@ -269,6 +331,16 @@ export class MemoryStore {
   }
 
   private unindex(table: TableName, o: AnyObject): void {
+    if (NAMED.has(table)) {
+      const name = nameOf(o);
+      const m = this.names.get(table);
+      const ids = name === undefined ? undefined : m?.get(nameKey(name));
+      if (ids) {
+        ids.delete(o.id);
+        if (ids.size === 0) m!.delete(nameKey(name!));
+      }
+      return;
+    }
     if (table !== 'tasks') return;
     const t = o as Tables['tasks'];
     this.tasksBySvc.get(t.serviceId)?.delete(t.id);
@@ -315,20 +387,39 @@ export class MemoryStore {
         return base.get(t, id);
       },
       list: (t) => merged(t, base.list(t)),
-      byName: (t, name) => merged(t, base.list(t)).find((o) => nameOf(o) === name) as never,
+      byName: (t, name) => {
+        // This transaction's pending writes over the committed name index.
+        const folded = nameKey(name);
+        const ov = pending(t);
+        const touched = new Set(ov.map(([k]) => k.slice(t.length + 1)));
+        const hits: AnyObject[] = [];
+        for (const [, v] of ov) {
+          const n = v ? nameOf(v) : undefined;
+          if (n !== undefined && nameKey(n) === folded) hits.push(v!);
+        }
+        for (const o of this.named(t, name)) if (!touched.has(o.id)) hits.push(o);
+        const hit = pickByName(hits, name);
+        return (hit ? structuredClone(hit) : undefined) as never;
+      },
       tasksByService: (id) => merged('tasks', base.tasksByService(id), (x) => x.serviceId === id),
       tasksByNode: (id) => merged('tasks', base.tasksByNode(id), (x) => x.nodeId === id),
       create: (t, o) => {
         if (tx.get(t, o.id)) throw alreadyExists(`${singular(t)} ${o.id} already exists`);
         const name = nameOf(o);
-        if (UNIQUE_NAMES.has(t) && name !== undefined && tx.byName(t as 'services', name)) {
-          throw alreadyExists(`${singular(t)} ${name} already exists`);
-        }
+        const other = UNIQUE_NAMES.has(t) && name !== undefined ? tx.byName(t as 'services', name) : undefined;
+        if (other) throw nameTaken(t, name!, other);
         overlay.set(key(t, o.id), o);
         actions.push({ kind: 'create', table: t, object: o });
       },
       update: (t, o) => {
-        if (!tx.get(t, o.id)) throw notFound(`${singular(t)} ${o.id} not found`);
+        const was = tx.get(t, o.id);
+        if (!was) throw notFound(`${singular(t)} ${o.id} not found`);
+        const name = nameOf(o);
+        const wasName = nameOf(was);
+        if (UNIQUE_NAMES.has(t) && name !== undefined && (wasName === undefined || nameKey(wasName) !== nameKey(name))) {
+          const other = tx.byName(t as 'services', name);
+          if (other && other.id !== o.id) throw nameTaken(t, name, other);
+        }
         overlay.set(key(t, o.id), o);
         const v = readVersion(t, o.id);
         actions.push({ kind: 'update', table: t, object: o, ...(v !== undefined ? { expectVersion: v } : {}) });

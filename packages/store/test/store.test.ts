@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { Service, Task } from '@shoal/api';
 import { SequenceConflictError } from '@shoal/api';
-import { MemoryStore, newTestStore, type StoreEvent } from '../src/index.js';
+import { LoopbackProposer, MemoryStore, newTestStore, type StoreEvent } from '../src/index.js';
 
 const svc = (id: string, name: string): Service => ({
   id, meta: { version: 0, createdAt: '', updatedAt: '' }, specVersion: 1,
@@ -120,4 +120,72 @@ test('deletes', async (t) => {
   await s.update((tx) => tx.delete('tasks', 't1'));
   t.is(s.view((tx) => tx.tasksByService('a')).length, 0);
   t.is(s.view((tx) => tx.get('tasks', 't1')), undefined);
+});
+
+test('names are unique and found case-insensitively (SwarmKit name index); the message names the existing one', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => tx.create('services', svc('a', 'api')));
+  t.is(s.view((tx) => tx.byName('services', 'API'))?.id, 'a');
+  await t.throwsAsync(s.update((tx) => tx.create('services', svc('b', 'API'))), {
+    message: 'service API already exists as api (names are case-insensitive)',
+  });
+  // Inside a transaction, its own pending writes count too.
+  await t.throwsAsync(s.update((tx) => {
+    tx.create('services', svc('c', 'Web'));
+    tx.create('services', svc('d', 'WEB'));
+  }), { message: /service WEB already exists as Web/ });
+  // Two transactions that each passed their own check: the second is refused when applied.
+  const net = (id: string, name: string) => ({ id, meta: { version: 0, createdAt: '', updatedAt: '' }, spec: { name, labels: {}, driver: 'overlay' as const, attachable: false, ingress: false } });
+  const results = await Promise.allSettled([s.update((tx) => tx.create('networks', net('n1', 'back'))), s.update((tx) => tx.create('networks', net('n2', 'BACK')))]);
+  t.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected']);
+  t.regex(String((results[1] as PromiseRejectedResult).reason), /network BACK already exists as back/);
+  t.deepEqual(s.view((tx) => tx.list('services').map((x) => x.spec.name)), ['api']);
+  t.deepEqual(s.view((tx) => tx.list('networks').map((x) => x.spec.name)), ['back']);
+  // Deleting frees the name in every case.
+  await s.update((tx) => tx.delete('services', 'a'));
+  await s.update((tx) => tx.create('services', svc('e', 'API')));
+  t.is(s.view((tx) => tx.byName('services', 'api'))?.id, 'e');
+});
+
+test('a rename may not take another name in any case; names stored twice before stay usable, exact match first', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => {
+    tx.create('services', svc('a', 'api'));
+    tx.create('services', svc('b', 'web'));
+  });
+  await t.throwsAsync(s.update((tx) => tx.update('services', { ...tx.get('services', 'b')!, spec: { ...tx.get('services', 'b')!.spec, name: 'Api' } })), {
+    message: /service Api already exists as api/,
+  });
+  await s.update((tx) => tx.update('services', { ...tx.get('services', 'b')!, spec: { ...tx.get('services', 'b')!.spec, name: 'WEB' } }));
+  t.is(s.view((tx) => tx.byName('services', 'web'))?.spec.name, 'WEB');
+  // A snapshot from before names were case-insensitive may hold `api` and `API`.
+  const legacy = new TextEncoder().encode(JSON.stringify({ tables: { services: [svc('x', 'api'), svc('y', 'API')] } }));
+  const r = new MemoryStore();
+  r.restore(legacy, 3);
+  t.is(r.view((tx) => tx.byName('services', 'API'))?.id, 'y');
+  t.is(r.view((tx) => tx.byName('services', 'api'))?.id, 'x');
+  t.is(r.view((tx) => tx.byName('services', 'Api'))?.id, 'x');
+  r.setProposer(new LoopbackProposer(r));
+  // Updating one of them without renaming it is fine.
+  await r.update((tx) => tx.update('services', { ...tx.get('services', 'y')!, specVersion: 2 }));
+  t.is(r.view((tx) => tx.get('services', 'y'))?.specVersion, 2);
+});
+
+test('every written object gets createdAt (kept across updates) and updatedAt, even when the writer left them empty', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => tx.create('services', svc('a', 'web')));
+  const created = s.view((tx) => tx.get('services', 'a'))!.meta;
+  t.regex(created.createdAt, /^\d{4}-\d\d-\d\dT/);
+  t.is(created.updatedAt, created.createdAt);
+  await new Promise((r) => setTimeout(r, 5));
+  await s.update((tx) => tx.update('services', { ...tx.get('services', 'a')!, meta: { version: 0, createdAt: '', updatedAt: '' } }));
+  const updated = s.view((tx) => tx.get('services', 'a'))!.meta;
+  t.is(updated.createdAt, created.createdAt);
+  t.true(updated.updatedAt > created.updatedAt);
+  // A record restored without createdAt gets one at its next write.
+  const r = new MemoryStore();
+  r.restore(new TextEncoder().encode(JSON.stringify({ tables: { services: [svc('b', 'old')] } })), 1);
+  r.setProposer(new LoopbackProposer(r));
+  await r.update((tx) => tx.update('services', tx.get('services', 'b')!));
+  t.regex(r.view((tx) => tx.get('services', 'b'))!.meta.createdAt, /^\d{4}-/);
 });
