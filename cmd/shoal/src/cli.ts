@@ -100,7 +100,7 @@ function swarmCommands(y: Argv): Argv {
       .option('task-history-limit', str('Task history retention limit (default 5)')),
     lazy(swarm, (m) => m.init))
     .command('join <host-port>', 'Join a swarm as a node and/or manager', (c) => c
-      .positional('host-port', { type: 'string', describe: 'Address of a manager, HOST:PORT' })
+      .positional('host-port', { type: 'string', describe: 'Address of a manager, HOST[:PORT] (default port 2377)' })
       .option('token', { ...str('Token for entry into the swarm'), demandOption: true })
       .option('advertise-addr', str('Advertised address (format: <ip|interface>[:port])'))
       .option('listen-addr', str('Listen address (format: <ip|interface>[:port])')),
@@ -238,20 +238,72 @@ function networkCommands(y: Argv): Argv {
     .demandCommand(1, 'missing subcommand; run \'shoal network --help\' for the list');
 }
 
+/**
+ * The commands the parser was given, by group: `''` → top-level commands, `service` → its
+ * subcommands. Each entry is a command's names, the first one its own and the rest aliases.
+ */
+type CommandTable = ReadonlyMap<string, readonly (readonly string[])[]>;
+
+/** Edit distance (insertions, deletions, substitutions) between two short words. */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The commands closest to a mistyped `word` (as Docker's cobra suggests them): those within edit
+ * distance 2 of a name or alias, or that start with `word`; only the closest ones, by name.
+ */
+export function suggestCommands(word: string, commands: readonly (readonly string[])[]): string[] {
+  const w = word.toLowerCase();
+  let best = Infinity;
+  let hits: string[] = [];
+  for (const names of commands) {
+    const d = Math.min(...names.map((n) => (n.toLowerCase().startsWith(w) ? 0 : editDistance(w, n.toLowerCase()))));
+    if (d > 2 || d > best) continue;
+    if (d < best) hits = [];
+    best = d;
+    hits.push(names[0]!);
+  }
+  return hits;
+}
+
+/** `unknown command "lss" for "shoal service"; did you mean "ls"? …` (or the list of commands). */
+function unknownCommand(word: string, path: string, commands: readonly (readonly string[])[]): string {
+  const close = suggestCommands(word, commands);
+  const head = `unknown command "${word}" for "${path}"`;
+  if (close.length) return `${head}; did you mean ${close.map((c) => `"${c}"`).join(' or ')}? See '${path} --help'`;
+  const all = commands.map((n) => n[0]!).sort();
+  return `${head}; commands: ${all.join(', ')}; see '${path} --help'`;
+}
+
 /** Rewrites yargs' validation messages into Docker-like one-liners that say how to fix them. */
-function usageMessage(msg: string, args: readonly string[]): string {
-  const path = ['shoal', ...commandPath(args)].join(' ');
+function usageMessage(msg: string, args: readonly string[], commands: CommandTable): string {
+  const words = commandWords(args);
+  const cmdPath = commandPath(words, commands);
+  const path = ['shoal', ...cmdPath].join(' ');
   let m: RegExpExecArray | null;
   if ((m = /^Unknown arguments?: (.*)$/.exec(msg))) {
     const items = m[1]!.split(', ');
     const flags = items.filter((s) => s.startsWith('-') || args.includes(`--${s}`) || args.includes(`-${s}`));
     const first = items[0]!;
+    // The word where a (sub)command belongs, in a group that has subcommands: a mistyped command.
+    const group = cmdPath.length === 0 ? '' : cmdPath[cmdPath.length - 1]!;
+    const sub = cmdPath.length <= 1 ? commands.get(group) : undefined;
+    if (flags.length === 0 && sub?.length && words[cmdPath.length] === first) return unknownCommand(first, path, sub);
     if (flags.length > 0 || first.length === 1) {
       const f = flags[0] ?? first;
       const shown = f.startsWith('-') ? f : (f.length === 1 ? `-${f}` : `--${f}`);
       return `unknown flag: ${shown}; see '${path} --help'`;
     }
-    return `unknown command or argument "${first}" for "${path}"; see '${path} --help'`;
+    return `unknown argument "${first}" for "${path}"; see '${path} --help'`;
   }
   if ((m = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(msg))) {
     return `"${path}" requires at least ${m[2]} argument${m[2] === '1' ? '' : 's'}; see '${path} --help'`;
@@ -281,20 +333,29 @@ function unknownFlag(args: readonly string[], known: ReadonlySet<string>): strin
   return undefined;
 }
 
-const GROUPS = new Set(['swarm', 'node', 'service', 'network', 'info']);
-
-/** The command words of a command line (`service`, `ls`), for messages. */
-function commandPath(args: readonly string[]): string[] {
+/** The words of a command line that are not flags or global flag values (`service`, `ls`, `web`). */
+function commandWords(args: readonly string[]): string[] {
   const out: string[] = [];
-  for (let i = 0; i < args.length && out.length < 2; i++) {
+  for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a.startsWith('-')) {
+    if (a === '--') break;
+    if (a.startsWith('-') && a !== '-') {
       if (!a.includes('=') && GLOBAL_VALUE_FLAGS.has(a)) i++;
       continue;
     }
-    if (out.length === 0 && !GROUPS.has(a)) break;
     out.push(a);
   }
+  return out;
+}
+
+/** The known command words at the start of `words` (`service`, `ls`), for messages. */
+function commandPath(words: readonly string[], commands: CommandTable): string[] {
+  const out: string[] = [];
+  const find = (group: string, w: string | undefined) => (w === undefined ? undefined : commands.get(group)?.find((n) => n.includes(w)));
+  const top = find('', words[0]);
+  if (!top) return out;
+  out.push(words[0]!);
+  if (find(top[0]!, words[1])) out.push(words[1]!);
   return out;
 }
 
@@ -313,6 +374,29 @@ export async function run(args: readonly string[]): Promise<number> {
   (base as unknown as { option: typeof option }).option = (name, spec) => {
     for (const n of [name, ...[spec?.alias ?? []].flat()]) known.add(n.length === 1 ? `-${n}` : `--${n}`);
     return option(name, spec);
+  };
+  // Record the commands too, by group (the group's builder registers its subcommands), so a
+  // mistyped command can be told from a stray argument and the closest command suggested.
+  const commands = new Map<string, string[][]>([['', []]]);
+  let group = '';
+  type Builder = (y: Argv) => Argv;
+  const addCommand = base.command.bind(base) as unknown as (cmd: string | string[], desc: string, builder?: Builder, ...rest: unknown[]) => Argv;
+  (base as unknown as { command: typeof addCommand }).command = (cmd, desc, builder, ...rest) => {
+    const names = [cmd].flat().map((c) => c.split(' ')[0]!);
+    if (!commands.has(group)) commands.set(group, []);
+    commands.get(group)!.push(names);
+    const inGroup: Builder | undefined = typeof builder === 'function'
+      ? (y) => {
+        const outer = group;
+        group = names[0]!;
+        try {
+          return builder(y);
+        } finally {
+          group = outer;
+        }
+      }
+      : builder;
+    return addCommand(cmd, desc, inGroup, ...rest);
   };
   const y = base
     .scriptName('shoal')
@@ -339,9 +423,9 @@ export async function run(args: readonly string[]): Promise<number> {
       // about the missing argument; name the unknown flag instead.
       const unknown = unknownFlag(parseArgs, known);
       if (unknown && /^Not enough non-option arguments/.test(msg ?? '')) {
-        throw new UsageError(usageMessage(`Unknown argument: ${unknown}`, parseArgs));
+        throw new UsageError(usageMessage(`Unknown argument: ${unknown}`, parseArgs, commands));
       }
-      throw new UsageError(usageMessage(msg ?? 'invalid command line', parseArgs));
+      throw new UsageError(usageMessage(msg ?? 'invalid command line', parseArgs, commands));
     });
   try {
     await y.parseAsync();

@@ -119,7 +119,14 @@ test('bad input: one line on stderr, exit 1, nothing sent to the daemon', async 
       [['service', 'create', '-p', '80:80/sctp', 'img'], /^Error: invalid --publish value "80:80\/sctp": protocol must be tcp or udp\n$/],
       [['service', 'ls', '--bogus'], /^Error: unknown flag: --bogus; see 'shoal service ls --help'\n$/],
       [['service', 'create', '--name', 'x', '--no-such-flag', 'img', 'top'], /^Error: unknown flag: --no-such-flag; see 'shoal service create --help'\n$/],
-      [['service', 'frobnicate'], /^Error: unknown command or argument "frobnicate"/],
+      [['service', 'frobnicate'], `unknown command "frobnicate" for "shoal service"; commands: create, inspect, ls, ps, rm, rollback, scale, update; see 'shoal service --help'`],
+      [['service', 'lss'], `unknown command "lss" for "shoal service"; did you mean "ls"? See 'shoal service --help'`],
+      [['servce', 'ls'], `unknown command "servce" for "shoal"; did you mean "service"? See 'shoal --help'`],
+      [['service', 'ls', 'extra'], `unknown argument "extra" for "shoal service ls"; see 'shoal service ls --help'`],
+      [['service', 'create', '--name', 'x.y', 'img'], `invalid service name "x.y": use letters, digits, '-' and '_', starting and ending with a letter or digit, at most 63 characters (no dots)`],
+      [['service', 'create', '-p', '-1:80', 'img'], 'invalid --publish value "-1:80": published port "-1" must be a number 1-65535'],
+      [['service', 'create', '--stop-grace-period', '1000000000h', 'img'], 'invalid --stop-grace-period value "1000000000h": longer than the longest duration, 2562047h47m16.854775807s'],
+      [['swarm', 'join', '--token', 'T', '10.0.0.1:0'], 'invalid manager address "10.0.0.1:0": expected HOST[:PORT], e.g. 10.0.0.1 or 10.0.0.1:2377 (default port 2377)'],
       [['service', 'ps'], /^Error: "shoal service ps" requires at least 1 argument/],
       [['service', 'create'], /^Error: "shoal service create" requires at least 1 argument/],
       [['swarm', 'join-token', 'admin'], 'invalid role "admin": use worker or manager'],
@@ -144,6 +151,14 @@ test('--version and --help succeed', async (t) => {
 test('daemon not reachable: one line naming the socket', async (t) => {
   const r = await shoal(['service', 'ls'], 'unix:///nonexistent/shoal.sock');
   oneLineError(t, r, /^Error: cannot reach shoald at unix:\/\/\/nonexistent\/shoal\.sock \(ENOENT\)/);
+});
+
+test('a host other than a unix socket is refused in one line, from $SHOAL_HOST or --host', async (t) => {
+  const msg = 'unsupported host tcp://1.2.3.4:1: shoal talks to the local shoald over unix:///path only';
+  oneLineError(t, await shoal(['service', 'ls'], 'tcp://1.2.3.4:1'), msg);
+  oneLineError(t, await shoal(['--host', 'tcp://1.2.3.4:1', 'service', 'ls']), msg);
+  oneLineError(t, await shoal(['-H', 'tcp://1.2.3.4:1', 'node', 'ls']), msg);
+  oneLineError(t, await shoal(['-H', '1.2.3.4:2375', 'service', 'ls']), 'unsupported host 1.2.3.4:2375: shoal talks to the local shoald over unix:///path only');
 });
 
 test('service ls renders the daemon answer as a Docker table, -q as IDs', async (t) => {
@@ -203,7 +218,24 @@ test('service create exits 1 with the task error when every task is rejected', a
     const r = await shoal(['service', 'create', '--name', 'web', 'nosuch:latest'], d.host);
     t.is(r.code, 1);
     t.is(r.stdout, 'svc1\n');
-    t.is(r.stderr, `overall progress: 0 out of 1 tasks\nError: service web did not converge: every task failed; last error: ${err}\n`);
+    t.is(r.stderr, `overall progress: 0 out of 1 tasks\nError: service web was created, but its tasks fail: ${err}. See 'shoal service ps web'; remove it with 'shoal service rm web'\n`);
+  });
+});
+
+test('service update whose new tasks all fail: exit 1, the message says the update was applied', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 1 });
+  svc.specVersion = 2;
+  const at = new Date().toISOString();
+  const err = 'task: non-zero exit (127)';
+  await withDaemon({
+    'service.inspect': () => svc,
+    'service.update': () => ({ id: 'svc1' }),
+    'service.ps': () => ({ tasks: [task({ id: 'a', slot: 1, state: 'failed', desired: 'shutdown', at, err, specVersion: 2 })], nodes: {} }),
+  }, async (d) => {
+    const r = await shoal(['service', 'update', '--args', 'bogus', 'web'], d.host);
+    t.is(r.code, 1);
+    t.is(r.stdout, 'web\n');
+    t.regex(r.stderr, /\nError: service web was updated \(the update is applied\), but its tasks fail: task: non-zero exit \(127\)\. See 'shoal service ps web'; undo it with 'shoal service rollback web'\n$/);
   });
 });
 
@@ -303,6 +335,17 @@ test('node ls marks the local node', async (t) => {
       `${'b'.repeat(25)}     node-2     Ready     Active                          26.1.5`,
       '',
     ].join('\n'));
+  });
+});
+
+test('swarm join: a bare host gets port 2377', async (t) => {
+  await withDaemon({ 'swarm.join': () => ({ role: 'worker' }) }, async (d) => {
+    const r = await shoal(['swarm', 'join', '--token', 'SWMTKN-1-x', '10.0.0.1'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, 'This node joined a swarm as a worker.\n');
+    t.deepEqual(d.calls.at(-1), { method: 'swarm.join', params: { token: 'SWMTKN-1-x', remoteAddr: '10.0.0.1:2377' } });
+    await shoal(['swarm', 'join', '--token', 'SWMTKN-1-x', 'mgr1:4000'], d.host);
+    t.like(d.calls.at(-1)!.params, { remoteAddr: 'mgr1:4000' });
   });
 });
 

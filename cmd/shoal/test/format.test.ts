@@ -205,3 +205,12 @@ test('--format templates use Docker field names; "table" adds headers and alignm
   t.is(taskTable(tasks, {}, { now: 0, format: 'table {{.Name}}' }), lines('NAME', 'web.1', ' \\_ web.1'));
   t.is(networkTable([network('aaaaaaaaaaaaxyz', 'ingress')], true, '{{.ID}} {{.Scope}}'), lines('aaaaaaaaaaaa swarm'));
 });
+
+test('pretty service: the update status as stored, rollback states included', (t) => {
+  const s = service({ id: 'svcid', name: 'web' });
+  s.updateStatus = { state: 'rollback_completed', startedAt: '2026-01-01T00:00:00.000Z', completedAt: '2026-01-01T00:01:00.000Z', message: 'rollback completed' };
+  const text = prettyService(s);
+  t.regex(text, /^UpdateStatus:\n State: +rollback_completed\n Started: +2026-01-01T00:00:00\.000Z\n Completed: +2026-01-01T00:01:00\.000Z\n Message: +rollback completed$/m);
+  s.updateStatus = { state: 'rollback_started', startedAt: '2026-01-01T00:00:00.000Z', message: 'manually requested rollback' };
+  t.regex(prettyService(s), /^ State: +rollback_started\n Started: .*\n Message: +manually requested rollback$/m);
+});

@@ -1,6 +1,11 @@
 import test from 'ava';
-import { UsageError, parseBytes, parseCount, parseDuration, parseNanoCpus, parsePublish, parseScaleArg, splitServiceCreate, splitWords } from '../src/index.js';
-import { createSpec, updateSpec } from '../src/commands/service.js';
+import {
+  UsageError, checkServiceName, parseBytes, parseCount, parseDuration, parseManagerAddr, parseNanoCpus, parsePublish, parseScaleArg, splitServiceCreate, splitWords,
+} from '../src/index.js';
+import { createSpec, defaultName, updateSpec } from '../src/commands/service.js';
+import { checkHost } from '../src/commands/common.js';
+import { editDistance, suggestCommands } from '../src/cli.js';
+import { tasksFailMessage } from '../src/commands/progress.js';
 import { parseTaskFilters } from '../src/commands/tasks.js';
 import { summarize } from '../src/commands/progress.js';
 import type { Args } from '../src/commands/common.js';
@@ -204,4 +209,81 @@ test('updateSpec: health flags change only the given fields of the current check
   // No check yet: one is made from the flags.
   delete cur.spec.task.container.healthcheck;
   t.deepEqual(updateSpec(args({ 'health-cmd': 'true', 'health-retries': '1' }), cur).healthcheck, { test: ['CMD-SHELL', 'true'], retries: 1 });
+});
+
+test('parseDuration refuses what does not fit Go\'s time.Duration (int64 ns), like Docker', (t) => {
+  t.is(parseDuration('2562047h47m16.854775807s', '--stop-grace-period'), 9_223_372_036_854, 'the maximum, in whole ms');
+  t.is(parseDuration('2562047h', 'x'), 2562047 * 3_600_000);
+  t.is(parseDuration('9223372036854775807ns', 'x'), 9_223_372_036_854);
+  t.is(parseDuration('1.5s', 'x'), 1500);
+  t.is(parseDuration('.5ms', 'x'), 1, '0.5 ms rounds to 1');
+  t.is(parseDuration('1500000ns', 'x'), 2);
+  const over = /^invalid --stop-grace-period value "[^"]+": longer than the longest duration, 2562047h47m16\.854775807s$/;
+  usage(t, () => parseDuration('1000000000h', '--stop-grace-period'), over);
+  usage(t, () => parseDuration('2562047h47m16.854775808s', '--stop-grace-period'), over);
+  usage(t, () => parseDuration('9223372036854775808ns', '--stop-grace-period'), over);
+  usage(t, () => parseDuration('2562048h', '--stop-grace-period'), over);
+  usage(t, () => parseDuration('99999999999999999999999s', '--stop-grace-period'), over);
+  usage(t, () => parseDuration('s', '--update-delay'), /expected a duration such as 5s/);
+  usage(t, () => parseDuration('1.2.3s', '--update-delay'), /expected a duration such as 5s/);
+});
+
+test('parsePublish names a bad port as given and the allowed range', (t) => {
+  usage(t, () => parsePublish('-1:80'), /^invalid --publish value "-1:80": published port "-1" must be a number 1-65535$/);
+  usage(t, () => parsePublish('80:-1'), /^invalid --publish value "80:-1": target port "-1" must be a number 1-65535$/);
+  usage(t, () => parsePublish('8080-:80'), /published port "8080-" must be a number 1-65535/);
+  usage(t, () => parsePublish('published=-1,target=80'), /published port "-1" must be a number 1-65535/);
+  usage(t, () => parsePublish('0:80'), /published port 0 must be 1-65535/);
+  t.deepEqual(parsePublish('8000-8001:80-81').map((p) => p.publishedPort), [8000, 8001]);
+});
+
+test('service names: SwarmKit\'s rule on the command line, and generated names always follow it', (t) => {
+  for (const ok of ['web', 'Web_1', 'a-b_c', 'a'.repeat(63)]) t.is(checkServiceName(ok), ok);
+  usage(t, () => checkServiceName('x.y'), /^invalid service name "x\.y": use letters, digits, '-' and '_', starting and ending with a letter or digit, at most 63 characters \(no dots\)$/);
+  usage(t, () => checkServiceName('web-'), /^invalid service name "web-": use letters/);
+  usage(t, () => checkServiceName('a'.repeat(64)), /has 64 characters; at most 63$/);
+  usage(t, () => createSpec({ _: [], image: 'img', name: 'x.y' }, []), /^invalid service name "x\.y"/);
+  for (const image of ['shoal/busybox:latest', 'registry.local:5000/team/my.app:1.0', 'x/.hidden', 'x/___', `x/${'a'.repeat(80)}`, 'img@sha256:abc']) {
+    const name = defaultName(image);
+    t.notThrows(() => checkServiceName(name), `${image} → ${name}`);
+  }
+  t.regex(defaultName('registry.local:5000/team/my.app:1.0'), /^my-app-[a-z0-9]{5}$/);
+});
+
+test('parseManagerAddr: HOST[:PORT], port 2377 by default (Docker)', (t) => {
+  t.is(parseManagerAddr('10.0.0.1'), '10.0.0.1:2377');
+  t.is(parseManagerAddr('manager-1'), 'manager-1:2377');
+  t.is(parseManagerAddr('10.0.0.1:4000'), '10.0.0.1:4000');
+  t.is(parseManagerAddr('[fd00::1]'), '[fd00::1]:2377');
+  t.is(parseManagerAddr('[fd00::1]:2377'), '[fd00::1]:2377');
+  for (const bad of ['', '10.0.0.1:', '10.0.0.1:99999', '10.0.0.1:0', 'tcp://10.0.0.1:2377', 'a b', 'fd00::1']) {
+    usage(t, () => parseManagerAddr(bad), /^invalid manager address "[^"]*": expected HOST\[:PORT\], e\.g\. 10\.0\.0\.1 or 10\.0\.0\.1:2377 \(default port 2377\)$/);
+  }
+});
+
+test('checkHost: only the local unix socket', (t) => {
+  for (const ok of ['unix:///run/shoal/shoal.sock', '/run/shoal/shoal.sock', './shoal.sock']) t.is(checkHost(ok), ok);
+  for (const bad of ['tcp://1.2.3.4:1', 'ssh://me@host', 'http://x', '1.2.3.4:2375', 'localhost:2375', 'unix://', 'shoal.sock']) {
+    usage(t, () => checkHost(bad), new RegExp(`^unsupported host ${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: shoal talks to the local shoald over unix:///path only$`));
+  }
+});
+
+test('unknown commands: the closest ones are suggested', (t) => {
+  const service = [['create'], ['ls', 'list'], ['ps'], ['inspect'], ['scale'], ['update'], ['rollback'], ['rm', 'remove']];
+  t.is(editDistance('lss', 'ls'), 1);
+  t.is(editDistance('', 'ab'), 2);
+  t.deepEqual(suggestCommands('lss', service), ['ls']);
+  t.deepEqual(suggestCommands('lst', service), ['ls'], 'an alias counts: lst is 1 from list');
+  t.deepEqual(suggestCommands('roll', service), ['rollback'], 'a prefix');
+  t.deepEqual(suggestCommands('p', service), ['ps']);
+  t.deepEqual(suggestCommands('frobnicate', service), []);
+  t.deepEqual(suggestCommands('rn', service), ['rm'], 'the closest only');
+});
+
+test('tasksFailMessage: one line saying the change was made and what to run next', (t) => {
+  t.is(tasksFailMessage('a', 'created', 'task: non-zero exit (1).'),
+    "service a was created, but its tasks fail: task: non-zero exit (1). See 'shoal service ps a'; remove it with 'shoal service rm a'");
+  t.is(tasksFailMessage('a', 'updated', 'No such image: x'),
+    "service a was updated (the update is applied), but its tasks fail: No such image: x. See 'shoal service ps a'; undo it with 'shoal service rollback a'");
+  t.regex(tasksFailMessage('a', 'rolled back', ''), /^service a was rolled back, but its tasks fail\. See 'shoal service ps a'$/);
 });

@@ -1,6 +1,6 @@
 import type { RpcMethod, RpcMethods } from '@shoal/api';
 import { ShoalClient, resolveHost } from '@shoal/client';
-import { ExitError } from '../errors.js';
+import { ExitError, UsageError } from '../errors.js';
 
 /** Parsed command line as yargs hands it to a command (flags by their long names). */
 export type Args = Record<string, unknown> & { _: (string | number)[] };
@@ -8,9 +8,22 @@ export type Args = Record<string, unknown> & { _: (string | number)[] };
 /** A typed call to the daemon (`RpcMethods` is the contract). @throws ShoalError from the daemon. */
 export type Call = <M extends RpcMethod>(method: M, params: RpcMethods[M][0]) => Promise<RpcMethods[M][1]>;
 
-/** The daemon client for `--host` / `$SHOAL_HOST` / the default socket. */
+/**
+ * Checks a daemon address (`--host`, `$SHOAL_HOST`): `unix:///path/to.sock`, or a bare socket path
+ * (`/run/shoal/shoal.sock`). The CLI talks only to the local shoald over its unix socket, so any
+ * other scheme (`tcp://`, `ssh://`, …) or a `HOST:PORT` is refused rather than misread as a path.
+ * @returns `host` unchanged. @throws UsageError naming the value.
+ */
+export function checkHost(host: string): string {
+  const unix = /^unix:\/\/(.+)$/.exec(host);
+  const otherScheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(host);
+  if (unix ? unix[1]!.trim() !== '' : !otherScheme && host.includes('/')) return host;
+  throw new UsageError(`unsupported host ${host}: shoal talks to the local shoald over unix:///path only`);
+}
+
+/** The daemon client for `--host` / `$SHOAL_HOST` / the default socket. @throws UsageError for an unsupported address. */
 export function connect(a: Args): Call {
-  const client = new ShoalClient(resolveHost(typeof a['host'] === 'string' ? a['host'] : undefined));
+  const client = new ShoalClient(checkHost(resolveHost(typeof a['host'] === 'string' ? a['host'] : undefined)));
   return (method, params) => client.call(method, params);
 }
 

@@ -52,13 +52,34 @@ export interface WaitOptions {
   pollMs?: number;
   /** Print nothing but errors. */
   quiet?: boolean;
+  /**
+   * What the command did, for the error when every task fails: the change is in the store by then,
+   * so the message says so and how to look at (or undo) it. Default `updated`.
+   */
+  action?: 'created' | 'updated' | 'scaled' | 'rolled back';
+}
+
+/**
+ * The one-line error when every task of `name` fails after `action`: it says the change WAS made
+ * (the service exists, the update is applied) and what to run next.
+ */
+export function tasksFailMessage(name: string, action: NonNullable<WaitOptions['action']>, lastError: string): string {
+  const see = `See 'shoal service ps ${name}'`;
+  const why = lastError ? `: ${lastError.replace(/[.\s]+$/, '')}` : '';
+  switch (action) {
+    case 'created': return `service ${name} was created, but its tasks fail${why}. ${see}; remove it with 'shoal service rm ${name}'`;
+    case 'updated': return `service ${name} was updated (the update is applied), but its tasks fail${why}. ${see}; undo it with 'shoal service rollback ${name}'`;
+    case 'scaled': return `service ${name} was scaled, but its tasks fail${why}. ${see}`;
+    case 'rolled back': return `service ${name} was rolled back, but its tasks fail${why}. ${see}`;
+  }
 }
 
 /**
  * Polls the service until it converges, printing `overall progress: R out of D tasks` when the
  * count changes, each task error once, and `verify: Service <id> converged` at the end, on
  * stderr (stdout stays the command's result, e.g. the service ID, for scripts).
- * @throws Error when every task failed (e.g. the image does not exist), with the last error.
+ * @throws Error when every task failed (e.g. the image does not exist): one line saying the change
+ *   was made, the last error, and what to run next ({@link tasksFailMessage}).
  */
 export async function waitForService(call: Call, id: string, opts: WaitOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? 120_000;
@@ -124,7 +145,7 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
         throw new Error(`service ${service.spec.name} update paused: ${service.updateStatus.message}`);
       }
       if (s.allFailed) endLine();
-      if (s.allFailed) throw new Error(`service ${service.spec.name} did not converge: every task failed; last error: ${reason(lastErr)}`);
+      if (s.allFailed) throw new Error(tasksFailMessage(service.spec.name, opts.action ?? 'updated', reason(lastErr)));
       // A global service has no desired count of its own: zero tasks right after creation may
       // only mean the orchestrator has not run yet, so "0 out of 0" must hold for a while.
       const settled = s.desired > 0 || !('global' in service.spec.mode) || Date.now() - started >= GLOBAL_EMPTY_MS;

@@ -6,7 +6,7 @@ import { serviceIds, serviceTable } from '../format/tables.js';
 import { inspectJson } from '../format/text.js';
 import { renderTemplate } from '../format/template.js';
 import {
-  parseBytes, parseCount, parseDuration, parseEnv, parseLabels, parseNanoCpus, parsePublish, parseScaleArg, splitWords,
+  checkServiceName, parseBytes, parseCount, parseDuration, parseEnv, parseLabels, parseNanoCpus, parsePublish, parseScaleArg, splitWords,
 } from '../parse/values.js';
 import { type Args, bool, connect, forEach, list, out, str } from './common.js';
 import { waitForService } from './progress.js';
@@ -121,12 +121,16 @@ function applyHealth(h: HealthFlags, cur: HealthConfig | undefined): HealthConfi
   return out;
 }
 
-/** A default service name from the image: `shoal/busybox:latest` → `busybox-<5 random chars>`. */
-function defaultName(image: string): string {
+/**
+ * A default service name from the image: `shoal/busybox:latest` → `busybox-<5 random chars>`;
+ * characters a service name may not have (dots included) become `-`, so the result is always a
+ * valid name ({@link checkServiceName}).
+ */
+export function defaultName(image: string): string {
   const base = image.replace(/@.*$/, '').replace(/:[^/]*$/, '').split('/').pop() ?? 'service';
-  const clean = base.replace(/[^a-zA-Z0-9_.-]/g, '').replace(/^[^a-zA-Z0-9]+/, '') || 'service';
+  const clean = base.replace(/[^a-zA-Z0-9_-]+/g, '-').replace(/^[^a-zA-Z0-9]+/, '').slice(0, 56) || 'service';
   const rand = Math.random().toString(36).slice(2, 7).padEnd(5, '0');
-  return `${clean.slice(0, 56)}-${rand}`;
+  return `${clean}-${rand}`;
 }
 
 /**
@@ -137,7 +141,8 @@ function defaultName(image: string): string {
 export function createSpec(a: Args, commandWords: readonly string[]): ServiceSpecInput {
   const image = str(a, 'image') ?? '';
   if (image.trim() === '') throw new UsageError('missing IMAGE; usage: shoal service create [OPTIONS] IMAGE [COMMAND] [ARG...]');
-  const spec: ServiceSpecInput = { name: str(a, 'name') ?? defaultName(image), image };
+  const name = str(a, 'name');
+  const spec: ServiceSpecInput = { name: name === undefined ? defaultName(image) : checkServiceName(name), image };
   const mode = str(a, 'mode');
   if (mode !== undefined) spec.mode = oneOf(mode, ['replicated', 'global'], '--mode');
   const replicas = str(a, 'replicas');
@@ -170,7 +175,7 @@ export async function create(a: Args, commandWords: readonly string[]): Promise<
   const call = connect(a);
   const { id } = await call('service.create', spec as Record<string, unknown>);
   out(`${id}\n`);
-  if (!bool(a, 'detach')) await waitForService(call, id, { quiet: bool(a, 'quiet') });
+  if (!bool(a, 'detach')) await waitForService(call, id, { quiet: bool(a, 'quiet'), action: 'created' });
 }
 
 /** `service ls [-q]`. */
@@ -235,7 +240,7 @@ export async function scale(a: Args): Promise<void> {
     failed = e;
   }
   if (!bool(a, 'detach')) {
-    for (const id of scaled) await waitForService(call, id);
+    for (const id of scaled) await waitForService(call, id, { action: 'scaled' });
   }
   if (failed) throw failed;
 }
@@ -357,7 +362,7 @@ export async function update(a: Args): Promise<void> {
     ...(rollback ? { rollback: true } : {}),
   });
   out(`${ref}\n`);
-  if (!bool(a, 'detach')) await waitForService(call, cur.id, { quiet: bool(a, 'quiet') });
+  if (!bool(a, 'detach')) await waitForService(call, cur.id, { quiet: bool(a, 'quiet'), action: rollback ? 'rolled back' : 'updated' });
 }
 
 /** `service rollback SERVICE`: reverts to the previous spec. */
@@ -366,7 +371,7 @@ export async function rollback(a: Args): Promise<void> {
   const call = connect(a);
   const { id } = await call('service.update', { ref, rollback: true });
   out(`${ref}\n`);
-  if (!bool(a, 'detach')) await waitForService(call, id, { quiet: bool(a, 'quiet') });
+  if (!bool(a, 'detach')) await waitForService(call, id, { quiet: bool(a, 'quiet'), action: 'rolled back' });
 }
 
 /** `service rm SERVICE…`: prints each removed service as given. */

@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { parseCount, parseDuration } from '../parse/values.js';
+import { parseCount, parseDuration, parseManagerAddr } from '../parse/values.js';
 import { type Args, bool, connect, out, str } from './common.js';
 
 /** The text `swarm join-token` prints (Docker's layout, `shoal` in place of `docker`). */
@@ -31,12 +31,9 @@ export async function init(a: Args): Promise<void> {
   out("To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.\n\n");
 }
 
-/** `swarm join --token T HOST:PORT`. */
+/** `swarm join --token T HOST[:PORT]` (port 2377 when not given, as Docker). */
 export async function join(a: Args): Promise<void> {
-  const remote = str(a, 'host-port') ?? '';
-  if (!/^[^\s:]+:\d+$|^\[[0-9a-fA-F:.]+\]:\d+$/.test(remote)) {
-    throw new UsageError(`invalid manager address ${JSON.stringify(remote)}: expected HOST:PORT, e.g. 10.0.0.1:2377`);
-  }
+  const remote = parseManagerAddr(str(a, 'host-port') ?? '');
   const token = str(a, 'token') ?? '';
   if (token.trim() === '') throw new UsageError('missing --token: get one with \'shoal swarm join-token worker\' on a manager');
   const params: { token: string; remoteAddr: string; advertiseAddr?: string; listenAddr?: string } = { token, remoteAddr: remote };

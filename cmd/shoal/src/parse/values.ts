@@ -1,4 +1,4 @@
-import type { PortConfig } from '@shoal/api';
+import { MAX_DURATION_MS, MAX_DURATION_TEXT, serviceNameProblem, type PortConfig } from '@shoal/api';
 import { UsageError } from '../errors.js';
 
 /**
@@ -6,13 +6,19 @@ import { UsageError } from '../errors.js';
  * value and says what is expected.
  */
 
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000,
+/** Nanoseconds per unit of a Go duration. */
+const DURATION_UNITS: Record<string, bigint> = {
+  ns: 1n, us: 1_000n, 'µs': 1_000n, 'μs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n,
 };
+
+/** Go's longest `time.Duration`, ns (int64). */
+const MAX_DURATION_NS = 9_223_372_036_854_775_807n;
 
 /**
  * Parses a Go duration (`time.ParseDuration` syntax: `300ms`, `5s`, `1m30s`, `1.5h`, `0`) into
- * milliseconds (rounded to a whole ms). Negative durations are refused.
+ * milliseconds (rounded to a whole ms, at most {@link MAX_DURATION_MS}). Negative durations are
+ * refused, and so are durations longer than Go's `time.Duration` allows (2562047h47m16.854775807s),
+ * as Docker refuses them.
  * @param what the flag, for the error message (e.g. `--restart-delay`).
  */
 export function parseDuration(s: string, what: string): number {
@@ -22,21 +28,36 @@ export function parseDuration(s: string, what: string): number {
   if (str.startsWith('-')) throw bad('must not be negative');
   const body = str.startsWith('+') ? str.slice(1) : str;
   if (body === '') throw bad('expected a duration such as 5s, 1m30s or 500ms');
-  const re = /(\d+(?:\.\d*)?|\.\d+)([a-zµμ]+)/gy;
-  let total = 0;
+  const re = /(\d*)(?:\.(\d*))?([a-zµμ]+)/gy;
+  let totalNs = 0n;
   let pos = 0;
   let m: RegExpExecArray | null;
-  while ((m = re.exec(body)) !== null) {
-    const unit = DURATION_UNITS[m[2]!];
-    if (unit === undefined) throw bad(`unknown unit "${m[2]}"; use ns, us, ms, s, m or h`);
-    total += Number(m[1]) * unit;
+  while ((m = re.exec(body)) !== null && m[0] !== '') {
+    const [, whole = '', frac = '', unitName = ''] = m;
+    if (whole === '' && frac === '') break; // a unit without a number
+    const unit = DURATION_UNITS[unitName];
+    if (unit === undefined) throw bad(`unknown unit "${unitName}"; use ns, us, ms, s, m or h`);
+    // Exact integer arithmetic: a fraction is truncated to whole ns, as Go does.
+    totalNs += BigInt(whole || '0') * unit + (frac ? (BigInt(frac) * unit) / 10n ** BigInt(frac.length) : 0n);
     pos = re.lastIndex;
   }
   if (pos !== body.length) {
     if (/^\d+(\.\d*)?$/.test(body)) throw bad(`missing unit; e.g. ${body}s`);
     throw bad('expected a duration such as 5s, 1m30s or 500ms');
   }
-  return Math.round(total);
+  if (totalNs > MAX_DURATION_NS) throw bad(`longer than the longest duration, ${MAX_DURATION_TEXT}`);
+  return Math.min(Number((totalNs + 500_000n) / 1_000_000n), MAX_DURATION_MS);
+}
+
+/**
+ * Checks a service name (SwarmKit's rule, shared with the control API: letters, digits, `-` and
+ * `_`, starting and ending with a letter or digit, at most 63 characters, no dots).
+ * @throws UsageError naming the value and the rule.
+ */
+export function checkServiceName(name: string): string {
+  const problem = serviceNameProblem(name);
+  if (problem) throw new UsageError(problem);
+  return name;
 }
 
 /**
@@ -104,14 +125,15 @@ function parsePortNumber(s: string, spec: string, what: string): number {
   return n;
 }
 
+/** `80` or `8000-8010`; anything else (`-1`, `80-`, `a-b`) is named whole in the error. */
 function parsePortRange(s: string, spec: string, what: string): [number, number] {
-  const dash = s.indexOf('-');
-  if (dash < 0) {
+  const range = /^(\d+)-(\d+)$/.exec(s);
+  if (!range) {
     const n = parsePortNumber(s, spec, what);
     return [n, n];
   }
-  const a = parsePortNumber(s.slice(0, dash), spec, what);
-  const b = parsePortNumber(s.slice(dash + 1), spec, what);
+  const a = parsePortNumber(range[1]!, spec, what);
+  const b = parsePortNumber(range[2]!, spec, what);
   if (b < a) throw new UsageError(`invalid --publish value ${JSON.stringify(spec)}: ${what} port range ${s} ends before it starts`);
   return [a, b];
 }
@@ -221,4 +243,22 @@ export function splitWords(s: string): string[] {
   if (q) throw new UsageError(`invalid --args value ${JSON.stringify(s)}: unterminated ${q === '"' ? 'double' : 'single'} quote`);
   if (has || cur) out.push(cur);
   return out;
+}
+
+/** The port `swarm join` uses when the manager address has none (Docker's). */
+export const DEFAULT_MANAGER_PORT = 2377;
+
+/**
+ * Parses the manager address of `swarm join`: `HOST:PORT`, `[IPv6]:PORT`, or a bare `HOST` /
+ * `[IPv6]` (an IPv4 address or a name), which gets Docker's default port 2377.
+ * @returns `host:port`. @throws UsageError naming the value.
+ */
+export function parseManagerAddr(s: string): string {
+  const a = String(s ?? '').trim();
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]@]+)(?::(\d{1,5}))?$/.exec(a);
+  const port = m?.[2] === undefined ? DEFAULT_MANAGER_PORT : Number(m[2]);
+  if (!m || port < 1 || port > 65535) {
+    throw new UsageError(`invalid manager address ${JSON.stringify(String(s ?? ''))}: expected HOST[:PORT], e.g. 10.0.0.1 or 10.0.0.1:2377 (default port ${DEFAULT_MANAGER_PORT})`);
+  }
+  return `${m[1]}:${port}`;
 }
