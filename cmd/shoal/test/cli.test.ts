@@ -338,6 +338,22 @@ test('node ls marks the local node', async (t) => {
   });
 });
 
+test('node promote/demote of a node already in that role: Docker\'s message on stdout, exit 0, no update sent', async (t) => {
+  await withDaemon({
+    'node.inspect': (p) => node({ id: String(p['ref']), hostname: String(p['ref']), worker: p['ref'] !== 'm1' }),
+    'node.update': (p) => ({ id: String(p['ref']) }),
+  }, async (d) => {
+    const p = await shoal(['node', 'promote', 'm1', 'w1'], d.host);
+    t.is(p.code, 0, p.stderr);
+    t.is(p.stdout, 'Node m1 is already a manager.\nNode w1 promoted to a manager in the swarm.\n');
+    t.is(p.stderr, '');
+    const dm = await shoal(['node', 'demote', 'w1'], d.host);
+    t.is(dm.code, 0, dm.stderr);
+    t.is(dm.stdout, 'Node w1 is already a worker.\n');
+    t.deepEqual(d.calls.filter((c) => c.method === 'node.update'), [{ method: 'node.update', params: { ref: 'w1', role: 'manager' } }]);
+  });
+});
+
 test('swarm join: a bare host gets port 2377', async (t) => {
   await withDaemon({ 'swarm.join': () => ({ role: 'worker' }) }, async (d) => {
     const r = await shoal(['swarm', 'join', '--token', 'SWMTKN-1-x', '10.0.0.1'], d.host);
@@ -372,6 +388,7 @@ test('node, network and info commands call the contract methods', async (t) => {
   await withDaemon({
     'node.ls': () => ({ nodes: [], selfId: 'me' }),
     'node.update': (p) => ({ id: String(p['ref']) }),
+    'node.inspect': (p) => node({ id: String(p['ref']), hostname: String(p['ref']), worker: true }),
     'network.create': () => ({ id: 'net1' }),
     'swarm.info': () => ({ localNodeState: 'active', nodeId: 'me', role: 'manager' }),
   }, async (d) => {

@@ -155,8 +155,10 @@ export class ControlRouter {
     const c = m.control;
     const node = c.getNode(ref);
     const name = node.description?.hostname ?? node.id;
-    if (change.role === 'worker' && node.role === 'worker') throw failedPrecondition(`node ${name} is already a worker`);
-    if (change.role === 'manager' && node.role === 'manager') throw failedPrecondition(`node ${name} is already a manager`);
+    // Already in that role: not an error (Docker prints "Node X is already a manager." and exits 0).
+    // No Raft membership change; the rest of the update applies, and the desired role is set to
+    // the role the node has (cancelling an unfinished change the other way).
+    if (change.role !== undefined && node.role === change.role) return c.updateNode(ref, change);
     if (change.role === 'worker') {
       const voters = m.members().filter((v) => v.voter);
       if (voters.length <= 1) throw failedPrecondition(`node ${name} is the last manager of the swarm; demoting it would destroy the cluster`);

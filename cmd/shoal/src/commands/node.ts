@@ -71,11 +71,21 @@ export async function update(a: Args): Promise<void> {
   out(`${str(a, 'node')}\n`);
 }
 
+/**
+ * `node promote` / `node demote`: like Docker, a node already in (and staying in) the role is not
+ * an error: `Node X is already a manager.` / `… a worker.` on stdout, and the command goes on.
+ */
 async function setRole(a: Args, role: 'manager' | 'worker'): Promise<void> {
   const call = connect(a);
   const self: { id?: string } = {};
   await forEach(list(a, 'nodes'), async (ref) => {
-    await call('node.update', { ref: await resolveRef(call, ref, self), role });
+    const id = await resolveRef(call, ref, self);
+    const cur = await call('node.inspect', { ref: id });
+    if (cur.role === role && cur.spec.desiredRole === role) {
+      out(`Node ${ref} is already a ${role}.\n`);
+      return;
+    }
+    await call('node.update', { ref: id, role });
     out(role === 'manager' ? `Node ${ref} promoted to a manager in the swarm.\n` : `Manager ${ref} demoted in the swarm.\n`);
   });
 }
