@@ -44,7 +44,12 @@ test.serial('B01: an unsatisfiable constraint shows why tasks are pending, and t
     seen = await ps('pinned');
     return (await mine('pinned')).length === 2;
   }, { what: 'pinned tasks placed after the label changed', seen: () => seen });
-  t.regex((await d.cli('service', 'ls')).stdout, /pinned\s+replicated\s+2\/2/);
+  // The containers run before the agent's RUNNING reports reach the store: wait for the count.
+  const ls = await waitFor(async () => {
+    const o = (await d.cli('service', 'ls')).stdout;
+    return /pinned\s+replicated\s+2\/2/.test(o) ? o : undefined;
+  }, { what: 'pinned 2/2 in service ls', timeoutMs: 20_000 });
+  t.regex(ls, /pinned\s+replicated\s+2\/2/);
   await d.cli('service', 'rm', 'pinned');
 });
 
@@ -114,7 +119,10 @@ test.serial('B06: task history stays bounded for a crash-looping service and is 
 /** `docker exec` in a container, waiting for the command to end; returns its exit code. */
 async function dockerExec(id: string, cmd: string[]): Promise<number> {
   const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: false, AttachStderr: false });
-  await e.start({ Detach: true });
+  // dockerode hands back the response as a stream even when detached: close it, or its socket
+  // keeps the test process alive after the last test.
+  const s = (await e.start({ Detach: true })) as unknown as { destroy?: () => void } | undefined;
+  s?.destroy?.();
   const info = await waitFor(async () => {
     const i = await e.inspect();
     return i.Running ? undefined : i;

@@ -220,7 +220,10 @@ test('controller: with a task network the container joins it, gets its DNS serve
 /** Runs `cmd` in a container (`docker exec`) and waits for it to end. */
 async function dockerExec(id: string, cmd: string[]): Promise<void> {
   const e = await docker.getContainer(id).exec({ Cmd: cmd, AttachStdout: false, AttachStderr: false });
-  await e.start({ Detach: true });
+  // dockerode hands back the response as a stream even when detached: close it, or its socket
+  // keeps the test process alive after the last test.
+  const s = (await e.start({ Detach: true })) as unknown as { destroy?: () => void } | undefined;
+  s?.destroy?.();
   await until(async () => !(await e.inspect()).Running, `docker exec ${cmd.join(' ')}`);
 }
 
