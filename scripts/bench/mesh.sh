@@ -8,7 +8,7 @@
 #     address), and through the userspace proxy; ratios against direct        — mesh/load.mjs
 #     The load generator is one node process: on 2 cores it, the backend and the proxy share CPU.
 # Needs root, /usr/sbin/nft, iproute2. Cleans its netns and processes up on exit.
-# Usage: scripts/bench/mesh.sh [services=1000] [backends=10] [runs=15] [sampleS=2] [connections=32] [rounds=5]
+# Usage: scripts/bench/mesh.sh [services=1000] [backends=10] [runs=15] [sampleS=2] [connections=32] [rounds=5] [clusterCidr]
 #
 # `--testnet` instead measures the running system on 2 testnet hosts (scripts/testnet, or
 # $SHOAL_TESTNET_SCRIPT; brought up and torn down here): one busybox httpd task on node2, loaded
@@ -60,6 +60,10 @@ if [ "${1:-}" = --testnet ]; then
   exit 0
 fi
 S=${1:-1000} B=${2:-10} N=${3:-15} D=${4:-2} C=${5:-32} R=${6:-5}
+# 7th argument: a cluster CIDR holding the load generator's address (e.g. 10.99.0.0/24): then, as
+# for a task in a cluster, VIP and mesh traffic from it keep their source (DNAT only, no
+# masquerade). Default none: every DNATed connection is also masqueraded (the external-client case).
+CIDR=${7:-}
 npx tsc -b packages/netdp >&2
 
 NS="shoalb-$$"
@@ -92,7 +96,7 @@ start scripts/bench/mesh/backend.mjs 10.99.0.2 8080
 start scripts/bench/mesh/proxy.mjs 10.99.0.1 9000 10.99.0.2 8080
 "${IN[@]}" node -e "
 import('@shoal/netdp').then(async ({ NftDataplane }) => {
-  await new NftDataplane().sync({ services: [{ id: 'bench', name: 'bench', vip: '10.96.0.10',
+  await new NftDataplane().sync({ ...('$CIDR' ? { clusterCidr: '$CIDR' } : {}), services: [{ id: 'bench', name: 'bench', vip: '10.96.0.10',
     ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 30080 }],
     backends: [{ ip: '10.99.0.2', port: 8080, taskId: 'b', state: 'active' }] }] });
 });"
