@@ -87,10 +87,28 @@ export function checkDuration(what: string, v: unknown): number {
   return v;
 }
 
-/** Validates the durations of an update or rollback config (`delayMs`, `monitorMs`). */
+/**
+ * Validates an update or rollback config: durations (`delayMs`, `monitorMs`), `parallelism` (a
+ * whole number ≥ 0; 0 = all at once), `maxFailureRatio` (0–1), `order` and `failureAction`
+ * (`rollback` only for updates, as in Docker).
+ * @throws ShoalError InvalidArgument naming the field, the value and what is allowed.
+ */
 function checkUpdateConfig(kind: 'update' | 'rollback', u: UpdateConfig): UpdateConfig {
   checkDuration(`${kind} delay`, u.delayMs);
   checkDuration(`${kind} monitor`, u.monitorMs);
+  if (typeof u.parallelism !== 'number' || !Number.isInteger(u.parallelism) || u.parallelism < 0) {
+    throw invalidArgument(`invalid ${kind} parallelism ${JSON.stringify(u.parallelism)}: must be a whole number >= 0 (0 = all at once)`);
+  }
+  if (typeof u.maxFailureRatio !== 'number' || !Number.isFinite(u.maxFailureRatio) || u.maxFailureRatio < 0 || u.maxFailureRatio > 1) {
+    throw invalidArgument(`invalid ${kind} max failure ratio ${JSON.stringify(u.maxFailureRatio)}: must be a number from 0 to 1`);
+  }
+  if (u.order !== 'stop-first' && u.order !== 'start-first') {
+    throw invalidArgument(`invalid ${kind} order ${JSON.stringify(u.order)}: must be stop-first or start-first`);
+  }
+  const actions = kind === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue'];
+  if (!actions.includes(u.failureAction)) {
+    throw invalidArgument(`invalid ${kind} failure action ${JSON.stringify(u.failureAction)}: must be ${actions.slice(0, -1).join(', ')} or ${actions.at(-1)}`);
+  }
   return u;
 }
 

@@ -43,3 +43,13 @@ test('healthcheck: bad values are refused with one line naming the value and the
   bad({ test: 'true' }, /^invalid healthcheck test "true": must be a list of strings/);
   bad(['CMD-SHELL', 'true'], /^invalid healthcheck \["CMD-SHELL","true"\]: expected an object/);
 });
+
+test('update and rollback configs: bad parallelism, ratio, order and failure action are refused in one line', (t) => {
+  t.notThrows(() => normalizeServiceSpec({ ...base, update: { parallelism: 2, order: 'start-first', failureAction: 'rollback', maxFailureRatio: 0.5 } }));
+  refused(t, () => normalizeServiceSpec({ ...base, update: { parallelism: -1 } }), /invalid update parallelism -1: must be a whole number >= 0/);
+  refused(t, () => normalizeServiceSpec({ ...base, update: { parallelism: 1.5 } }), /invalid update parallelism 1\.5/);
+  refused(t, () => normalizeServiceSpec({ ...base, update: { maxFailureRatio: 2 } }), /invalid update max failure ratio 2: must be a number from 0 to 1/);
+  refused(t, () => normalizeServiceSpec({ ...base, update: { order: 'sideways' as never } }), /invalid update order "sideways": must be stop-first or start-first/);
+  refused(t, () => normalizeServiceSpec({ ...base, update: { failureAction: 'explode' as never } }), /invalid update failure action "explode": must be pause, continue or rollback/);
+  refused(t, () => normalizeServiceSpec({ ...base, rollback: { failureAction: 'rollback' } }), /invalid rollback failure action "rollback": must be pause or continue/);
+});
