@@ -122,6 +122,17 @@ test('a failure inside the monitor window after the last slot still triggers the
   t.is(c.service(id)?.updateStatus?.state, 'paused');
 });
 
+
+/** What ControlApi.updateService({ rollback: true }) writes: the previous spec back, rollback_started. */
+async function manualRollback(c: FakeCluster, id: string): Promise<void> {
+  await c.store.update((tx) => {
+    const s = tx.get('services', id)!;
+    tx.update('services', {
+      ...s, spec: s.previousSpec!, previousSpec: s.spec, specVersion: s.specVersion + 1,
+      updateStatus: { state: 'rollback_started', startedAt: new Date(c.clock.now()).toISOString(), message: 'manually requested rollback' },
+    });
+  });
+}
 test('manual rollback (the control API sets rollback_started): slots follow the rollback config; status ends rollback_completed, never updating', async (t) => {
   const c = await new FakeCluster().init([node('n1')]);
   const id = await c.createService('web', { replicas: 2, update: { parallelism: 0 } });
@@ -135,14 +146,7 @@ test('manual rollback (the control API sets rollback_started): slots follow the 
   c.store.watch((ev) => {
     if (ev.kind === 'update' && ev.table === 'services') states.push(String((ev.object as { updateStatus?: { state: string } }).updateStatus?.state));
   });
-  // What ControlApi.updateService({ rollback: true }) writes.
-  await c.store.update((tx) => {
-    const s = tx.get('services', id)!;
-    tx.update('services', {
-      ...s, spec: s.previousSpec!, previousSpec: s.spec, specVersion: s.specVersion + 1,
-      updateStatus: { state: 'rollback_started', startedAt: new Date(c.clock.now()).toISOString(), message: 'manually requested rollback' },
-    });
-  });
+  await manualRollback(c, id);
   await c.settle();
   const v = c.service(id)!.specVersion;
   t.is(c.tasks(id).filter((x) => x.specVersion !== v && x.desiredState === 'running').length, 1, 'rollback parallelism 1: one slot at a time');
@@ -164,13 +168,7 @@ test('a manual rollback whose tasks fail pauses as rollback_paused', async (t) =
   await c.updateService(id, (s) => { s.spec.task.container.image = 'v2'; });
   await c.converge();
   await c.advance(5000);
-  await c.store.update((tx) => {
-    const s = tx.get('services', id)!;
-    tx.update('services', {
-      ...s, spec: s.previousSpec!, previousSpec: s.spec, specVersion: s.specVersion + 1,
-      updateStatus: { state: 'rollback_started', startedAt: new Date(c.clock.now()).toISOString(), message: 'manually requested rollback' },
-    });
-  });
+  await manualRollback(c, id);
   await c.settle();
   await c.runAgents();
   const fresh = c.desiredRunning(id).find((x) => x.specVersion === c.service(id)!.specVersion)!;
