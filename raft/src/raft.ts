@@ -188,7 +188,14 @@ export class Raft {
       }
       throw e;
     }
-    if (snap.metadata.index === 0) throw new Error('raft: need a snapshot to send but storage has none');
+    if (snap.metadata.index === 0) {
+      // The follower needs entries this log does not have and there is no snapshot to send instead:
+      // it answered from a log that is not ours (a member of another configuration, e.g. one formed
+      // by force-new-cluster). etcd panics here; one bad peer must not end the host, so log it and
+      // keep probing: the peer is removed or catches up through a leader that can serve it.
+      this.logger.error('raft: need a snapshot to send but storage has none; not sending', { to, next: pr.next, match: pr.match });
+      return false;
+    }
     this.logger.info('raft: sending snapshot', { to, index: snap.metadata.index, term: snap.metadata.term, match: pr.match });
     pr.becomeSnapshot(snap.metadata.index);
     this.send(newMessage(MessageType.Snap, { to, snapshot: snap }));

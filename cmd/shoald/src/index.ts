@@ -1,2 +1,2 @@
-export { Daemon, type DaemonOptions } from './daemon.js';
 export { main } from './main.js';
+export { dockerPlatform } from './platform.js';

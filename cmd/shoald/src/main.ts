@@ -3,7 +3,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { pino } from 'pino';
 import { routeGrpcLogs } from '@shoal/rpc';
-import { Daemon } from './daemon.js';
+import { SwarmNode } from '@shoal/node';
+import { dockerPlatform } from './platform.js';
 
 /** `shoald`: the Shoal daemon. Flags and defaults are part of the contract scripts rely on (README). */
 export async function main(argv = process.argv): Promise<void> {
@@ -44,15 +45,17 @@ export async function main(argv = process.argv): Promise<void> {
     .parse();
   const logger = pino({ level: args['log-level'], base: { pid: process.pid } });
   routeGrpcLogs(logger);
-  const daemon = new Daemon({
+  const daemon = new SwarmNode({
     dataDir: args['data-dir'],
     socket: args.socket,
-    dockerHost: args['docker-host'],
     hostname: args.hostname,
     listenAddr: args['listen-addr'],
     ...(args['advertise-addr'] ? { advertiseAddr: args['advertise-addr'] } : {}),
     logger,
-    network: { prefer: args['lb-dataplane'] as 'auto' | 'nftables' | 'ipvs' | 'userspace', dataPathPort: Number(args['data-path-port']) },
+    platform: dockerPlatform({
+      dockerHost: args['docker-host'],
+      network: { prefer: args['lb-dataplane'] as 'auto' | 'nftables' | 'ipvs' | 'userspace', dataPathPort: Number(args['data-path-port']) },
+    }),
   });
   let stopping = false;
   const stop = async (sig: string) => {

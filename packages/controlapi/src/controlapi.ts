@@ -1,16 +1,12 @@
 import {
-  type Cluster, type Network, type Node, type NodeAvailability, type Service, type Task, type TaskState,
+  type Cluster, type Network, type Node, type NodeDescription, type NodeRole, type NodeUpdate, type Service, type ServiceSpecInput,
+  type ServiceSummary, type Task, type TaskState,
   DEFAULTS, alreadyExists, failedPrecondition, invalidArgument, isTerminal, newId, notFound, taskStateRank,
 } from '@shoal/api';
 import type { MemoryStore, ReadTx } from '@shoal/store';
-import { checkDuration, checkReplicaCount, checkReplicas, normalizeServiceSpec, type ServiceSpecInput } from './validate.js';
+import { checkDuration, checkReplicaCount, checkReplicas, normalizeServiceSpec } from './validate.js';
 
-/** A service as `service ls` shows it: the object plus running/desired task counts. */
-export interface ServiceSummary {
-  service: Service;
-  running: number;
-  desired: number;
-}
+export type { NodeUpdate, ServiceSpecInput, ServiceSummary };
 
 export interface TaskFilter {
   service?: string;
@@ -18,11 +14,30 @@ export interface TaskFilter {
   desiredState?: TaskState;
 }
 
-export interface NodeUpdate {
-  availability?: NodeAvailability;
-  labelAdd?: Record<string, string>;
-  labelRm?: string[];
-  role?: 'manager' | 'worker';
+/**
+ * Context of a write made on behalf of a client: `requestId` makes it exactly-once across leader
+ * changes (recorded with the write; a repeat gets the first result — see `MemoryStore.update`).
+ */
+export interface WriteCtx {
+  requestId?: string;
+}
+
+/**
+ * What the control API may ask of the Raft group (the manager supplies it): the quorum check of a
+ * demotion needs the live membership, which the store does not hold.
+ */
+export interface MembershipView {
+  /**
+   * Why removing node `nodeId`'s Raft member now would lose quorum (a one-line reason), or
+   * undefined when it is safe or the node has no member.
+   */
+  removalProblem(nodeId: string): string | undefined;
+  /** True when node `nodeId` has a member in the Raft group. */
+  isMember(nodeId: string): boolean;
+}
+
+export interface ControlApiOptions {
+  membership?: MembershipView;
 }
 
 const meta0 = () => ({ version: 0, createdAt: '', updatedAt: '' });
@@ -36,7 +51,11 @@ const asExisting = (name: string, existing: string) => (existing === name ? '' :
  * leader (writes) — followers forward to it. Errors are ShoalErrors with one-line messages.
  */
 export class ControlApi {
-  constructor(private readonly store: MemoryStore) {}
+  private readonly membership: MembershipView | undefined;
+
+  constructor(private readonly store: MemoryStore, opts: ControlApiOptions = {}) {
+    this.membership = opts.membership;
+  }
 
   // ---- services ----------------------------------------------------------------------------
 
@@ -44,17 +63,17 @@ export class ControlApi {
    * Creates a service. @throws InvalidArgument (bad spec, see {@link normalizeServiceSpec});
    * AlreadyExists when a service has the name in any case (`api` and `API` are the same name).
    */
-  async createService(input: ServiceSpecInput): Promise<{ id: string }> {
+  async createService(input: ServiceSpecInput, ctx: WriteCtx = {}): Promise<{ id: string }> {
     const spec = normalizeServiceSpec(input);
     const id = newId();
-    await this.store.update((tx) => {
+    return this.store.update((tx) => {
       const existing = tx.byName('services', spec.name);
       if (existing) throw alreadyExists(`service ${spec.name} already exists${asExisting(spec.name, existing.spec.name)}; use another name or update it`);
       spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
       checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
       tx.create('services', { id, meta: meta0(), spec, specVersion: 1 });
-    }, { retries: 0 });
-    return { id };
+      return { id };
+    }, { retries: 0, ...req(ctx) });
   }
 
   getService(ref: string): Service {
@@ -85,11 +104,9 @@ export class ControlApi {
    * any other update clears `updateStatus`, so a new rolling update (or a paused one) starts over,
    * as in SwarmKit.
    */
-  async updateService(ref: string, change: { spec?: Partial<ServiceSpecInput>; version?: number; force?: boolean; rollback?: boolean }): Promise<{ id: string }> {
-    let id = '';
-    await this.store.update((tx) => {
+  async updateService(ref: string, change: { spec?: Partial<ServiceSpecInput>; version?: number; force?: boolean; rollback?: boolean }, ctx: WriteCtx = {}): Promise<{ id: string }> {
+    return this.store.update((tx) => {
       const cur = resolveService(tx, ref);
-      id = cur.id;
       if (change.version !== undefined && change.version !== cur.meta.version) {
         throw failedPrecondition(`update out of sequence: service ${cur.spec.name} is at version ${cur.meta.version}, not ${change.version}; inspect it again and retry`);
       }
@@ -113,21 +130,19 @@ export class ControlApi {
         specVersion: taskChanged ? cur.specVersion + 1 : cur.specVersion,
         ...(change.rollback ? { updateStatus: { state: 'rollback_started', startedAt: new Date().toISOString(), message: 'manually requested rollback' } } : {}),
       });
-    }, { retries: change.version === undefined ? 3 : 0 });
-    return { id };
+      return { id: cur.id };
+    }, { retries: change.version === undefined ? 3 : 0, ...req(ctx) });
   }
 
   /** Sets the replica count of a replicated service. @throws NotFound / InvalidArgument. */
-  async scaleService(ref: string, replicas: number): Promise<{ id: string; replicas: number }> {
+  async scaleService(ref: string, replicas: number, ctx: WriteCtx = {}): Promise<{ id: string; replicas: number }> {
     checkReplicaCount(replicas);
-    let id = '';
-    await this.store.update((tx) => {
+    return this.store.update((tx) => {
       const cur = resolveService(tx, ref);
-      id = cur.id;
       if (!('replicated' in cur.spec.mode)) throw invalidArgument(`scale can only be used with replicated mode; ${cur.spec.name} is global`);
       tx.update('services', { ...cur, spec: { ...cur.spec, mode: { replicated: { replicas } } } });
-    });
-    return { id, replicas };
+      return { id: cur.id, replicas };
+    }, req(ctx));
   }
 
   /**
@@ -135,17 +150,15 @@ export class ControlApi {
    * get desired state REMOVE in the same transaction; agents stop and remove the containers, and
    * the task reaper deletes the task records once they have stopped.
    */
-  async removeService(ref: string): Promise<{ id: string }> {
-    let id = '';
-    await this.store.update((tx) => {
+  async removeService(ref: string, ctx: WriteCtx = {}): Promise<{ id: string }> {
+    return this.store.update((tx) => {
       const cur = resolveService(tx, ref);
-      id = cur.id;
       for (const t of tx.tasksByService(cur.id)) {
         if (taskStateRank(t.desiredState) < taskStateRank('remove')) tx.update('tasks', { ...t, desiredState: 'remove' });
       }
       tx.delete('services', cur.id);
-    });
-    return { id };
+      return { id: cur.id };
+    }, req(ctx));
   }
 
   // ---- tasks -------------------------------------------------------------------------------
@@ -185,39 +198,59 @@ export class ControlApi {
     return this.store.view((tx) => resolveNode(tx, ref));
   }
 
-  async updateNode(ref: string, change: NodeUpdate): Promise<{ id: string }> {
+  /**
+   * Changes a node's availability, labels or desired role. A role change only records the desired
+   * role (SwarmKit's model): the leader's role manager then carries it out — a promoted node gets
+   * a manager certificate and joins the Raft group under a fresh Raft ID; a demoted node's member
+   * is removed from Raft, and then its role becomes worker. Asking for the role a node already has
+   * is not an error (it cancels an unfinished change the other way).
+   * @throws InvalidArgument (bad availability), NotFound (label or node), FailedPrecondition when a
+   *   demotion would leave no manager or lose the Raft quorum (SwarmKit controlapi/node.go).
+   */
+  async updateNode(ref: string, change: NodeUpdate, ctx: WriteCtx = {}): Promise<{ id: string }> {
     if (change.availability && !['active', 'pause', 'drain'].includes(change.availability)) {
       throw invalidArgument(`invalid availability ${JSON.stringify(change.availability)}: must be active, pause or drain`);
     }
-    let id = '';
-    await this.store.update((tx) => {
+    return this.store.update((tx) => {
       const cur = resolveNode(tx, ref);
-      id = cur.id;
+      const name = cur.description?.hostname ?? cur.id;
       const labels = { ...cur.spec.labels, ...(change.labelAdd ?? {}) };
       for (const k of change.labelRm ?? []) {
-        if (!(k in labels)) throw notFound(`label ${k} is not set on node ${cur.description?.hostname ?? cur.id}`);
+        if (!(k in labels)) throw notFound(`label ${k} is not set on node ${name}`);
         delete labels[k];
       }
-      if (change.role === 'worker' && cur.role === 'manager') {
+      if (change.role === 'worker' && cur.spec.desiredRole === 'manager') {
         const managers = tx.list('nodes').filter((n) => n.role === 'manager' && n.spec.desiredRole === 'manager');
-        if (managers.length <= 1) throw failedPrecondition(`node ${cur.description?.hostname ?? cur.id} is the last manager of the swarm; demoting it would destroy the cluster`);
+        if (managers.length <= 1 && managers[0]?.id === cur.id) {
+          throw failedPrecondition(`node ${name} is the last manager of the swarm; demoting it would destroy the cluster`);
+        }
+        const problem = this.membership?.removalProblem(cur.id);
+        if (problem) throw failedPrecondition(`can't demote ${name}: ${problem}`);
       }
       tx.update('nodes', {
         ...cur,
-        spec: { ...cur.spec, labels, availability: change.availability ?? cur.spec.availability, desiredRole: change.role ?? cur.spec.desiredRole },
+        spec: {
+          ...cur.spec, labels,
+          availability: (change.availability ?? cur.spec.availability) as Node['spec']['availability'],
+          desiredRole: change.role ?? cur.spec.desiredRole,
+        },
       });
-    });
-    return { id };
+      return { id: cur.id };
+    }, req(ctx));
   }
 
-  /** Removes a node. Without `force` it must be Down; managers must be demoted first. */
-  async removeNode(ref: string, force = false): Promise<{ id: string }> {
-    let id = '';
-    await this.store.update((tx) => {
+  /**
+   * Removes a node. Without `force` it must be Down. A manager that is a member of the Raft group
+   * must be demoted first; a manager entry with no member (one left behind by `swarm init
+   * --force-new-cluster`, or one that never finished joining) may be removed like a worker.
+   */
+  async removeNode(ref: string, force = false, ctx: WriteCtx = {}): Promise<{ id: string }> {
+    return this.store.update((tx) => {
       const cur = resolveNode(tx, ref);
-      id = cur.id;
       const name = cur.description?.hostname ?? cur.id;
-      if (cur.role === 'manager') throw failedPrecondition(`node ${name} is a cluster manager and is a member of the raft cluster; demote it before removal`);
+      if (cur.role === 'manager' && (this.membership?.isMember(cur.id) ?? true)) {
+        throw failedPrecondition(`node ${name} is a cluster manager and is a member of the raft cluster; demote it before removal`);
+      }
       if (!force && cur.status.state === 'ready') throw failedPrecondition(`node ${name} is not down and can't be removed; stop it first or use --force`);
       for (const t of tx.tasksByNode(cur.id)) {
         if (!isTerminal(t.status.state)) tx.update('tasks', { ...t, desiredState: 'remove', status: { ...t.status, state: 'orphaned', message: 'node removed' } });
@@ -225,8 +258,87 @@ export class ControlApi {
       const cluster = tx.list('clusters')[0];
       if (cluster) tx.update('clusters', { ...cluster, removedNodes: [...(cluster.removedNodes ?? []), cur.id] });
       tx.delete('nodes', cur.id);
+      return { id: cur.id };
+    }, req(ctx));
+  }
+
+  // ---- membership (called by the manager: the join flow, Raft membership, the role manager) ---
+
+  /**
+   * Writes a new cluster's objects: the cluster record and its first manager (`swarm init`).
+   * Idempotent: an existing cluster or node is kept.
+   */
+  async bootstrapCluster(o: { nodeId: string; raftId: string; addr: string; description: NodeDescription; cluster: Partial<Cluster> }): Promise<void> {
+    await this.store.update((tx) => {
+      if (tx.list('clusters').length === 0) {
+        tx.create('clusters', { id: newId(), meta: meta0(), spec: defaultClusterSpec(), ...o.cluster });
+      }
+      if (!tx.get('nodes', o.nodeId)) {
+        tx.create('nodes', {
+          id: o.nodeId, meta: meta0(),
+          spec: { labels: {}, desiredRole: 'manager', availability: 'active' },
+          role: 'manager',
+          description: o.description,
+          status: { state: 'unknown', message: '', addr: o.addr },
+          managerStatus: { leader: true, reachability: 'reachable', addr: o.addr, raftId: o.raftId },
+        });
+      }
     });
-    return { id };
+  }
+
+  /**
+   * Admits a joining node of `role` (its token's): a new Node object; a manager becomes a Raft
+   * member when it asks ({@link recordManager}). @returns the new node ID.
+   */
+  async admitNode(o: { role: NodeRole; addr: string; hostname?: string }): Promise<{ nodeId: string }> {
+    const nodeId = newId();
+    await this.store.update((tx) => tx.create('nodes', {
+      id: nodeId, meta: meta0(),
+      spec: { labels: {}, desiredRole: o.role, availability: 'active' },
+      role: o.role,
+      ...(o.hostname ? { description: { hostname: o.hostname, platform: { os: 'linux', architecture: '' }, resources: { nanoCpus: 0, memoryBytes: 0 }, engine: { engineVersion: '', labels: {} } } } : {}),
+      status: { state: 'unknown', message: 'joining', addr: o.addr },
+    }));
+    return { nodeId };
+  }
+
+  /** Records that node `nodeId` is a manager whose Raft member is `raftId` at `addr` (after it joined Raft). */
+  async recordManager(nodeId: string, raftId: string, addr: string): Promise<void> {
+    await this.store.update((tx) => {
+      const n = tx.get('nodes', nodeId);
+      if (!n) return;
+      if (n.role === 'manager' && n.managerStatus?.raftId === raftId && n.managerStatus.addr === addr) return;
+      tx.update('nodes', { ...n, role: 'manager', managerStatus: { leader: false, reachability: 'reachable', addr, raftId } });
+    });
+  }
+
+  /**
+   * Records that node `nodeId` is a worker now: its Raft member is gone (demoted, removed, or shut
+   * out by a force-new-cluster). Its desired role becomes worker too, so its next certificate is
+   * a worker's and it is promoted again only when asked. `message` (optional) sets its status message.
+   */
+  async recordWorker(nodeId: string, o: { down?: string } = {}): Promise<void> {
+    await this.store.update((tx) => {
+      const n = tx.get('nodes', nodeId);
+      if (!n) return;
+      if (n.role === 'worker' && n.spec.desiredRole === 'worker' && !n.managerStatus && !o.down) return;
+      const { managerStatus: _gone, ...rest } = n;
+      tx.update('nodes', {
+        ...rest,
+        role: 'worker',
+        spec: { ...n.spec, desiredRole: 'worker' },
+        ...(o.down ? { status: { ...n.status, state: 'down' as const, message: o.down } } : {}),
+      });
+    });
+  }
+
+  /** Sets `role`'s join token (rotation; the manager makes the token). */
+  async setJoinToken(role: NodeRole, token: string, ctx: WriteCtx = {}): Promise<void> {
+    await this.store.update((tx) => {
+      const cur = tx.list('clusters')[0];
+      if (!cur?.joinTokens) throw failedPrecondition('this cluster has no join tokens');
+      tx.update('clusters', { ...cur, joinTokens: { ...cur.joinTokens, [role]: token } });
+    }, req(ctx));
   }
 
   // ---- cluster -----------------------------------------------------------------------------
@@ -237,7 +349,7 @@ export class ControlApi {
     return c;
   }
 
-  async updateCluster(change: { taskHistoryLimit?: number; heartbeatPeriodMs?: number }): Promise<void> {
+  async updateCluster(change: { taskHistoryLimit?: number; heartbeatPeriodMs?: number }, ctx: WriteCtx = {}): Promise<void> {
     if (change.taskHistoryLimit !== undefined) checkReplicas(change.taskHistoryLimit);
     if (change.heartbeatPeriodMs !== undefined) {
       checkDuration('dispatcher heartbeat period', change.heartbeatPeriodMs);
@@ -254,12 +366,12 @@ export class ControlApi {
           dispatcher: { heartbeatPeriodMs: change.heartbeatPeriodMs ?? c.spec.dispatcher.heartbeatPeriodMs },
         },
       });
-    });
+    }, req(ctx));
   }
 
   // ---- networks ----------------------------------------------------------------------------
 
-  async createNetwork(input: { name: string; driver?: string; subnet?: string; attachable?: boolean; labels?: Record<string, string> }): Promise<{ id: string }> {
+  async createNetwork(input: { name: string; driver?: string; subnet?: string; attachable?: boolean; labels?: Record<string, string> }, ctx: WriteCtx = {}): Promise<{ id: string }> {
     if (!input?.name || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(input.name)) throw invalidArgument(`invalid network name ${JSON.stringify(input?.name)}`);
     const driver = input.driver ?? 'overlay';
     if (driver !== 'overlay') throw invalidArgument(`invalid driver ${JSON.stringify(driver)}: only overlay networks are swarm-scoped`);
@@ -269,12 +381,12 @@ export class ControlApi {
       id, meta: meta0(),
       spec: { name: input.name, labels: input.labels ?? {}, driver, attachable: !!input.attachable, ingress: false, ...(input.subnet ? { subnet: input.subnet } : {}) },
     };
-    await this.store.update((tx) => {
+    return this.store.update((tx) => {
       const existing = tx.byName('networks', input.name);
       if (existing) throw alreadyExists(`network with name ${input.name} already exists${asExisting(input.name, existing.spec.name)}`);
       tx.create('networks', net);
-    }, { retries: 0 });
-    return { id };
+      return { id };
+    }, { retries: 0, ...req(ctx) });
   }
 
   listNetworks(): Network[] {
@@ -285,17 +397,15 @@ export class ControlApi {
     return this.store.view((tx) => resolveNetwork(tx, ref));
   }
 
-  async removeNetwork(ref: string): Promise<{ id: string }> {
-    let id = '';
-    await this.store.update((tx) => {
+  async removeNetwork(ref: string, ctx: WriteCtx = {}): Promise<{ id: string }> {
+    return this.store.update((tx) => {
       const net = resolveNetwork(tx, ref);
-      id = net.id;
       if (net.spec.ingress) throw failedPrecondition('the ingress network cannot be removed while services may publish ports');
       const users = tx.list('services').filter((s) => s.spec.task.networks.some((n) => n.target === net.id));
       if (users.length) throw failedPrecondition(`network ${net.spec.name} is in use by service ${users[0]!.spec.name}`);
       tx.delete('networks', net.id);
-    });
-    return { id };
+      return { id: net.id };
+    }, req(ctx));
   }
 }
 
@@ -314,10 +424,20 @@ export function resolveService(tx: ReadTx, ref: string): Service {
   return s;
 }
 
+/**
+ * A node by full ID, then hostname (or spec name), then unique ID prefix (Docker's order). A name
+ * that several nodes have is refused rather than guessed (Docker: "node X is ambiguous"): after a
+ * node rejoins, its old entry keeps the same hostname.
+ * @throws NotFound; InvalidArgument naming the matches when ambiguous.
+ */
 export function resolveNode(tx: ReadTx, ref: string): Node {
-  const n = tx.get('nodes', ref)
-    ?? tx.list('nodes').find((x) => x.description?.hostname === ref || x.spec.name === ref)
-    ?? uniquePrefix(tx.list('nodes'), ref, 'node');
+  const byId = tx.get('nodes', ref);
+  if (byId) return byId;
+  const named = tx.list('nodes').filter((x) => x.description?.hostname === ref || x.spec.name === ref);
+  if (named.length > 1) {
+    throw invalidArgument(`node ${ref} is ambiguous (${named.length} matches found: ${named.map((n) => n.id).sort().join(', ')}); use the node ID`);
+  }
+  const n = named[0] ?? uniquePrefix(tx.list('nodes'), ref, 'node');
   if (!n) throw notFound(`node ${ref} not found`);
   return n;
 }
@@ -343,3 +463,8 @@ function checkPortConflicts(tx: ReadTx, name: string, ports: { publishedPort: nu
 }
 
 export const defaultClusterSpec = () => structuredClone(DEFAULTS.cluster) as Cluster['spec'];
+
+/** The store's request options for a client write (see {@link WriteCtx}). */
+function req(ctx: WriteCtx): { requestId?: string } {
+  return ctx.requestId !== undefined ? { requestId: ctx.requestId } : {};
+}

@@ -1,34 +1,8 @@
 import {
+  type ServiceSpecInput,
   DEFAULTS, MAX_DURATION_MS, MAX_DURATION_TEXT, invalidArgument, parseConstraint, serviceNameProblem,
   type HealthConfig, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
 } from '@shoal/api';
-
-/** What a client sends to create or update a service: a ServiceSpec whose optional parts get defaults. */
-export interface ServiceSpecInput {
-  name: string;
-  labels?: Record<string, string>;
-  mode?: 'replicated' | 'global';
-  replicas?: number;
-  image: string;
-  command?: string[];
-  args?: string[];
-  env?: string[];
-  containerLabels?: Record<string, string>;
-  hostname?: string;
-  stopGracePeriodMs?: number;
-  /** Replaces the whole health check on update (the CLI merges `--health-*` flags into the current one). */
-  healthcheck?: HealthConfig;
-  restart?: Partial<RestartPolicy>;
-  constraints?: string[];
-  maxReplicasPerNode?: number;
-  networks?: string[];
-  ports?: Partial<PortConfig>[];
-  endpointMode?: 'vip' | 'dnsrr';
-  update?: Partial<UpdateConfig>;
-  rollback?: Partial<UpdateConfig>;
-  reserveNanoCpus?: number;
-  reserveMemoryBytes?: number;
-}
 
 /**
  * Most replicas one service may have. Each node's overlay /24 holds about 250 tasks, and every
@@ -57,7 +31,7 @@ export function checkConstraint(expr: string): void {
   parseConstraint(expr);
 }
 
-function checkPort(p: Partial<PortConfig>): PortConfig {
+function checkPort(p: NonNullable<ServiceSpecInput['ports']>[number]): PortConfig {
   const target = p.targetPort;
   if (typeof target !== 'number' || !Number.isInteger(target) || target < 1 || target > 65535) {
     throw invalidArgument(`invalid target port ${JSON.stringify(target)}: must be 1-65535`);
@@ -66,9 +40,9 @@ function checkPort(p: Partial<PortConfig>): PortConfig {
   if (!Number.isInteger(published) || published < 0 || published > 65535) {
     throw invalidArgument(`invalid published port ${JSON.stringify(published)}: must be 0-65535 (0 picks one)`);
   }
-  const protocol = p.protocol ?? 'tcp';
+  const protocol = (p.protocol ?? 'tcp') as PortConfig['protocol'];
   if (protocol !== 'tcp' && protocol !== 'udp') throw invalidArgument(`invalid protocol ${JSON.stringify(protocol)}: must be tcp or udp`);
-  const publishMode = p.publishMode ?? 'ingress';
+  const publishMode = (p.publishMode ?? 'ingress') as PortConfig['publishMode'];
   if (publishMode !== 'ingress' && publishMode !== 'host') throw invalidArgument(`invalid publish mode ${JSON.stringify(publishMode)}: must be ingress or host`);
   return { protocol, targetPort: target, publishedPort: published, publishMode, ...(p.name ? { name: p.name } : {}) };
 }
@@ -93,7 +67,8 @@ export function checkDuration(what: string, v: unknown): number {
  * (`rollback` only for updates, as in Docker).
  * @throws ShoalError InvalidArgument naming the field, the value and what is allowed.
  */
-function checkUpdateConfig(kind: 'update' | 'rollback', u: UpdateConfig): UpdateConfig {
+function checkUpdateConfig(kind: 'update' | 'rollback', input: Record<keyof UpdateConfig, unknown>): UpdateConfig {
+  const u = input as UpdateConfig;
   checkDuration(`${kind} delay`, u.delayMs);
   checkDuration(`${kind} monitor`, u.monitorMs);
   if (typeof u.parallelism !== 'number' || !Number.isInteger(u.parallelism) || u.parallelism < 0) {
@@ -210,7 +185,7 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
     throw invalidArgument(`invalid restart condition ${JSON.stringify(restartIn.condition)}: must be none, on-failure or any`);
   }
   const restart: RestartPolicy = {
-    condition: restartIn.condition,
+    condition: restartIn.condition as RestartPolicy['condition'],
     delayMs: checkDuration('restart delay', restartIn.delayMs),
     maxAttempts: checkReplicas(restartIn.maxAttempts),
     windowMs: checkDuration('restart window', restartIn.windowMs),

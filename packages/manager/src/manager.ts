@@ -1,25 +1,32 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import {
-  type Cluster, type DispatcherClient, type Node, type NodeDescription, DEFAULTS, ShoalError, newId,
+  type Cluster, type DispatcherClient, type Method, type Node, type NodeDescription, type NodeRole, type Params, type Result,
+  type Task, type TaskList, type TaskState,
+  DEFAULTS, ShoalError, failedPrecondition, unavailable,
 } from '@shoal/api';
-import { MemoryStore } from '@shoal/store';
-import { RaftNode, type GrpcTransport, type PeerAddr } from '@shoal/replication';
-import { ControlApi, defaultClusterSpec } from '@shoal/controlapi';
+import { MemoryStore, type StoreEvent } from '@shoal/store';
+import { RaftNode, type Member, type PeerAddr, type Transport } from '@shoal/replication';
+import { ControlApi, type WriteCtx } from '@shoal/controlapi';
+import { generateJoinToken } from '@shoal/ca';
 import { Orchestrators } from '@shoal/orchestrator';
 import { Scheduler } from '@shoal/scheduler';
 import { Allocator } from '@shoal/allocator';
 import { Dispatcher, localDispatcherClient } from '@shoal/dispatcher';
+import { RoleManager } from './role-manager.js';
+import type { Logger } from './logger.js';
 
-export interface Logger {
-  info(o: unknown, msg?: string): void;
-  warn(o: unknown, msg?: string): void;
-  error(o: unknown, msg?: string): void;
-  debug(o: unknown, msg?: string): void;
-}
+export type { Logger };
 
 export interface ManagerOptions {
+  /** The cluster node this manager runs on. */
   nodeId: string;
+  /**
+   * This membership's Raft ID: fresh for every membership (init, join, promotion) and stable across
+   * restarts of the same one; a node that left the group and comes back gets a new one.
+   */
+  raftId: string;
   /** Raft log, hard state and snapshots live under `<dataDir>/raft` (LevelDB). */
   dataDir: string;
   advertiseAddr: string;
@@ -29,10 +36,21 @@ export interface ManagerOptions {
   /** Restart as a single-voter cluster keeping all state (`swarm init --force-new-cluster`). */
   forceNewCluster?: boolean;
   /** The Raft peer transport (on the node's cluster gRPC server). Omit for a transport-less single node (tests). */
-  transport?: GrpcTransport;
+  transport?: Transport;
   /** Joining an existing cluster: address hints of its managers (the leader adds this node as a learner). */
   join?: { peers: PeerAddr[] };
 }
+
+/** What `node ls` shows as MANAGER STATUS for one manager, from the Raft view. */
+export interface ManagerStatus {
+  leader: boolean;
+  reachability: 'reachable' | 'unreachable' | 'unknown';
+  addr: string;
+  raftId: string;
+}
+
+/** The control methods a manager runs (the rest — init, join, leave, info — act on the node). */
+export type ControlMethod = Exclude<Method, 'swarm.init' | 'swarm.join' | 'swarm.leave' | 'swarm.info'>;
 
 interface LeaderComponent {
   start(): void | Promise<void>;
@@ -42,30 +60,42 @@ interface LeaderComponent {
 /**
  * A manager node (SwarmKit `manager/manager.go`): the Raft-replicated store, the control API on
  * every manager, and the leader-only components — dispatcher, allocator, scheduler,
- * orchestrators — started when this node becomes the Raft leader and stopped when it stops
- * being one. Components never call each other: they watch the store and write to it.
+ * orchestrators, role manager — started when this node becomes the Raft leader and stopped when
+ * it stops being one. Components never call each other: they watch the store and write to it.
+ *
+ * The store is private: outside the reconcilers, every write goes through the control API
+ * ({@link call} for client methods; the membership operations below for the join flow).
+ *
+ * Events: `'leadership' (isLeader)`, `'removed' ()` (this manager's Raft member was removed:
+ * the node turns into a worker), `'fatal' (err)` (Raft stopped on a disk error).
  */
 export class Manager extends EventEmitter {
-  readonly store = new MemoryStore();
-  readonly control: ControlApi;
+  private readonly store = new MemoryStore();
+  private readonly control: ControlApi;
   private raft!: RaftNode;
   private dispatcher: Dispatcher | undefined;
   private components: LeaderComponent[] = [];
   private leading = false;
   private transition: Promise<void> = Promise.resolve();
-  private membership: Promise<unknown> = Promise.resolve();
+  private joining = new Map<string, Promise<void>>();
+  private log: Logger;
 
   private constructor(readonly opts: ManagerOptions) {
     super();
-    this.control = new ControlApi(this.store);
+    this.log = opts.logger;
+    this.control = new ControlApi(this.store, {
+      membership: { removalProblem: (id) => this.removalProblem(id), isMember: (id) => !!this.memberOfNode(id) },
+    });
   }
 
-  /** Opens (or creates) the manager's Raft state under `dataDir` and starts replicating. */
+  /** Opens (or creates) the manager's Raft state under `<dataDir>/raft` and starts replicating. */
   static async open(opts: ManagerOptions): Promise<Manager> {
     const m = new Manager(opts);
+    migrateRaftDir(opts.dataDir, opts.logger);
     m.raft = await RaftNode.open({
-      id: opts.nodeId,
-      dataDir: path.join(opts.dataDir, 'raft'),
+      id: opts.raftId,
+      nodeId: opts.nodeId,
+      dataDir: opts.dataDir,
       tickMs: opts.tickMs ?? 100,
       applier: m.store,
       ...(opts.transport ? { transport: opts.transport } : {}),
@@ -75,7 +105,8 @@ export class Manager extends EventEmitter {
     });
     m.store.setProposer(m.raft);
     m.raft.on('leader-change', (_leader: string, isLocal: boolean) => m.onLeadership(isLocal));
-    // This manager was removed from the Raft group (demoted or left): the daemon turns it into a worker.
+    // This member was removed from the Raft group (demoted, left, or shut out by a
+    // force-new-cluster elsewhere): the node turns into a worker.
     m.raft.on('removed', () => m.emit('removed'));
     // A disk write failed and Raft stopped: the daemon must exit (and be restarted) rather than
     // stay up without a store that can change.
@@ -84,41 +115,78 @@ export class Manager extends EventEmitter {
     return m;
   }
 
+  /** True when this member learned (perhaps while opening) that it was removed from the Raft group. */
+  get removed(): boolean {
+    return this.raft.removedFromGroup;
+  }
+
   isLeader(): boolean {
     return this.raft.isLeader();
   }
 
-  leaderId(): string {
-    return this.raft.leaderId();
+  /** The node ID of the current leader, `''` if none is known. */
+  leaderNodeId(): string {
+    const lead = this.raft.leaderId();
+    if (!lead) return '';
+    const m = this.raft.members().find((x) => x.id === lead);
+    return m?.nodeId || lead;
   }
 
-  /** Address of a Raft member, if known. */
-  peerAddr(id: string): string | undefined {
-    return this.raft.peerAddr(id);
+  /** The cluster-port address of the current leader, if known. */
+  leaderAddr(): string | undefined {
+    const lead = this.raft.leaderId();
+    return lead ? this.raft.peerAddr(lead) : undefined;
   }
 
-  /** Raft members with their addresses. */
-  members(): { id: string; addr: string; voter: boolean }[] {
+  /** Raft members with the nodes they run on and their addresses. */
+  members(): Member[] {
     return this.raft.members();
   }
 
+  /** Voting members' count and how many make a quorum. */
+  quorum(): { voters: number; needed: number } {
+    const voters = this.raft.members().filter((m) => m.voter).length;
+    return { voters, needed: Math.floor(voters / 2) + 1 };
+  }
+
+  private memberOfNode(nodeId: string): Member | undefined {
+    return this.raft.members().find((m) => (m.nodeId || m.id) === nodeId);
+  }
+
   /**
-   * Manager status per member as `node ls` shows it: Leader, or Reachable/Unreachable from the
+   * Manager status per node ID, as `node ls` shows it: Leader, or Reachable/Unreachable from the
    * leader's view of replication progress (followers answer from their own view: reachable while
    * they know a leader).
    */
-  managerStatus(): Map<string, { leader: boolean; reachability: 'reachable' | 'unreachable' | 'unknown'; addr: string }> {
+  managerStatus(): Map<string, ManagerStatus> {
     const st = this.raft.status();
-    const out = new Map<string, { leader: boolean; reachability: 'reachable' | 'unreachable' | 'unknown'; addr: string }>();
-    const progress = (st.raft as unknown as { progress?: Record<string, { recentActive?: boolean }> }).progress ?? {};
+    const out = new Map<string, ManagerStatus>();
+    const progress = st.raft.progress ?? {};
     for (const m of this.raft.members()) {
-      let reach: 'reachable' | 'unreachable' | 'unknown';
+      let reach: ManagerStatus['reachability'];
       if (m.id === st.leader) reach = 'reachable';
       else if (this.raft.isLeader()) reach = progress[m.id]?.recentActive === false ? 'unreachable' : 'reachable';
-      else reach = m.id === this.opts.nodeId ? (st.leader ? 'reachable' : 'unreachable') : 'unknown';
-      out.set(m.id, { leader: m.id === st.leader, reachability: reach, addr: m.addr });
+      else reach = m.id === this.raft.id ? (st.leader ? 'reachable' : 'unreachable') : 'unknown';
+      out.set(m.nodeId || m.id, { leader: m.id === st.leader, reachability: reach, addr: m.addr, raftId: m.id });
     }
     return out;
+  }
+
+  /**
+   * Why removing node `nodeId`'s Raft member now would lose quorum, or undefined when it is safe (or
+   * it has no voting member). Leader's view: reachable = recently active (check-quorum).
+   */
+  removalProblem(nodeId: string): string | undefined {
+    const member = this.memberOfNode(nodeId);
+    if (!member?.voter) return undefined;
+    const voters = this.raft.members().filter((m) => m.voter);
+    const status = this.managerStatus();
+    const reachable = voters.filter((v) => v.id !== member.id && status.get(v.nodeId || v.id)?.reachability === 'reachable').length;
+    const quorumAfter = Math.floor((voters.length - 1) / 2) + 1;
+    if (reachable < quorumAfter) {
+      return `the remaining managers would lose quorum (${reachable} of ${voters.length - 1} reachable, ${quorumAfter} needed)`;
+    }
+    return undefined;
   }
 
   /** Linearizable read barrier (ReadIndex): resolves once this node has applied everything committed before the call. */
@@ -126,44 +194,192 @@ export class Manager extends EventEmitter {
     return this.raft.readIndex(timeoutMs);
   }
 
+  // ---- reads for the node (certificates, the join flow, `swarm info`) ------------------------
+
+  /** The cluster object, once replicated here. */
+  cluster(): Cluster | undefined {
+    return this.store.view((tx) => tx.list('clusters')[0]);
+  }
+
+  node(id: string): Node | undefined {
+    return this.store.view((tx) => tx.get('nodes', id));
+  }
+
+  nodeCount(): number {
+    return this.store.view((tx) => tx.list('nodes').length);
+  }
+
+  /** True for node IDs removed from the cluster (`node rm`): their certificates are refused. */
+  isRevoked(nodeId: string): boolean {
+    return !!this.cluster()?.removedNodes?.includes(nodeId);
+  }
+
+  /** Calls `fn` after every applied entry and snapshot restore (e.g. to reload the root CA). */
+  onCommit(fn: () => void): () => void {
+    return this.store.watch((ev: StoreEvent) => (ev.kind === 'commit' || ev.kind === 'restore' ? fn() : undefined));
+  }
+
+  /** A canonical dump of the replicated state (see `MemoryStore.dump`), for replica comparisons. */
+  dump(): string {
+    return this.store.dump();
+  }
+
+  // ---- the control methods (leader) ------------------------------------------------------------
+
   /**
-   * Adds a manager: first as a learner that catches up from the log or a snapshot, then promoted
-   * to voter (Raft thesis §4.2.1), so the quorum never waits on an empty member. Leader only;
-   * one membership change at a time.
+   * Runs control method `method` here. Call it on the leader: reads are answered after a ReadIndex
+   * barrier; writes carry `ctx.requestId` into the store, which makes them exactly-once.
+   * @throws ShoalError from the method; Unavailable when this manager is not the leader.
    */
-  async addManager(id: string, addr: string, timeoutMs = 30_000): Promise<void> {
-    const run = this.membership.then(async () => {
-      const deadline = Date.now() + timeoutMs;
-      const member = this.raft.members().find((m) => m.id === id);
-      if (!member) await this.raft.addLearner(id, addr);
-      if (member?.voter) return;
-      for (;;) {
-        const st = this.raft.status();
-        const pr = (st.raft as unknown as { progress?: Record<string, { match: number }> }).progress?.[id];
-        if (pr && pr.match >= st.commit - 1) break;
-        if (Date.now() > deadline) throw new ShoalError('Unavailable', `manager ${id} did not catch up within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      await this.raft.promote(id);
-    });
-    this.membership = run.catch(() => undefined);
-    return run;
+  async call<M extends ControlMethod>(method: M, params: Params<M>, ctx: WriteCtx = {}): Promise<Result<M>> {
+    if (!this.raft.isLeader()) throw unavailable('this manager is not the leader');
+    const h = this.handlers[method] as unknown as ((p: Params<M>, ctx: WriteCtx) => Promise<Result<M>> | Result<M>) | undefined;
+    if (!h) throw new ShoalError('Unimplemented', `unknown control method ${String(method)}`);
+    return h(params, ctx);
   }
 
-  /** Removes a manager from the Raft group (leader only). Hands leadership over first when removing itself. */
-  async removeManager(id: string): Promise<void> {
-    const run = this.membership.then(async () => {
-      if (id === this.opts.nodeId && this.raft.isLeader()) {
+  /** One implementation per control method; the compiler checks the table is complete and typed. */
+  private readonly handlers: { [M in ControlMethod]: (p: Params<M>, ctx: WriteCtx) => Promise<Result<M>> | Result<M> } = {
+    'swarm.joinToken': (p, ctx) => this.joinToken(p.role, false, ctx),
+    'swarm.rotateJoinToken': (p, ctx) => this.joinToken(p.role, true, ctx),
+    'swarm.update': (p, ctx) => this.control.updateCluster(p, ctx).then(() => ({})),
+    'service.create': (p, ctx) => this.control.createService(p, ctx),
+    'service.ls': () => this.control.listServices(),
+    'service.inspect': (p) => this.control.getService(p.ref),
+    'service.ps': (p) => this.taskList(this.control.listTasks({
+      service: p.ref, ...(p.desiredState ? { desiredState: p.desiredState as TaskState } : {}), ...(p.node ? { node: p.node } : {}),
+    })),
+    'service.update': (p, ctx) => this.control.updateService(p.ref, p, ctx),
+    'service.scale': (p, ctx) => this.control.scaleService(p.ref, p.replicas, ctx),
+    'service.rm': (p, ctx) => this.control.removeService(p.ref, ctx),
+    'node.ls': () => ({ nodes: this.withManagerStatus(this.control.listNodes()), selfId: '' }),
+    'node.inspect': (p) => this.withManagerStatus([this.control.getNode(p.ref)])[0]!,
+    'node.update': ({ ref, ...change }, ctx) => this.control.updateNode(ref, change, ctx),
+    'node.rm': (p, ctx) => this.control.removeNode(p.ref, !!p.force, ctx),
+    'node.ps': (p) => this.taskList(this.control.listTasks({ node: p.ref })),
+    'network.create': (p, ctx) => this.control.createNetwork(p, ctx),
+    'network.ls': () => this.control.listNetworks(),
+    'network.inspect': (p) => this.control.getNetwork(p.ref),
+    'network.rm': (p, ctx) => this.control.removeNetwork(p.ref, ctx),
+    'task.inspect': (p) => this.control.getTask(p.ref),
+  };
+
+  /** Tasks with the hostnames of their nodes. */
+  private taskList(tasks: Task[]): TaskList {
+    return { tasks, nodes: Object.fromEntries(this.control.listNodes().map((n) => [n.id, n.description?.hostname ?? n.id])) };
+  }
+
+  /** Nodes with MANAGER STATUS from the live Raft view, not the stored record. */
+  private withManagerStatus(nodes: Node[]): Node[] {
+    const st = this.managerStatus();
+    return nodes.map((n) => {
+      const s = st.get(n.id);
+      if (!s) return n.role === 'manager' ? { ...n, managerStatus: { leader: false, reachability: 'unreachable', addr: n.managerStatus?.addr ?? '', raftId: n.managerStatus?.raftId ?? '' } } : n;
+      return { ...n, managerStatus: { leader: s.leader, reachability: s.reachability, addr: s.addr, raftId: s.raftId } };
+    });
+  }
+
+  private async joinToken(role: NodeRole, rotate: boolean, ctx: WriteCtx): Promise<{ token: string; managerAddr: string }> {
+    const c = this.control.getCluster();
+    if (!c.joinTokens || !c.rootCaCert) throw failedPrecondition('this cluster has no join tokens');
+    let token = c.joinTokens[role];
+    if (rotate) {
+      token = generateJoinToken(c.rootCaCert);
+      await this.control.setJoinToken(role, token, ctx);
+      // A retried rotation answers with the token the first one stored.
+      token = this.control.getCluster().joinTokens?.[role] ?? token;
+    }
+    return { token, managerAddr: this.opts.advertiseAddr };
+  }
+
+  // ---- membership (leader; called through the cluster port) -----------------------------------
+
+  /**
+   * Writes the objects of a new cluster: the cluster record and this node as its first manager.
+   * Called once by `swarm init`, after this node leads its single-voter Raft group.
+   */
+  bootstrap(description: NodeDescription, cluster: Partial<Cluster>): Promise<void> {
+    return this.control.bootstrapCluster({ nodeId: this.opts.nodeId, raftId: this.opts.raftId, addr: this.opts.advertiseAddr, description, cluster });
+  }
+
+  /**
+   * Admits a joining node (the join flow, after its token was checked): a Node object of `role`.
+   * @returns its node ID and the voting managers' addresses.
+   */
+  async admit(role: NodeRole, addr: string, hostname?: string): Promise<{ nodeId: string; managers: string[] }> {
+    const { nodeId } = await this.control.admitNode({ role, addr, ...(hostname ? { hostname } : {}) });
+    return { nodeId, managers: this.raft.members().filter((x) => x.voter).map((x) => x.addr).filter(Boolean) };
+  }
+
+  /**
+   * Adds node `nodeId`'s manager to the Raft group as member `raftId` at `addr`: first as a learner
+   * that catches up from the log or a snapshot, then as a voter (Raft thesis §4.2.1), so the quorum
+   * never waits on an empty member; then records the node as a manager. A node whose earlier
+   * member is still in the group (it restarted with a fresh Raft ID) has the old member removed
+   * first, so one node never holds two votes. Idempotent for the same `raftId`.
+   * @throws Unavailable (not leader, catch-up timeout), FailedPrecondition (the node's desired role
+   *   is not manager; a removed Raft ID), InvalidArgument.
+   */
+  joinRaft(nodeId: string, raftId: string, addr: string, timeoutMs = 60_000): Promise<void> {
+    const key = `${nodeId}/${raftId}`;
+    let p = this.joining.get(key);
+    if (!p) {
+      p = this.doJoinRaft(nodeId, raftId, addr, timeoutMs).finally(() => this.joining.delete(key));
+      this.joining.set(key, p);
+    }
+    return p;
+  }
+
+  private async doJoinRaft(nodeId: string, raftId: string, addr: string, timeoutMs: number): Promise<void> {
+    if (!this.raft.isLeader()) throw unavailable('this manager is not the leader');
+    const node = this.node(nodeId);
+    if (!node) throw failedPrecondition(`node ${nodeId} is not a member of this cluster; it must join again`);
+    if (node.spec.desiredRole !== 'manager') throw failedPrecondition(`node ${node.description?.hostname ?? nodeId} is not to be a manager (desired role ${node.spec.desiredRole})`);
+    if (this.raft.isRemoved(raftId)) throw failedPrecondition(`Raft ID ${raftId} was removed from the group; restart the node's manager so that it joins under a fresh Raft ID`);
+    const stale = this.memberOfNode(nodeId);
+    if (stale && stale.id !== raftId) {
+      this.log.info({ nodeId, old: stale.id, new: raftId }, 'a manager rejoins under a fresh Raft ID: removing its old member first');
+      const problem = this.removalProblem(nodeId);
+      if (problem) throw unavailable(`cannot replace node ${nodeId}'s old Raft member yet: ${problem}`);
+      await this.raft.removeMember(stale.id);
+    }
+    try {
+      await this.raft.addMember(raftId, addr, timeoutMs, nodeId);
+    } catch (e) {
+      throw e instanceof ShoalError ? e : unavailable(`could not add node ${nodeId} to the Raft group: ${(e as Error).message}`);
+    }
+    await this.control.recordManager(nodeId, raftId, addr);
+  }
+
+  /**
+   * A manager leaves the swarm (`swarm leave --force` on it): its member is removed (the leader
+   * hands over first if it is the one leaving) and the node is recorded as a Down worker.
+   */
+  async leaveRaft(nodeId: string): Promise<void> {
+    const m = this.memberOfNode(nodeId);
+    if (m) {
+      if (m.id === this.raft.id) {
         await this.raft.transferLeadership();
-        return;
+        throw unavailable('leadership handed over; call again on the new leader');
       }
-      if (this.raft.members().some((m) => m.id === id)) await this.raft.removeMember(id);
-    });
-    this.membership = run.catch(() => undefined);
-    return run;
+      await this.raft.removeMember(m.id);
+    }
+    await this.control.recordWorker(nodeId, { down: 'node left the swarm' });
   }
 
-  /** Hands Raft leadership to another voter (`node demote` of the leader). */
+  /**
+   * A node reports that its manager was removed from the Raft group (it learned it from Raft). If
+   * the node has no member now, it is recorded as a worker (with desired role worker: it becomes a
+   * manager again only when promoted). The case a force-new-cluster leaves behind.
+   * @returns whether the node is a worker now.
+   */
+  async managerRemoved(nodeId: string): Promise<{ worker: boolean }> {
+    if (this.memberOfNode(nodeId)) return { worker: false };
+    await this.control.recordWorker(nodeId);
+    return { worker: true };
+  }
+
+  /** Hands Raft leadership to another voter. */
   transferLeadership(to?: string): Promise<void> {
     return this.raft.transferLeadership(to);
   }
@@ -176,31 +392,6 @@ export class Manager extends EventEmitter {
       await new Promise((r) => setTimeout(r, 20));
       await this.transition;
     }
-  }
-
-  /**
-   * Writes the objects of a new cluster: the cluster record and this node as its first manager.
-   * Called once by `swarm init`, after this node leads its single-voter Raft group.
-   */
-  async bootstrap(desc: NodeDescription, extra: Partial<Cluster> = {}): Promise<void> {
-    const now = new Date().toISOString();
-    await this.store.update((tx) => {
-      if (tx.list('clusters').length === 0) {
-        tx.create('clusters', { id: newId(), meta: { version: 0, createdAt: now, updatedAt: now }, spec: defaultClusterSpec(), ...extra });
-      }
-      if (!tx.get('nodes', this.opts.nodeId)) {
-        const node: Node = {
-          id: this.opts.nodeId,
-          meta: { version: 0, createdAt: now, updatedAt: now },
-          spec: { labels: {}, desiredRole: 'manager', availability: 'active' },
-          role: 'manager',
-          description: desc,
-          status: { state: 'unknown', message: '', addr: this.opts.advertiseAddr },
-          managerStatus: { leader: true, reachability: 'reachable', addr: this.opts.advertiseAddr, raftId: this.opts.nodeId },
-        };
-        tx.create('nodes', node);
-      }
-    });
   }
 
   /**
@@ -236,20 +427,25 @@ export class Manager extends EventEmitter {
         // Apply everything committed before this term first, so components start from the whole state.
         await this.raft.readIndex(5000).catch(() => undefined);
         if (!this.raft.isLeader()) return void (this.leading = false);
-        this.opts.logger.info({ nodeId: this.opts.nodeId }, 'became leader: starting dispatcher, allocator, scheduler, orchestrators');
-        const cluster = this.store.view((tx) => tx.list('clusters')[0]);
+        this.log.info({ nodeId: this.opts.nodeId }, 'became leader: starting dispatcher, allocator, scheduler, orchestrators, role manager');
+        const cluster = this.cluster();
         this.dispatcher = new Dispatcher(this.store, {
           heartbeatPeriodMs: cluster?.spec.dispatcher.heartbeatPeriodMs ?? DEFAULTS.cluster.dispatcher.heartbeatPeriodMs,
           graceMultiplier: DEFAULTS.heartbeatGraceMultiplier,
         });
-        this.components = [this.dispatcher, new Allocator(this.store), new Scheduler(this.store), new Orchestrators(this.store, { logger: this.opts.logger })];
+        const roles = new RoleManager({
+          store: this.store, control: this.control, raft: this.raft, log: this.log,
+          removalProblem: (id) => this.removalProblem(id),
+          onRemoved: (m) => this.emit('member-removed', m),
+        });
+        this.components = [this.dispatcher, new Allocator(this.store), new Scheduler(this.store), new Orchestrators(this.store, { logger: this.log }), roles];
         for (const c of this.components) await c.start();
       } else {
-        this.opts.logger.info({ nodeId: this.opts.nodeId }, 'lost leadership: stopping leader components');
+        this.log.info({ nodeId: this.opts.nodeId }, 'lost leadership: stopping leader components');
         await this.stopComponents();
       }
       this.emit('leadership', isLocal);
-    }).catch((e) => this.opts.logger.error({ err: String(e) }, 'leadership transition failed'));
+    }).catch((e) => this.log.error({ err: String(e) }, 'leadership transition failed'));
   }
 
   private async stopComponents(): Promise<void> {
@@ -257,7 +453,7 @@ export class Manager extends EventEmitter {
       try {
         await c.stop();
       } catch (e) {
-        this.opts.logger.warn({ err: String(e) }, 'component stop failed');
+        this.log.warn({ err: String(e) }, 'component stop failed');
       }
     }
     this.components = [];
@@ -269,5 +465,28 @@ export class Manager extends EventEmitter {
     this.leading = false;
     await this.stopComponents();
     await this.raft.close();
+  }
+}
+
+/**
+ * Raft data used to land in `<dataDir>/raft/raft` (the manager and the Raft host both added
+ * `raft`); it belongs in `<dataDir>/raft`. Moves an old layout once, by renames (atomic per step;
+ * a crash between the two leaves `raft.migrating`, finished on the next start).
+ */
+function migrateRaftDir(dataDir: string, log: Logger): void {
+  const dir = path.join(dataDir, 'raft');
+  const nested = path.join(dir, 'raft');
+  const tmp = path.join(dataDir, 'raft.migrating');
+  try {
+    if (fs.existsSync(nested) && !fs.existsSync(path.join(dir, 'CURRENT'))) {
+      fs.renameSync(dir, tmp);
+    }
+    if (fs.existsSync(tmp)) {
+      fs.renameSync(path.join(tmp, 'raft'), dir);
+      fs.rmSync(tmp, { recursive: true, force: true });
+      log.info({ dir }, 'moved Raft data from <data-dir>/raft/raft to <data-dir>/raft');
+    }
+  } catch (e) {
+    log.warn({ err: String(e), dir }, 'could not move Raft data to its new place; leaving it');
   }
 }

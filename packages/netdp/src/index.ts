@@ -10,3 +10,4 @@ export * from './overlay.js';
 export * from './choose.js';
 export * from './fromapi.js';
 export * from './fromview.js';
+export * from './node-network.js';

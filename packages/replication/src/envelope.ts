@@ -5,12 +5,13 @@
  *   process start of the proposing node, `seq` counts its proposals; together they let the
  *   proposer match the applied entry to its pending promise. The applier sees only `payload`.
  *   Empty entries are the leader's no-op (Raft §8) and are not passed to the applier.
- * - Snapshot data: `peersJsonLength u32 LE · peers JSON {id: "host:port"} · state-machine data`,
- *   so a member restarted or installed from a snapshot knows every peer's address.
- * - ConfChange `context`: JSON `{addr, req?}` (the peer's address; `req` = `instance:seq` of the
- *   proposer).
+ * - Snapshot data: a membership header, then the state machine's bytes (see {@link wrapSnapshot}),
+ *   so a member restarted or installed from a snapshot knows every peer's address and node, and
+ *   the removed members.
+ * - ConfChange `context`: JSON `{addr, nodeId, req?}` (membership.ts `ConfContext`).
  */
 import type { NodeId } from '@shoal/raft';
+import type { MembershipHeader } from './membership.js';
 
 export const PROPOSAL_HEADER_BYTES = 8;
 
@@ -30,8 +31,13 @@ export function parseProposal(data: Uint8Array): { instance: number; seq: number
 
 export type PeerMap = Record<NodeId, string>;
 
-export function wrapSnapshot(peers: PeerMap, state: Uint8Array): Buffer {
-  const pj = Buffer.from(JSON.stringify(peers), 'utf8');
+/**
+ * Snapshot data: `headerJsonLength u32 LE · header JSON · state-machine data`. The header is the
+ * membership at the snapshot's index (see membership.ts); versions before it wrote a bare
+ * `{id: "host:port"}` map, still read.
+ */
+export function wrapSnapshot(header: MembershipHeader, state: Uint8Array): Buffer {
+  const pj = Buffer.from(JSON.stringify({ v: 2, ...header }), 'utf8');
   const b = Buffer.allocUnsafe(4 + pj.byteLength + state.byteLength);
   b.writeUInt32LE(pj.byteLength, 0);
   pj.copy(b, 4);
@@ -40,27 +46,15 @@ export function wrapSnapshot(peers: PeerMap, state: Uint8Array): Buffer {
 }
 
 /** @throws RangeError on data that is not a driver snapshot. */
-export function unwrapSnapshot(data: Uint8Array): { peers: PeerMap; state: Uint8Array } {
-  if (data.byteLength === 0) return { peers: {}, state: data };
+export function unwrapSnapshot(data: Uint8Array): { header: MembershipHeader; state: Uint8Array } {
+  if (data.byteLength === 0) return { header: { peers: {}, nodes: {}, removed: [] }, state: data };
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (b.byteLength < 4) throw new RangeError(`snapshot data is ${b.byteLength} bytes, too short for its peer header`);
   const n = b.readUInt32LE(0);
   if (4 + n > b.byteLength) throw new RangeError(`snapshot peer header says ${n} bytes but only ${b.byteLength - 4} follow`);
-  const peers = JSON.parse(b.toString('utf8', 4, 4 + n)) as PeerMap;
-  return { peers, state: b.subarray(4 + n) };
-}
-
-export interface ConfContext {
-  addr?: string;
-  req?: string;
-}
-
-export function parseConfContext(ctx: string | undefined): ConfContext {
-  if (!ctx) return {};
-  try {
-    const v = JSON.parse(ctx) as unknown;
-    return typeof v === 'object' && v !== null ? (v as ConfContext) : {};
-  } catch {
-    return { addr: ctx };
-  }
+  const h = JSON.parse(b.toString('utf8', 4, 4 + n)) as Partial<MembershipHeader> & { v?: number };
+  const header: MembershipHeader = h.v === 2
+    ? { peers: h.peers ?? {}, nodes: h.nodes ?? {}, removed: h.removed ?? [] }
+    : { peers: h as unknown as PeerMap, nodes: {}, removed: [] };
+  return { header, state: b.subarray(4 + n) };
 }

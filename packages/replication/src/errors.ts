@@ -39,3 +39,11 @@ export class NodeClosedError extends Error {
     this.name = 'NodeClosedError';
   }
 }
+
+/** This member was removed from the Raft group: it takes no part any more (proposals, reads, membership). */
+export class MemberRemovedError extends Error {
+  constructor(op: string) {
+    super(`${op} refused: this member was removed from the Raft group`);
+    this.name = 'MemberRemovedError';
+  }
+}

@@ -12,12 +12,15 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { EntryType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
-import type { ConfChange, ConfState, Entry, Logger as CoreLogger, NodeId, Ready, ReadState, Snapshot, SoftState, Status } from '@shoal/raft';
+import { EntryType, MessageType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
+import type { ConfChange, ConfState, Entry, Logger as CoreLogger, Message, NodeId, Ready, Snapshot, SoftState, Status } from '@shoal/raft';
 import { LevelStorage } from './level-storage.js';
-import { GrpcTransport, type TransportCredentials, type TransportHandler } from './transport.js';
-import { NodeClosedError, TimeoutError } from './errors.js';
-import { frameProposal, parseConfContext, parseProposal, unwrapSnapshot, wrapSnapshot, type PeerMap } from './envelope.js';
+import { GrpcTransport, type Transport, type TransportCredentials, type TransportHandler } from './transport.js';
+import { MemberRemovedError, NodeClosedError, TimeoutError } from './errors.js';
+import { frameProposal, parseProposal, unwrapSnapshot, type PeerMap } from './envelope.js';
+import { Membership, forceNewClusterChanges, type Member } from './membership.js';
+import { Proposals } from './proposals.js';
+import { Snapshotter } from './snapshotter.js';
 
 /** The replicated state machine the driver feeds (e.g. the store). Calls are serialized. */
 export interface Applier {
@@ -49,15 +52,22 @@ export interface PeerAddr {
   id: NodeId;
   /** `host:port` of the peer's Raft gRPC server. */
   addr: string;
+  /** The cluster node it runs on (default: its Raft ID). */
+  nodeId?: string;
 }
 
 export interface RaftNodeOptions {
-  /** This member's Raft id (non-empty, unique in the cluster, stable across restarts). */
+  /**
+   * This member's Raft ID: non-empty, stable across restarts, and never used by another membership
+   * (a node that rejoins the group gets a fresh one; see membership.ts).
+   */
   id: NodeId;
+  /** The cluster node this member runs on (recorded with its membership; default: `id`). */
+  nodeId?: string;
   /** Directory for durable state; Raft uses `<dataDir>/raft` (a LevelDB database). */
   dataDir: string;
   /** The peer transport, already started (`await transport.start()`). The caller closes it. */
-  transport?: GrpcTransport;
+  transport?: Transport;
   /** Instead of `transport`: `host:port` for a transport the node creates, starts and closes. */
   listen?: string;
   /** Address peers reach the transport created from `listen` at (default: `listen`); required when listening on 0.0.0.0. */
@@ -122,22 +132,10 @@ export interface NodeStatus {
   confState: ConfState;
   /** Known member addresses (including this node's). */
   peers: PeerMap;
+  /** Raft IDs removed from the group. */
+  removed: NodeId[];
   /** The core's status (leader: per-peer progress). */
   raft: Status;
-}
-
-interface PendingOp {
-  resolve(v: { index: number }): void;
-  reject(e: Error): void;
-  timer: NodeJS.Timeout;
-}
-
-interface PendingRead {
-  resolve(): void;
-  reject(e: Error): void;
-  timer: NodeJS.Timeout;
-  /** Read index once the leader confirmed it; -1 while waiting. */
-  index: number;
 }
 
 /** Internal event: the node closed or failed (wakes waits inside open()). */
@@ -159,40 +157,36 @@ function coreLogger(l: DriverLogger): CoreLogger {
  * - `'leader-change' (leaderId: string ('' = none), isLocalLeader: boolean)`. When this node
  *   becomes leader the event (with `true`) fires once it has applied an entry of its own term,
  *   i.e. everything committed before its term is applied — start leader-only work then;
- * - `'removed' ()` — this member was removed from the configuration;
+ * - `'removed' ()` — this member was removed from the group (it applied its own removal, or a
+ *   member refused its messages as a removed member's); once. The node stops taking part: the
+ *   host should close it and wipe its Raft data (a later membership uses a fresh Raft ID);
  * - `'error' (err)` — fatal (disk write failed); the node has stopped. Emitted only when a
  *   listener exists, logged otherwise.
  */
 export class RaftNode extends EventEmitter {
   readonly id: NodeId;
+  /** The cluster node this member runs on. */
+  readonly nodeId: string;
   private raw!: RawNode;
   private readonly storage: LevelStorage;
-  private readonly transport: GrpcTransport | undefined;
+  private readonly transport: Transport | undefined;
   private readonly ownsTransport: boolean;
   private readonly applier: Applier;
   private readonly log: DriverLogger;
   private readonly tickMs: number;
   private readonly snapshotEvery: number;
-  private readonly keepEntries: number;
   private readonly maxProposalBytes: number;
   private readonly defaultTimeoutMs: number;
   /** Random per process start: tags this node's proposals (see envelope.ts). */
   private readonly instance = randomInt(0, 2 ** 32 - 1);
   private seq = 0;
-  private readonly pending = new Map<number, PendingOp>();
-  private readonly reads = new Map<number, PendingRead>();
+  private readonly waiting = new Proposals();
+  private readonly membership = new Membership();
+  private readonly snapshots: Snapshotter;
   private applyWaiters: { index: number; resolve(): void }[] = [];
-  private snapRequests: { resolve(index: number): void; reject(e: Error): void }[] = [];
-  /** The background write of a local snapshot, while one runs. */
-  private snapshotting: Promise<void> | undefined;
-  /** Index of the last local snapshot started (durable or not). */
-  private snapPendingIndex = 0;
-  private peers: PeerMap = {};
-  private confState: ConfState = { voters: [], learners: [] };
   private applied = 0;
   /** `applied` as of the last advance() (what the core counts as applied). */
   private advancedApplied = 0;
-  private snapIndex = 0;
   private lead: NodeId = '';
   private role: SoftState['role'] = 'follower';
   private curTerm = 0;
@@ -208,10 +202,15 @@ export class RaftNode extends EventEmitter {
   private loopDone: Promise<void> = Promise.resolve();
   private closed = false;
   private failure: Error | undefined;
+  /** 'removed' was emitted (once). */
+  private wasRemoved = false;
+  /** Raft IDs whose refused messages were already logged (each once). */
+  private readonly loggedRefusals = new Set<NodeId>();
 
-  private constructor(opts: RaftNodeOptions, storage: LevelStorage, transport: GrpcTransport | undefined, ownsTransport: boolean) {
+  private constructor(opts: RaftNodeOptions, storage: LevelStorage, transport: Transport | undefined, ownsTransport: boolean) {
     super();
     this.id = opts.id;
+    this.nodeId = opts.nodeId ?? opts.id;
     this.storage = storage;
     this.transport = transport;
     this.ownsTransport = ownsTransport;
@@ -219,9 +218,14 @@ export class RaftNode extends EventEmitter {
     this.log = opts.logger ?? nopLogger;
     this.tickMs = opts.tickMs ?? 100;
     this.snapshotEvery = opts.snapshotEvery ?? 10_000;
-    this.keepEntries = opts.keepEntries ?? 500;
     this.maxProposalBytes = opts.maxProposalBytes ?? 8 << 20;
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
+    this.snapshots = new Snapshotter({
+      storage, source: opts.applier, keepEntries: opts.keepEntries ?? 500,
+      log: { info: (o, msg) => this.log.info({ id: this.id, ...o }, msg) },
+      onFatal: (err) => this.fatal(err),
+      onSettled: () => this.wake(),
+    });
   }
 
   /**
@@ -238,14 +242,15 @@ export class RaftNode extends EventEmitter {
     let transport = opts.transport;
     let owns = false;
     if (!transport && opts.listen) {
-      transport = new GrpcTransport({
+      const t = new GrpcTransport({
         id: opts.id,
         listen: opts.listen,
         ...(opts.advertise ? { advertise: opts.advertise } : {}),
         ...(opts.clusterId ? { clusterId: opts.clusterId } : {}),
         ...(opts.credentials ? { credentials: opts.credentials } : {}),
       });
-      await transport.start();
+      await t.start();
+      transport = t;
       owns = true;
     }
     let storage: LevelStorage;
@@ -268,7 +273,7 @@ export class RaftNode extends EventEmitter {
   private async init(opts: RaftNodeOptions): Promise<void> {
     const selfAddr = this.transport?.address() ?? '';
     if (this.storage.loaded.fresh && !opts.join) {
-      const founders = opts.bootstrap?.peers ?? [{ id: this.id, addr: selfAddr }];
+      const founders = opts.bootstrap?.peers ?? [{ id: this.id, addr: selfAddr, nodeId: this.nodeId }];
       if (!founders.some((p) => p.id === this.id)) {
         throw new RangeError(`bootstrap.peers does not list this node (${this.id}); include every founding member, this one too`);
       }
@@ -278,11 +283,16 @@ export class RaftNode extends EventEmitter {
         term: 1,
         index: i + 1,
         type: EntryType.ConfChange,
-        data: Buffer.from(JSON.stringify({ type: 'addNode', nodeId: p.id, context: JSON.stringify({ addr: p.addr }) } satisfies ConfChange)),
+        data: Buffer.from(JSON.stringify({
+          type: 'addNode', nodeId: p.id, context: JSON.stringify({ addr: p.addr, nodeId: p.nodeId ?? p.id }),
+        } satisfies ConfChange)),
       }));
       await this.storage.save({ term: 1, vote: '', commit: ents.length }, ents);
     }
-    for (const p of opts.join?.peers ?? []) this.transport?.addPeer(p.id, p.addr);
+    for (const p of opts.join?.peers ?? []) {
+      this.transport?.addPeer(p.id, p.addr);
+      this.membership.setAddr(p.id, p.addr);
+    }
     if (opts.forceNewCluster) await this.forceNewCluster(selfAddr);
 
     const snap = this.storage.snapshot();
@@ -317,14 +327,20 @@ export class RaftNode extends EventEmitter {
     this.loopDone = this.run();
     this.ticker = setInterval(() => {
       if (this.closed) return;
-      this.raw.tick();
+      try {
+        this.raw.tick();
+      } catch (err) {
+        // The core signals impossible situations by throwing; one must never end the daemon.
+        this.log.error({ id: this.id, err: (err as Error).message }, 'raft: tick failed');
+      }
       this.wake();
     }, this.tickMs);
     this.ticker.unref?.();
     // Replay committed entries before reporting the node open.
     await this.waitApplied(hs.commit);
     if (this.failure) throw this.failure;
-    if (this.confState.voters.length === 1 && this.confState.voters[0] === this.id) {
+    const conf = this.membership.conf();
+    if (conf.voters.length === 1 && conf.voters[0] === this.id) {
       // Sole voter: no one to wait for, elect ourselves now instead of after a timeout.
       this.raw.campaign();
       this.wake();
@@ -346,26 +362,21 @@ export class RaftNode extends EventEmitter {
     }
   }
 
-  /** See {@link RaftNodeOptions.forceNewCluster}. */
+  /**
+   * See {@link RaftNodeOptions.forceNewCluster}: appends, as committed entries of the last term,
+   * conf changes that leave this member the only voter ({@link forceNewClusterChanges}). The
+   * removed members are remembered as removed like any others: when they come back, every member
+   * refuses their messages and tells them so.
+   */
   private async forceNewCluster(selfAddr: string): Promise<void> {
     const mem = this.storage.mem;
     const hs = mem.hardStateSnapshot();
     const snap = mem.snapshot();
-    const voters = new Set(snap.metadata.confState.voters);
-    const learners = new Set(snap.metadata.confState.learners);
-    if (hs.commit > snap.metadata.index) {
-      for (const e of mem.entries(snap.metadata.index + 1, hs.commit + 1, Infinity)) {
-        if (e.type !== EntryType.ConfChange) continue;
-        const cc = decodeConfChange(e.data);
-        if (cc.type === 'addNode') (learners.delete(cc.nodeId), voters.add(cc.nodeId));
-        else if (cc.type === 'addLearner') (voters.delete(cc.nodeId), learners.add(cc.nodeId));
-        else (voters.delete(cc.nodeId), learners.delete(cc.nodeId));
-      }
-    }
-    const changes: ConfChange[] = [];
-    if (!voters.has(this.id)) changes.push({ type: 'addNode', nodeId: this.id, context: JSON.stringify({ addr: selfAddr }) });
-    for (const id of [...voters, ...learners]) if (id !== this.id) changes.push({ type: 'removeNode', nodeId: id });
-    if (changes.length === 0 && mem.lastIndex() === hs.commit) return;
+    const committed = hs.commit > snap.metadata.index
+      ? mem.entries(snap.metadata.index + 1, hs.commit + 1, Infinity).filter((e) => e.type === EntryType.ConfChange).map((e) => e.data)
+      : [];
+    const changes = forceNewClusterChanges(snap.metadata.confState, committed, { id: this.id, addr: selfAddr, nodeId: this.nodeId });
+    if (changes.length === 0) return; // already alone; an uncommitted tail is kept (as sole voter we commit it)
     const term = mem.term(hs.commit);
     const ents: Entry[] = changes.map((cc, i) => ({
       term,
@@ -373,10 +384,6 @@ export class RaftNode extends EventEmitter {
       type: EntryType.ConfChange,
       data: Buffer.from(JSON.stringify(cc)),
     }));
-    if (ents.length === 0) {
-      // Nothing to change but an uncommitted tail: keep it (as sole voter we will commit it).
-      return;
-    }
     this.log.warn({ id: this.id, removed: changes.filter((c) => c.type === 'removeNode').map((c) => c.nodeId) }, 'raft: forcing a new single-voter cluster');
     await this.storage.save({ ...hs, commit: hs.commit + ents.length }, ents);
   }
@@ -395,6 +402,7 @@ export class RaftNode extends EventEmitter {
    */
   propose(data: Uint8Array, timeoutMs = this.defaultTimeoutMs): Promise<{ index: number }> {
     if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('propose'));
+    if (this.wasRemoved) return Promise.reject(new MemberRemovedError('propose'));
     if (data.byteLength > this.maxProposalBytes) {
       return Promise.reject(new RangeError(`proposal is ${data.byteLength} bytes, above maxProposalBytes ${this.maxProposalBytes}; split it`));
     }
@@ -406,7 +414,7 @@ export class RaftNode extends EventEmitter {
       return Promise.reject(err as Error);
     }
     this.wake();
-    return this.track(seq, 'propose', timeoutMs);
+    return this.waiting.track(seq, 'propose', timeoutMs);
   }
 
   /**
@@ -418,6 +426,7 @@ export class RaftNode extends EventEmitter {
    */
   readIndex(timeoutMs = this.defaultTimeoutMs): Promise<void> {
     if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('readIndex'));
+    if (this.wasRemoved) return Promise.reject(new MemberRemovedError('readIndex'));
     const seq = this.nextSeq();
     const ctx = Buffer.allocUnsafe(8);
     ctx.writeUInt32LE(this.instance, 0);
@@ -428,26 +437,21 @@ export class RaftNode extends EventEmitter {
       return Promise.reject(err as Error);
     }
     this.wake();
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.reads.delete(seq)) reject(new TimeoutError('readIndex', timeoutMs));
-      }, timeoutMs);
-      this.reads.set(seq, { resolve, reject, timer, index: -1 });
-    });
+    return this.waiting.trackRead(seq, timeoutMs);
   }
 
   isLeader(): boolean {
     return this.lead === this.id;
   }
 
-  /** Current leader's id, `''` if none is known. */
+  /** Current leader's Raft ID, `''` if none is known. */
   leaderId(): NodeId {
     return this.lead;
   }
 
   /** Address of a member (`host:port`), if known. */
   peerAddr(id: NodeId): string | undefined {
-    return this.transport?.peerAddr(id) ?? this.peers[id];
+    return this.transport?.peerAddr(id) ?? this.membership.addr(id);
   }
 
   term(): number {
@@ -460,6 +464,8 @@ export class RaftNode extends EventEmitter {
   }
 
   status(): NodeStatus {
+    const peers: PeerMap = {};
+    for (const m of this.members()) if (m.addr) peers[m.id] = m.addr;
     return {
       id: this.id,
       leader: this.lead,
@@ -467,41 +473,55 @@ export class RaftNode extends EventEmitter {
       term: this.curTerm,
       commit: this.commit,
       applied: this.applied,
-      snapshotIndex: this.snapIndex,
-      confState: { voters: [...this.confState.voters], learners: [...this.confState.learners] },
-      peers: { ...this.peers },
+      snapshotIndex: this.snapshots.index,
+      confState: this.membership.conf(),
+      peers,
+      removed: this.membership.removed(),
       raft: this.raw.status(),
     };
   }
 
-  /** Members: voters and learners with addresses. */
-  members(): { id: NodeId; addr: string; voter: boolean }[] {
-    return [
-      ...this.confState.voters.map((id) => ({ id, addr: this.peerAddr(id) ?? '', voter: true })),
-      ...this.confState.learners.map((id) => ({ id, addr: this.peerAddr(id) ?? '', voter: false })),
-    ];
+  /** Members: voters and learners, with the cluster nodes they run on and their addresses. */
+  members(): Member[] {
+    return this.membership.members((id) => this.peerAddr(id));
   }
 
   /**
-   * Adds `id` as a learner (non-voter) reachable at `addr`; it catches up from the log or a
-   * snapshot. Leader only. Resolves when the change is applied here. Raft thesis §4.2.1.
-   * @throws NotLeaderError, ProposalDroppedError (another change pending), TimeoutError.
+   * True once this member learned it was removed from the group (also during `open`, when the
+   * replayed log or a snapshot already says so — before a host could listen for `'removed'`).
    */
-  addLearner(id: NodeId, addr: string, timeoutMs?: number): Promise<{ index: number }> {
-    return this.proposeConf({ type: 'addLearner', nodeId: id }, addr, timeoutMs);
+  get removedFromGroup(): boolean {
+    return this.wasRemoved;
+  }
+
+  /** True when `id` was removed from the group (it may never take part again). */
+  isRemoved(id: NodeId): boolean {
+    return this.membership.isRemoved(id);
+  }
+
+  /**
+   * Adds `id` (running on cluster node `nodeId`) as a learner (non-voter) reachable at `addr`; it
+   * catches up from the log or a snapshot. Leader only. Resolves when the change is applied here.
+   * Raft thesis §4.2.1.
+   * @throws NotLeaderError, ProposalDroppedError (another change pending), TimeoutError,
+   *   RangeError when `id` was removed before (Raft IDs are never reused).
+   */
+  addLearner(id: NodeId, addr: string, timeoutMs?: number, nodeId?: string): Promise<{ index: number }> {
+    return this.proposeConf({ type: 'addLearner', nodeId: id }, addr, timeoutMs, nodeId);
   }
 
   /** Promotes learner `id` to voter (address already known). Leader only. */
   promote(id: NodeId, timeoutMs?: number): Promise<{ index: number }> {
-    return this.proposeConf({ type: 'addNode', nodeId: id }, this.peerAddr(id) ?? '', timeoutMs);
+    const m = this.members().find((x) => x.id === id);
+    return this.proposeConf({ type: 'addNode', nodeId: id }, this.peerAddr(id) ?? '', timeoutMs, m?.nodeId || undefined);
   }
 
   /**
    * Adds (or promotes) `id` as a voter at `addr`. Prefer `addLearner` + wait for catch-up +
    * `promote`, so the quorum does not wait on an empty member.
    */
-  addVoter(id: NodeId, addr: string, timeoutMs?: number): Promise<{ index: number }> {
-    return this.proposeConf({ type: 'addNode', nodeId: id }, addr, timeoutMs);
+  addVoter(id: NodeId, addr: string, timeoutMs?: number, nodeId?: string): Promise<{ index: number }> {
+    return this.proposeConf({ type: 'addNode', nodeId: id }, addr, timeoutMs, nodeId);
   }
 
   /**
@@ -510,9 +530,11 @@ export class RaftNode extends EventEmitter {
    * @param timeoutMs overall deadline in ms (default 60 s; a large snapshot takes a while).
    * @throws NotLeaderError, ProposalDroppedError, TimeoutError (the member stays a learner).
    */
-  async addMember(id: NodeId, addr: string, timeoutMs = 60_000): Promise<{ index: number }> {
+  async addMember(id: NodeId, addr: string, timeoutMs = 60_000, nodeId?: string): Promise<{ index: number }> {
     const deadline = Date.now() + timeoutMs;
-    const added = await this.addLearner(id, addr, timeoutMs);
+    const existing = this.members().find((m) => m.id === id);
+    if (existing?.voter) return { index: this.applied };
+    const added = existing ? { index: this.applied } : await this.addLearner(id, addr, timeoutMs, nodeId);
     const target = Math.max(added.index, this.commit);
     for (;;) {
       if (this.closed) throw new NodeClosedError('addMember');
@@ -537,18 +559,19 @@ export class RaftNode extends EventEmitter {
    */
   async transferLeadership(to?: NodeId, timeoutMs = 5_000): Promise<void> {
     if (this.lead !== this.id) throw new NotLeaderError(this.lead);
+    const voters = this.membership.conf().voters;
     let target = to;
     if (!target) {
       const progress = this.raw.status().progress;
       let best = -1;
-      for (const v of this.confState.voters) {
+      for (const v of voters) {
         if (v === this.id) continue;
         const m = progress[v]?.match ?? 0;
         if (m > best) (best = m), (target = v);
       }
     }
     if (!target) throw new RangeError('transferLeadership: there is no other voter to hand leadership to; add one first');
-    if (!this.confState.voters.includes(target)) throw new RangeError(`transferLeadership: ${target} is not a voter; pass a voter id`);
+    if (!voters.includes(target)) throw new RangeError(`transferLeadership: ${target} is not a voter; pass a voter id`);
     const dest = target;
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -575,10 +598,9 @@ export class RaftNode extends EventEmitter {
    */
   snapshotNow(): Promise<number> {
     if (this.closed || this.failure) return Promise.reject(this.failure ?? new NodeClosedError('snapshotNow'));
-    return new Promise((resolve, reject) => {
-      this.snapRequests.push({ resolve, reject });
-      this.wake();
-    });
+    const p = this.snapshots.request();
+    this.wake();
+    return p;
   }
 
   /** Resolves once this node has applied at least `index`. */
@@ -595,7 +617,7 @@ export class RaftNode extends EventEmitter {
     this.emit(STOPPED);
     this.wake();
     await this.loopDone.catch(() => {});
-    await this.snapshotting;
+    await this.snapshots.running;
     this.failAll(new NodeClosedError('operation'));
     for (const w of this.applyWaiters) w.resolve();
     this.applyWaiters = [];
@@ -613,30 +635,25 @@ export class RaftNode extends EventEmitter {
     return this.seq;
   }
 
-  private track(seq: number, op: string, timeoutMs: number): Promise<{ index: number }> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.pending.delete(seq)) reject(new TimeoutError(op, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(seq, { resolve, reject, timer });
-    });
-  }
-
   /**
    * Proposes one membership change and resolves once it is applied here. A change refused only
    * because an earlier one has not applied yet (a new leader's pending index, or a change in flight)
    * is proposed again every tick until `timeoutMs` (ms) passes, instead of failing the caller.
    */
-  private async proposeConf(cc: ConfChange, addr: string, timeoutMs = this.defaultTimeoutMs): Promise<{ index: number }> {
+  private async proposeConf(cc: ConfChange, addr: string, timeoutMs = this.defaultTimeoutMs, nodeId?: string): Promise<{ index: number }> {
     const deadline = Date.now() + timeoutMs;
     if (this.closed || this.failure) throw this.failure ?? new NodeClosedError('membership change');
     if (!cc.nodeId) throw new RangeError('membership change: node id is empty; pass the member id');
     if (cc.type !== 'removeNode' && !addr) {
       throw new RangeError(`membership change for ${cc.nodeId}: no address known; pass its host:port`);
     }
+    if (cc.type !== 'removeNode' && this.membership.isRemoved(cc.nodeId)) {
+      throw new RangeError(`membership change for ${cc.nodeId}: that Raft ID was removed from the group; a member that comes back joins under a fresh Raft ID`);
+    }
     const seq = this.nextSeq();
-    const ctx: { addr?: string; req: string } = { req: `${this.instance}:${seq}` };
+    const ctx: { addr?: string; nodeId?: string; req: string } = { req: `${this.instance}:${seq}` };
     if (addr) ctx.addr = addr;
+    if (nodeId) ctx.nodeId = nodeId;
     for (;;) {
       if (this.closed || this.failure) throw this.failure ?? new NodeClosedError('membership change');
       if (this.lead !== this.id) throw new NotLeaderError(this.lead);
@@ -650,18 +667,66 @@ export class RaftNode extends EventEmitter {
     }
     if (addr) this.transport?.addPeer(cc.nodeId, addr);
     this.wake();
-    return this.track(seq, `${cc.type} ${cc.nodeId}`, Math.max(1, deadline - Date.now()));
+    return this.waiting.track(seq, `${cc.type} ${cc.nodeId}`, Math.max(1, deadline - Date.now()));
+  }
+
+  /**
+   * Which peer messages this member takes (etcd `rafthttp` checks removed IDs the same way):
+   * - a removed member's messages are refused, and the sender told (so it stops, rather than
+   *   campaign or lead a configuration that no longer exists — the force-new-cluster case);
+   * - a vote request from a Raft ID outside the configuration is dropped: a non-member must never
+   *   be granted a vote. Other messages from unknown IDs are taken: a member that has not yet
+   *   applied the entry adding a new member must still accept that member's appends as leader.
+   */
+  private admit(m: Message): 'ok' | 'removed' | 'drop' {
+    if (this.membership.isRemoved(m.from)) {
+      this.logRefusal(m.from, 'raft: refused a message from a removed member and told it so');
+      return 'removed';
+    }
+    if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && this.membership.known() && !this.membership.has(m.from)) {
+      this.logRefusal(m.from, 'raft: dropped a vote request from a Raft ID outside the configuration');
+      return 'drop';
+    }
+    return 'ok';
+  }
+
+  private logRefusal(from: NodeId, msg: string): void {
+    if (this.loggedRefusals.has(from)) return;
+    this.loggedRefusals.add(from);
+    this.log.warn({ id: this.id, from }, msg);
+  }
+
+  /**
+   * This member is out of the group: it goes inert at once — no ticks (so no campaigns), no
+   * messages taken, pending calls refused — so it can neither disturb the group nor lead the rest
+   * of a configuration that no longer exists (its followers then campaign, reach a current member
+   * and are told they were removed too). Says so once; the host closes the node.
+   */
+  private markRemoved(how: string): void {
+    if (this.wasRemoved) return;
+    this.wasRemoved = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = undefined;
+    this.lead = '';
+    this.role = 'follower';
+    this.waiting.failAll(new MemberRemovedError('pending operation'));
+    this.log.warn({ id: this.id, how }, 'raft: this member was removed from the Raft group');
+    this.emit('removed');
   }
 
   private readonly handler: TransportHandler = {
     onMessage: (m) => {
-      if (this.closed) return;
+      if (this.closed || this.wasRemoved) return;
+      const verdict = this.admit(m);
+      if (verdict === 'removed') return 'removed';
+      if (verdict === 'drop') return;
       try {
         this.raw.step(m);
       } catch (err) {
         this.log.debug({ id: this.id, type: m.type, from: m.from, err: (err as Error).message }, 'raft: step failed');
       }
       this.wake();
+      return;
     },
     onUnreachable: (peer) => {
       if (this.closed) return;
@@ -671,6 +736,10 @@ export class RaftNode extends EventEmitter {
       if (this.closed) return;
       this.raw.reportSnapshot(peer, ok);
       this.wake();
+    },
+    onRemoved: (peer) => {
+      if (this.closed) return;
+      this.markRemoved(`member ${peer} refused our messages`);
     },
   };
 
@@ -684,13 +753,8 @@ export class RaftNode extends EventEmitter {
 
   private async run(): Promise<void> {
     while (!this.closed && !this.failure) {
-      if (this.snapRequests.length > 0 && !this.snapshotting) {
-        const reqs = this.snapRequests;
-        this.snapRequests = [];
-        if (this.applied > this.snapIndex) this.startSnapshot();
-        void (this.snapshotting ?? Promise.resolve()).then(() => {
-          for (const r of reqs) (this.failure ? r.reject(this.failure) : r.resolve(this.snapIndex));
-        });
+      if (this.snapshots.hasRequests && !this.snapshots.running) {
+        this.snapshots.serveRequests(this.applied, () => this.captureMembership(), () => this.failure);
       }
       if (!this.raw.hasReady()) {
         await new Promise<void>((resolve) => (this.wakeFn = resolve));
@@ -734,7 +798,7 @@ export class RaftNode extends EventEmitter {
       this.role === 'leader' && !rd.snapshot && (!hs || (hs.term === this.durableTerm && hs.vote === this.durableVote));
     if (sendEarly && rd.messages.length > 0) this.transport?.send(rd.messages);
     // A snapshot from the leader replaces the log: let a local snapshot write finish first.
-    if (rd.snapshot && this.snapshotting) await this.snapshotting;
+    if (rd.snapshot && this.snapshots.running) await this.snapshots.running;
     const saving = this.storage.save(hs, rd.entries, rd.snapshot, rd.mustSync);
     // Committed entries already in the durable log are applied while the new entries are being
     // written (they are on a quorum's disks and ours); the rest wait for the write.
@@ -758,43 +822,45 @@ export class RaftNode extends EventEmitter {
     if (!sendEarly && rd.messages.length > 0) this.transport?.send(rd.messages);
     if (rd.snapshot && rd.snapshot.metadata.index > this.applied) this.restoreSnapshot(rd.snapshot, true);
     for (; next < rd.committedEntries.length; next++) this.applyEntry(rd.committedEntries[next]!);
-    for (const rs of rd.readStates) this.onReadState(rs);
-    this.settleReads();
+    for (const rs of rd.readStates) this.waiting.onReadState(rs, this.instance);
+    this.waiting.settleReads(this.applied);
     if (this.lead !== prevLead) {
-      if (wasLeader && this.lead !== this.id) this.failProposals(new NotLeaderError(this.lead));
+      if (wasLeader && this.lead !== this.id) this.waiting.failProposals(new NotLeaderError(this.lead));
       // ReadIndex requests still waiting for confirmation were addressed to the old leader.
-      for (const [seq, r] of this.reads) {
-        if (r.index < 0) {
-          clearTimeout(r.timer);
-          this.reads.delete(seq);
-          r.reject(new NotLeaderError(this.lead));
-        }
-      }
+      this.waiting.failUnconfirmedReads(new NotLeaderError(this.lead));
       this.log.info({ id: this.id, leader: this.lead, term: this.curTerm }, 'raft: leader changed');
       // A new local leader is announced once it applied an entry of its own term (its no-op), so
       // everything committed before is applied: leader-only components then see current state.
       this.announceLeader = this.lead === this.id;
       if (!this.announceLeader) this.emit('leader-change', this.lead, false);
     } else if (wasLeader && this.role !== 'leader') {
-      this.failProposals(new NotLeaderError(this.lead));
+      this.waiting.failProposals(new NotLeaderError(this.lead));
     }
     if (this.announceLeader && this.role === 'leader' && this.lastAppliedTerm === this.curTerm) {
       this.announceLeader = false;
       this.emit('leader-change', this.id, true);
     }
-    if (!this.snapshotting && this.applied - Math.max(this.snapIndex, this.snapPendingIndex) >= this.snapshotEvery) this.startSnapshot();
+    if (this.snapshots.due(this.applied, this.snapshotEvery)) {
+      const c = this.captureMembership();
+      this.snapshots.start(this.applied, c.conf, c.header);
+    }
+  }
+
+  /** The membership to store with a snapshot taken at the applied index now. */
+  private captureMembership() {
+    return { conf: this.membership.conf(), header: this.membership.header(this.id, this.transport?.address(), (id) => this.peerAddr(id)) };
   }
 
   private restoreSnapshot(snap: Snapshot, fromLeader: boolean): void {
-    const { peers, state } = unwrapSnapshot(snap.data);
-    this.peers = { ...peers };
-    for (const [id, addr] of Object.entries(peers)) this.transport?.addPeer(id, addr);
+    const { header, state } = unwrapSnapshot(snap.data);
+    this.membership.restore(snap.metadata.confState, header);
+    for (const [id, addr] of Object.entries(header.peers)) this.transport?.addPeer(id, addr);
     if (snap.metadata.index > 0) this.applier.restore(state, snap.metadata.index);
     this.applied = snap.metadata.index;
     this.advancedApplied = Math.max(this.advancedApplied, snap.metadata.index);
-    this.snapIndex = snap.metadata.index;
-    this.confState = { voters: [...snap.metadata.confState.voters], learners: [...snap.metadata.confState.learners] };
+    this.snapshots.index = snap.metadata.index;
     if (fromLeader) this.log.info({ id: this.id, index: snap.metadata.index, bytes: snap.data.byteLength }, 'raft: installed snapshot from leader');
+    if (snap.metadata.index > 0 && this.membership.isRemoved(this.id)) this.markRemoved('a snapshot lists this member as removed');
   }
 
   private applyEntry(e: Entry): void {
@@ -809,20 +875,17 @@ export class RaftNode extends EventEmitter {
         this.log.error({ id: this.id, index: e.index, err: (err as Error).message }, 'raft: undecodable conf change entry skipped');
         return;
       }
-      this.confState = this.raw.applyConfChange(cc);
-      const ctx = parseConfContext(cc.context);
+      const ctx = this.membership.apply(cc, this.raw.applyConfChange(cc));
       if (cc.type === 'removeNode') {
-        delete this.peers[cc.nodeId];
         if (cc.nodeId !== this.id) this.transport?.removePeer(cc.nodeId);
       } else if (ctx.addr) {
-        this.peers[cc.nodeId] = ctx.addr;
         this.transport?.addPeer(cc.nodeId, ctx.addr);
       }
       if (ctx.req) {
         const [inst, s] = ctx.req.split(':');
-        if (Number(inst) === this.instance) this.settle(Number(s), e.index);
+        if (Number(inst) === this.instance) this.waiting.settle(Number(s), e.index);
       }
-      if (cc.type === 'removeNode' && cc.nodeId === this.id) this.emit('removed');
+      if (cc.type === 'removeNode' && cc.nodeId === this.id) this.markRemoved(`applied its removal at index ${e.index}`);
       return;
     }
     if (e.data.byteLength === 0) return; // leader no-op
@@ -835,99 +898,16 @@ export class RaftNode extends EventEmitter {
     try {
       this.applier.apply({ index: e.index, term: e.term, data: p.payload });
     } catch (err) {
-      if (mine) this.settle(p.seq, e.index, err as Error);
+      if (mine) this.waiting.settle(p.seq, e.index, err as Error);
       else this.log.warn({ id: this.id, index: e.index, err: (err as Error).message }, 'raft: applier rejected entry');
       return;
     }
-    if (mine) this.settle(p.seq, e.index);
-  }
-
-  private settle(seq: number, index: number, err?: Error): void {
-    const op = this.pending.get(seq);
-    if (!op) return;
-    this.pending.delete(seq);
-    clearTimeout(op.timer);
-    if (err) op.reject(err);
-    else op.resolve({ index });
-  }
-
-  private onReadState(rs: ReadState): void {
-    const ctx = rs.requestCtx;
-    if (!ctx || ctx.byteLength !== 8) return;
-    const b = Buffer.from(ctx.buffer, ctx.byteOffset, 8);
-    if (b.readUInt32LE(0) !== this.instance) return;
-    const r = this.reads.get(b.readUInt32LE(4));
-    if (r) r.index = rs.index;
-  }
-
-  private settleReads(): void {
-    if (this.reads.size === 0) return;
-    for (const [seq, r] of this.reads) {
-      if (r.index >= 0 && this.applied >= r.index) {
-        this.reads.delete(seq);
-        clearTimeout(r.timer);
-        r.resolve();
-      }
-    }
-  }
-
-  /**
-   * Snapshots the applier now (synchronously, so the state is exactly `applied`) and persists it
-   * in the background: the Ready loop keeps running (heartbeats, commits) while tens of MiB are
-   * written. `snapIndex` advances when the snapshot is durable.
-   */
-  private startSnapshot(): void {
-    const index = this.applied;
-    const self = this.transport?.address();
-    const peers: PeerMap = {};
-    for (const id of [...this.confState.voters, ...this.confState.learners]) {
-      const addr = this.peerAddr(id);
-      if (addr) peers[id] = addr;
-    }
-    if (self) peers[this.id] = self;
-    // The state is captured now (exactly `applied`); serializing may happen over several ticks.
-    const later = this.applier.snapshotLater?.();
-    const eager = later ? undefined : this.applier.snapshot();
-    const confState = { voters: [...this.confState.voters], learners: [...this.confState.learners] };
-    const compactIndex = Math.max(0, index - this.keepEntries);
-    this.snapPendingIndex = index;
-    const p: Promise<void> = (later ? later() : Promise.resolve(eager!))
-      .then((state) => {
-        const data = wrapSnapshot(peers, state);
-        return this.storage.saveSnapshot(index, confState, data, compactIndex).then(() => data.byteLength);
-      })
-      .then(
-        (bytes) => {
-          this.snapIndex = Math.max(this.snapIndex, index);
-          this.log.info({ id: this.id, index, bytes, compactIndex }, 'raft: snapshot taken, log compacted');
-        },
-        (err: Error) => this.fatal(err),
-      );
-    this.snapshotting = p;
-    void p.finally(() => {
-      if (this.snapshotting === p) this.snapshotting = undefined;
-      this.wake();
-    });
-  }
-
-
-  private failProposals(err: Error): void {
-    for (const [seq, op] of this.pending) {
-      clearTimeout(op.timer);
-      this.pending.delete(seq);
-      op.reject(err);
-    }
+    if (mine) this.waiting.settle(p.seq, e.index);
   }
 
   private failAll(err: Error): void {
-    this.failProposals(err);
-    for (const r of this.snapRequests) r.reject(err);
-    this.snapRequests = [];
-    for (const [seq, r] of this.reads) {
-      clearTimeout(r.timer);
-      this.reads.delete(seq);
-      r.reject(err);
-    }
+    this.waiting.failAll(err);
+    this.snapshots.failRequests(err);
   }
 
   private fatal(err: Error): void {

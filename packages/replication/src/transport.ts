@@ -75,12 +75,39 @@ export const RAFT_GRPC_SERVER_OPTIONS: grpc.ServerOptions = {
 
 /** Callbacks from the transport into the Raft host. Called on the event loop, never re-entrantly from `send`. */
 export interface TransportHandler {
-  /** A message arrived for this node. */
-  onMessage(m: Message): void;
+  /**
+   * A message arrived for this node. Returning `'removed'` refuses it because its sender was
+   * removed from the group: the transport tells the sender so (its `onRemoved` fires) and stops
+   * taking its messages on that stream.
+   */
+  onMessage(m: Message): void | 'removed';
   /** A message to `peer` could not be delivered (etcd `ReportUnreachable`). */
   onUnreachable(peer: NodeId): void;
   /** A snapshot to `peer` was delivered (`ok`) or failed (etcd `ReportSnapshot`). */
   onSnapshotStatus(peer: NodeId, ok: boolean): void;
+  /** `peer` refused this node's messages: this node's member was removed from the group. */
+  onRemoved?(peer: NodeId): void;
+}
+
+/** gRPC status details with which a member refuses a removed member's messages. */
+export const MEMBER_REMOVED = 'raft: the sender was removed from the Raft group';
+
+/**
+ * What a Raft host needs of a transport: {@link GrpcTransport} between processes, or an in-memory
+ * one in tests (`@shoal/testkit`).
+ */
+export interface Transport {
+  readonly id: NodeId;
+  /** The `host:port` peers reach this node at. */
+  address(): string;
+  setHandler(h: TransportHandler): void;
+  addPeer(id: NodeId, addr: string): void;
+  removePeer(id: NodeId): void;
+  peerAddr(id: NodeId): string | undefined;
+  /** Sends messages (fire and forget); failures come back through the handler. */
+  send(msgs: readonly Message[]): void;
+  /** Releases connections (and a server the transport owns). */
+  close(): Promise<void>;
 }
 
 export interface TransportCredentials {
@@ -126,7 +153,7 @@ interface Peer {
 }
 
 /** Raft message transport over gRPC. */
-export class GrpcTransport {
+export class GrpcTransport implements Transport {
   readonly id: NodeId;
   /** The gRPC server carrying the Raft service (the host may register more services on it). */
   readonly server: grpc.Server;
@@ -275,6 +302,11 @@ export class GrpcTransport {
       if (this.closed) return;
       p.retryAt = Date.now() + p.backoffMs;
       p.backoffMs = Math.min(p.backoffMs * 2, this.backoffMaxMs);
+      if (err?.details === MEMBER_REMOVED) {
+        this.opts.logger?.warn({ peer: p.id }, 'raft transport: the peer refused our messages: this member was removed from the Raft group');
+        this.handler?.onRemoved?.(p.id);
+        return;
+      }
       if (err) this.opts.logger?.debug?.({ peer: p.id, addr: p.addr, err: err.message }, 'raft transport: stream to peer failed');
       this.handler?.onUnreachable(p.id);
     });
@@ -298,6 +330,7 @@ export class GrpcTransport {
       ok = await new Promise<boolean>((resolve) => {
         const call = client.InstallSnapshot({ deadline }, (err, ack) => {
           if (err) this.opts.logger?.warn({ peer: p.id, err: err.message }, 'raft transport: snapshot send failed');
+          else if (ack?.error === MEMBER_REMOVED) this.handler?.onRemoved?.(p.id);
           else if (!ack?.ok) this.opts.logger?.warn({ peer: p.id, err: ack?.error }, 'raft transport: peer rejected snapshot');
           resolve(!err && !!ack?.ok);
         });
@@ -343,8 +376,9 @@ export class GrpcTransport {
   private serveStream(call: grpc.ServerReadableStream<Envelope, unknown>, cb: grpc.sendUnaryData<unknown>): void {
     this.inbound.add(call);
     call.sendMetadata(new grpc.Metadata());
+    let refused = false;
     call.on('data', (env: Envelope) => {
-      if (!this.accept(env)) return;
+      if (refused || !this.accept(env)) return;
       let m: Message;
       try {
         m = decodeMessage(env.message);
@@ -352,7 +386,11 @@ export class GrpcTransport {
         this.opts.logger?.warn({ from: env.from, err: (err as Error).message }, 'raft transport: undecodable message dropped');
         return;
       }
-      this.handler?.onMessage(m);
+      if (this.handler?.onMessage(m) === 'removed') {
+        // Tell the sender (its stream ends with this status) instead of silently dropping.
+        refused = true;
+        if (this.inbound.delete(call)) cb({ code: grpc.status.FAILED_PRECONDITION, details: MEMBER_REMOVED });
+      }
     });
     const done = (): void => {
       if (!this.inbound.delete(call)) return;
@@ -396,8 +434,8 @@ export class GrpcTransport {
       }
       try {
         const m = decodeMessage(header!.message, buf);
-        this.handler?.onMessage(m);
-        cb(null, { ok: true, error: '' });
+        if (this.handler?.onMessage(m) === 'removed') cb(null, { ok: false, error: MEMBER_REMOVED });
+        else cb(null, { ok: true, error: '' });
       } catch (err) {
         cb(null, { ok: false, error: `undecodable snapshot message: ${(err as Error).message}` });
       }

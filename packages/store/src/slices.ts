@@ -10,13 +10,15 @@ const SLICE_MS = 4;
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
- * Serializes `{ ...head, [key]: { name: items[], ... } }` — an object whose `key` property maps
- * names to arrays — like `JSON.stringify`, yielding between items every {@link SLICE_MS} ms.
- * `head` values and every item are serialized with `JSON.stringify`; they must not change until
- * the promise settles (pass immutable objects or copies).
+ * Serializes `{ ...head, [key]: { name: items[], ... }, ...tail }` — an object whose `key` property
+ * maps names to arrays — like `JSON.stringify`, yielding between items every {@link SLICE_MS} ms.
+ * `head` and `tail` values and every item are serialized with `JSON.stringify`; they must not change
+ * until the promise settles (pass immutable objects or copies).
  * @returns the UTF-8 bytes.
  */
-export async function stringifyArraysSliced(head: Record<string, unknown>, key: string, arrays: [string, readonly unknown[]][]): Promise<Uint8Array> {
+export async function stringifyArraysSliced(
+  head: Record<string, unknown>, key: string, arrays: [string, readonly unknown[]][], tail: Record<string, unknown> = {},
+): Promise<Uint8Array> {
   const parts: string[] = [];
   const headJson = JSON.stringify(head);
   parts.push(headJson === '{}' ? '{' : headJson.slice(0, -1) + ',');
@@ -34,6 +36,9 @@ export async function stringifyArraysSliced(head: Record<string, unknown>, key: 
     }
     parts.push(']');
   }
-  parts.push('}}');
+  parts.push('}');
+  const tailJson = JSON.stringify(tail);
+  if (tailJson !== '{}') parts.push(',' + tailJson.slice(1, -1));
+  parts.push('}');
   return Buffer.from(parts.join(''), 'utf8');
 }

@@ -17,7 +17,15 @@ import { stringifyArraysSliced } from './slices.js';
  * - Names (`spec.name` of services, networks, secrets, nodes) are indexed case-insensitively, as
  *   SwarmKit's name index is: `byName('services', 'API')` finds `api`, and a service, network or
  *   secret cannot take a name another one has in any case.
- * - Every written object gets `meta.createdAt` (kept from the first write) and `meta.updatedAt`.
+ * - Every written object gets `meta.createdAt` (kept from the first write) and `meta.updatedAt`,
+ *   stamped by the *proposer* inside the transaction (SwarmKit `touchMeta`, store/memory.go) and
+ *   carried in the entry: applying the log is a pure function of the log, so every replica — and a
+ *   replica replaying its log after a restart — holds byte-identical objects.
+ * - Exactly-once writes: `update(fn, { requestId })` records the request id (and `fn`'s JSON
+ *   result) in the replicated state, in the same entry as the write. An entry whose request id is
+ *   already recorded changes nothing on any replica, and its proposer gets the first outcome; a
+ *   client retrying a write after a leader change therefore runs it at most once. Ids expire
+ *   {@link REQUEST_TTL_MS} after their write, by the proposer time carried in later entries.
  * - `watch(fn)` delivers create/update/delete events per applied entry, then a `commit` event.
  *
  * Objects handed out are deep-frozen: never mutate them; copy (`structuredClone`) and write the copy.
@@ -77,7 +85,41 @@ interface Envelope {
   /** Proposal id, to hand the apply outcome back to the local `update` call. */
   p: string;
   a: StoreAction[];
+  /** Proposer time, ms since the epoch: expires recorded request ids (absent in entries of older versions). */
+  t?: number;
+  /** The client request this entry carries out: its id and the JSON result to answer a retry with. */
+  q?: { id: string; r: unknown };
 }
+
+/** A client request recorded with its write (see {@link MemoryStore.update}). */
+export interface RecordedRequest {
+  /** Raft index of the entry that carried it out. */
+  index: number;
+  /** Proposer time of that entry, ms since the epoch. */
+  at: number;
+  /** What the write returned (JSON). */
+  result: unknown;
+}
+
+/**
+ * How long a request id is remembered after its write, ms: longer than any client retries a
+ * write (the CLI's forwarding gives up after 12 s), short enough to keep the table small.
+ */
+export const REQUEST_TTL_MS = 10 * 60_000;
+
+/** Options of {@link MemoryStore.update}. */
+export interface UpdateOptions {
+  /** Re-runs of `fn` after a {@link SequenceConflictError} (default 3). */
+  retries?: number;
+  /**
+   * The client request this write carries out: recorded with the write; a write whose id is
+   * already recorded is not run again and returns the recorded result instead.
+   */
+  requestId?: string;
+}
+
+/** The outcome of one applied proposal, for its proposer. */
+type Outcome = { err: Error | null; dup?: { result: unknown } };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -123,13 +165,22 @@ export class MemoryStore {
   /** Named tables: lowercased name → IDs (a set: node names, and names stored before they were unique in any case, may repeat). */
   private names = new Map<TableName, Map<string, Set<string>>>();
   private watchers = new Set<(ev: StoreEvent) => void>();
-  private outcomes = new Map<string, Error | null>();
+  private outcomes = new Map<string, Outcome | null>();
+  /** Recorded client requests, oldest first (replicated: part of the state and its snapshots). */
+  private requests = new Map<string, RecordedRequest>();
   private seq = 0;
   private readonly instance = Math.random().toString(36).slice(2, 10);
+  private readonly now: () => number;
   /** Raft index of the last applied entry. */
   appliedIndex = 0;
 
-  constructor(private proposer?: Proposer) {}
+  /**
+   * @param proposer the Raft side (set later with {@link setProposer} when Raft opens after the store).
+   * @param opts.now the proposer's clock, ms since the epoch (default `Date.now`): stamps `meta` times.
+   */
+  constructor(private proposer?: Proposer, opts: { now?: () => number } = {}) {
+    this.now = opts.now ?? Date.now;
+  }
 
   setProposer(p: Proposer): void {
     this.proposer = p;
@@ -144,15 +195,21 @@ export class MemoryStore {
    * @throws SequenceConflictError when a read object changed concurrently `retries + 1` times;
    *   AlreadyExists / NotFound from `fn`; whatever the proposer rejects with (e.g. NotLeaderError).
    */
-  async update<R>(fn: (tx: Tx) => R, opts: { retries?: number } = {}): Promise<R> {
+  async update<R>(fn: (tx: Tx) => R, opts: UpdateOptions = {}): Promise<R> {
     const retries = opts.retries ?? 3;
+    const id = opts.requestId;
     for (let attempt = 0; ; attempt++) {
-      const { tx, actions } = this.writer();
+      if (id !== undefined) {
+        const seen = this.requests.get(id);
+        if (seen) return seen.result as R;
+      }
+      const now = this.now();
+      const { tx, actions } = this.writer(new Date(now).toISOString());
       const result = fn(tx);
       if (actions.length === 0) return result;
       try {
-        await this.commit(actions);
-        return result;
+        const dup = await this.commit(actions, { t: now, ...(id !== undefined ? { q: { id, r: result ?? null } } : {}) });
+        return dup ? (dup.result as R) : result;
       } catch (e) {
         if (e instanceof SequenceConflictError && attempt < retries) continue;
         throw e;
@@ -160,20 +217,29 @@ export class MemoryStore {
     }
   }
 
-  /** Proposes raw actions (already validated by a transaction). */
-  async commit(actions: StoreAction[]): Promise<void> {
+  /**
+   * Proposes raw actions (already validated and stamped by a transaction).
+   * @returns the first outcome when `extra.q` names a request already carried out, else undefined.
+   */
+  async commit(actions: StoreAction[], extra: { t?: number; q?: Envelope['q'] } = {}): Promise<{ result: unknown } | undefined> {
     if (!this.proposer) throw new ShoalError('Unavailable', 'store has no proposer (Raft not started)');
     const p = `${this.instance}.${++this.seq}`;
-    const data = enc.encode(JSON.stringify({ p, a: actions } satisfies Envelope));
+    const data = enc.encode(JSON.stringify({ p, a: actions, ...extra } satisfies Envelope));
     this.outcomes.set(p, null);
     try {
       await this.proposer.propose(data);
       const out = this.outcomes.get(p);
-      if (out === undefined) throw new ShoalError('Internal', 'proposal committed but never applied');
-      if (out) throw out;
+      if (!out) throw new ShoalError('Internal', 'proposal committed but never applied');
+      if (out.err) throw out.err;
+      return out.dup;
     } finally {
       this.outcomes.delete(p);
     }
+  }
+
+  /** The recorded outcome of client request `id`, if it was carried out (and has not expired). */
+  request(id: string): RecordedRequest | undefined {
+    return this.requests.get(id);
   }
 
   /** Subscribes to applied changes. Returns the unsubscribe function. */
@@ -193,10 +259,18 @@ export class MemoryStore {
       return; // not a store entry (e.g. a membership change payload)
     }
     if (!Array.isArray(env.a)) return;
+    if (typeof env.t === 'number') this.expireRequests(env.t);
+    const seen = env.q ? this.requests.get(env.q.id) : undefined;
+    if (seen) {
+      // The same client request, carried out by an earlier entry (a retry through another leader):
+      // nothing changes; the proposer answers with the first outcome.
+      if (this.outcomes.has(env.p)) this.outcomes.set(env.p, { err: null, dup: { result: seen.result } });
+      return;
+    }
     const err = this.check(env.a);
-    if (this.outcomes.has(env.p)) this.outcomes.set(env.p, err);
+    if (this.outcomes.has(env.p)) this.outcomes.set(env.p, { err });
     if (err) return;
-    const now = new Date().toISOString();
+    if (env.q) this.requests.set(env.q.id, { index: entry.index, at: env.t ?? 0, result: env.q.r });
     const events: StoreEvent[] = [];
     for (const act of env.a) {
       const table = this.tables.get(act.table)!;
@@ -209,8 +283,13 @@ export class MemoryStore {
         continue;
       }
       const obj = act.object;
-      // An empty createdAt (a writer's placeholder, or a record written before this was stamped) gets the apply time.
-      obj.meta = { version: entry.index, createdAt: old?.meta.createdAt || obj.meta?.createdAt || now, updatedAt: now };
+      // Times come from the proposer (in the entry); only the version is the apply's: the log index.
+      // Entries of versions that stamped at apply carry no times: keep what is known, never a clock.
+      obj.meta = {
+        version: entry.index,
+        createdAt: obj.meta?.createdAt || old?.meta.createdAt || '',
+        updatedAt: obj.meta?.updatedAt || old?.meta.updatedAt || '',
+      };
       deepFreeze(obj);
       if (old) this.unindex(act.table, old);
       table.set(obj.id, obj);
@@ -221,11 +300,30 @@ export class MemoryStore {
     for (const ev of events) this.emit(ev);
   }
 
+  /** Forgets request ids recorded more than {@link REQUEST_TTL_MS} before proposer time `t` (ms). */
+  private expireRequests(t: number): void {
+    for (const [id, r] of this.requests) {
+      if (t - r.at <= REQUEST_TTL_MS) break; // insertion order = log order ≈ time order
+      this.requests.delete(id);
+    }
+  }
+
   /** Raft applier: serialize the whole state (JSON bytes). */
   snapshot(): Uint8Array {
     const out: Record<string, AnyObject[]> = {};
     for (const [t, m] of this.tables) out[t] = [...m.values()];
-    return enc.encode(JSON.stringify({ index: this.appliedIndex, tables: out }));
+    return enc.encode(JSON.stringify({ index: this.appliedIndex, tables: out, requests: [...this.requests] }));
+  }
+
+  /**
+   * Every table and the recorded requests as canonical JSON text (tables in a fixed order, rows by
+   * ID): equal on two replicas exactly when their states are. For replica comparisons in tests.
+   */
+  dump(): string {
+    const tables: Record<string, AnyObject[]> = {};
+    for (const t of TABLE_NAMES) tables[t] = [...this.tables.get(t)!.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const requests = [...this.requests].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return JSON.stringify({ tables, requests });
   }
 
   /**
@@ -235,13 +333,17 @@ export class MemoryStore {
   snapshotLater(): () => Promise<Uint8Array> {
     const index = this.appliedIndex;
     const arrays: [string, AnyObject[]][] = [...this.tables].map(([t, m]) => [t, [...m.values()]]);
-    return () => stringifyArraysSliced({ index }, 'tables', arrays);
+    const requests = [...this.requests];
+    return () => stringifyArraysSliced({ index }, 'tables', arrays, { requests });
   }
 
   /** Raft applier: replace the whole state with a snapshot taken at `index`. */
   restore(data: Uint8Array, index: number): void {
-    const snap = data.length ? (JSON.parse(dec.decode(data)) as { tables: Record<string, AnyObject[]> }) : { tables: {} };
+    const snap = data.length
+      ? (JSON.parse(dec.decode(data)) as { tables: Record<string, AnyObject[]>; requests?: [string, RecordedRequest][] })
+      : { tables: {} };
     this.tables = new Map(TABLE_NAMES.map((t) => [t, new Map()]));
+    this.requests = new Map(snap.requests ?? []);
     this.tasksBySvc.clear();
     this.tasksByNd.clear();
     this.names.clear();
@@ -360,7 +462,8 @@ export class MemoryStore {
     };
   }
 
-  private writer(): { tx: Tx; actions: StoreAction[] } {
+  /** A transaction overlay whose writes are stamped with `now` (ISO-8601, the proposer's time). */
+  private writer(now: string): { tx: Tx; actions: StoreAction[] } {
     const actions: StoreAction[] = [];
     const base = this.reader(true);
     // Overlay of this transaction's own writes, so reads after writes see them.
@@ -408,6 +511,8 @@ export class MemoryStore {
         const name = nameOf(o);
         const other = UNIQUE_NAMES.has(t) && name !== undefined ? tx.byName(t as 'services', name) : undefined;
         if (other) throw nameTaken(t, name!, other);
+        // A writer may set createdAt itself (e.g. a task copied from another); else it is now.
+        o.meta = { version: 0, createdAt: o.meta?.createdAt || now, updatedAt: now };
         overlay.set(key(t, o.id), o);
         actions.push({ kind: 'create', table: t, object: o });
       },
@@ -420,6 +525,7 @@ export class MemoryStore {
           const other = tx.byName(t as 'services', name);
           if (other && other.id !== o.id) throw nameTaken(t, name, other);
         }
+        o.meta = { version: was.meta.version, createdAt: was.meta.createdAt || o.meta?.createdAt || now, updatedAt: now };
         overlay.set(key(t, o.id), o);
         const v = readVersion(t, o.id);
         actions.push({ kind: 'update', table: t, object: o, ...(v !== undefined ? { expectVersion: v } : {}) });

@@ -1,12 +1,12 @@
-import type { RpcMethod, RpcMethods } from '@shoal/api';
+import type { Call } from '@shoal/api';
 import { ShoalClient, resolveHost } from '@shoal/client';
 import { ExitError, UsageError } from '../errors.js';
 
 /** Parsed command line as yargs hands it to a command (flags by their long names). */
 export type Args = Record<string, unknown> & { _: (string | number)[] };
 
-/** A typed call to the daemon (`RpcMethods` is the contract). @throws ShoalError from the daemon. */
-export type Call = <M extends RpcMethod>(method: M, params: RpcMethods[M][0]) => Promise<RpcMethods[M][1]>;
+/** A typed call to the daemon (the control contract, `@shoal/api` contract.ts). @throws ShoalError from the daemon. */
+export type { Call };
 
 /**
  * Checks a daemon address (`--host`, `$SHOAL_HOST`): `unix:///path/to.sock`, or a bare socket path
@@ -24,7 +24,7 @@ export function checkHost(host: string): string {
 /** The daemon client for `--host` / `$SHOAL_HOST` / the default socket. @throws UsageError for an unsupported address. */
 export function connect(a: Args): Call {
   const client = new ShoalClient(checkHost(resolveHost(typeof a['host'] === 'string' ? a['host'] : undefined)));
-  return (method, params) => client.call(method, params);
+  return ((method: string, params: unknown) => client.call(method, params)) as Call;
 }
 
 /** A string flag, or undefined when not given (the last value wins when repeated). */

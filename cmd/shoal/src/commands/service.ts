@@ -1,5 +1,4 @@
-import type { ServiceSpecInput as ControlServiceSpecInput } from '@shoal/controlapi';
-import type { HealthConfig, PortConfig, Service, Task } from '@shoal/api';
+import type { HealthConfig, PortConfig, Service, ServiceSpecInput as ContractSpecInput, Task } from '@shoal/api';
 import { UsageError } from '../errors.js';
 import { prettyService } from '../format/pretty.js';
 import { serviceIds, serviceTable } from '../format/tables.js';
@@ -12,11 +11,8 @@ import { type Args, bool, connect, forEach, list, out, str } from './common.js';
 import { waitForService } from './progress.js';
 import { filterTasks, parseTaskFilters, printTasks } from './tasks.js';
 
-/**
- * The service spec fields `service.create` / `service.update` take. A type-only import: nothing of
- * the control API is bundled into the CLI.
- */
-export type ServiceSpecInput = Partial<ControlServiceSpecInput>;
+/** The service spec fields `service.create` / `service.update` take (the control contract's). */
+export type ServiceSpecInput = Partial<ContractSpecInput>;
 
 function oneOf<const T extends string>(v: string, allowed: readonly T[], flagName: string): T {
   if (!(allowed as readonly string[]).includes(v)) {
@@ -173,7 +169,7 @@ export function createSpec(a: Args, commandWords: readonly string[]): ServiceSpe
 export async function create(a: Args, commandWords: readonly string[]): Promise<void> {
   const spec = createSpec(a, commandWords);
   const call = connect(a);
-  const { id } = await call('service.create', spec as Record<string, unknown>);
+  const { id } = await call('service.create', spec as ContractSpecInput);
   out(`${id}\n`);
   if (!bool(a, 'detach')) await waitForService(call, id, { quiet: bool(a, 'quiet'), action: 'created' });
 }
@@ -357,7 +353,7 @@ export async function update(a: Args): Promise<void> {
   await call('service.update', {
     ref: cur.id,
     version: cur.meta.version,
-    ...(Object.keys(spec).length ? { spec: spec as Record<string, unknown> } : {}),
+    ...(Object.keys(spec).length ? { spec } : {}),
     ...(bool(a, 'force') ? { force: true } : {}),
     ...(rollback ? { rollback: true } : {}),
   });

@@ -52,7 +52,7 @@ export async function joinToken(a: Args): Promise<void> {
     throw new UsageError(`invalid role ${JSON.stringify(role ?? '')}: use worker or manager`);
   }
   const rotate = bool(a, 'rotate');
-  const r = await connect(a)('swarm.joinToken', rotate ? { role, rotate } : { role });
+  const r = rotate ? await connect(a)('swarm.rotateJoinToken', { role }) : await connect(a)('swarm.joinToken', { role });
   if (bool(a, 'quiet')) {
     out(`${r.token}\n`);
     return;

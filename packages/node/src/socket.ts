@@ -2,16 +2,17 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { ShoalError, httpStatusOf } from '@shoal/api';
-
-export type Handler = (params: Record<string, unknown>) => unknown;
+import { ShoalError, httpStatusOf, type Handlers } from '@shoal/api';
+import { checkParams } from '@shoal/api/check';
 
 /**
- * The daemon's local control socket: `POST /shoal/v1/<method>` with JSON params → `{result}` or
- * `{error:{code,message}}` with the matching HTTP status. The socket file is created with mode
- * 0600 (root only), like Docker's.
+ * The node's local control socket: `POST /shoal/v1/<method>` with JSON params → `{result}` or
+ * `{error:{code,message}}` with the matching HTTP status. Every method of the control contract is
+ * served (`handlers` is checked complete by the compiler), and every payload is checked against
+ * the method's schema before it runs: a malformed one gets one line naming the field. The socket
+ * file is created with mode 0600 (root only), like Docker's.
  */
-export async function serveRpc(socketPath: string, handlers: Map<string, Handler>, log: { warn(o: unknown, m?: string): void }): Promise<http.Server> {
+export async function serveRpc(socketPath: string, handlers: Handlers, log: { warn(o: unknown, m?: string): void }): Promise<http.Server> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
   await assertSocketFree(socketPath);
   try {
@@ -29,11 +30,20 @@ export async function serveRpc(socketPath: string, handlers: Map<string, Handler
         res.end(text);
       };
       const m = /^\/shoal\/v1\/([a-zA-Z.]+)$/.exec(req.url ?? '');
-      const handler = m ? handlers.get(m[1]!) : undefined;
-      if (!handler) return send(404, { error: { code: 'Unimplemented', message: `unknown method ${req.url}` } });
+      const name = m?.[1];
+      if (!name || !Object.prototype.hasOwnProperty.call(handlers, name)) {
+        return send(404, { error: { code: 'Unimplemented', message: `unknown method ${req.url}; this shoald may be older than the client` } });
+      }
       try {
-        const params = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
-        const result = await handler(params ?? {});
+        let body: unknown;
+        try {
+          body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+        } catch (e) {
+          throw new ShoalError('InvalidArgument', `${name}: the request body is not JSON (${(e as Error).message})`);
+        }
+        const params = checkParams(name, body ?? {});
+        const handler = handlers[name as keyof Handlers] as (p: unknown) => unknown;
+        const result = await handler(params);
         send(200, { result: result ?? {} });
       } catch (e) {
         const err = e instanceof ShoalError ? e : new ShoalError('Internal', (e as Error)?.message ?? String(e));

@@ -9,16 +9,35 @@
  * bridge gateway. Per peer: fdb/neigh/route entries. Per view: one dataplane sync and a DNS
  * record swap. Tasks wait (`taskNetwork.ready()`) until the host part is in place.
  */
-import {
-  OverlayExecutor, ServiceDns, chooseDataplane, dnsRecordsFromView, dockerNetworkCreateBody, dockerNetworkMatches,
-  overlayAddresses, run, serviceTableFromView, type Dataplane, type DataplaneKind, type DataplanePreference,
-  type OverlayConfig,
-} from '@shoal/netdp';
 import { DEFAULTS, type NetworkView } from '@shoal/api';
-import type { DockerExecutor, TaskNetwork } from '@shoal/executor-docker';
-import type { Logger } from '@shoal/agent';
+import type { Dataplane, DataplaneKind } from './dataplane.js';
+import { chooseDataplane, type DataplanePreference } from './choose.js';
+import { ServiceDns } from './dns.js';
+import { OverlayExecutor, dockerNetworkCreateBody, dockerNetworkMatches, overlayAddresses, type OverlayConfig } from './overlay.js';
+import { run } from './exec.js';
+import { dnsRecordsFromView, serviceTableFromView } from './fromview.js';
 
-type Docker = DockerExecutor['docker'];
+/** The part of a Docker engine client (dockerode) the node network uses: the overlay's bridge network. */
+export interface DockerNetworks {
+  getNetwork(name: string): { inspect(): Promise<unknown>; remove(): Promise<unknown> };
+  createNetwork(body: object): Promise<unknown>;
+}
+type Docker = DockerNetworks;
+
+/** pino-compatible logger (object first, then message). */
+interface Logger {
+  debug(o: object, msg?: string): void;
+  info(o: object, msg?: string): void;
+  warn(o: object, msg?: string): void;
+  error(o: object, msg?: string): void;
+}
+
+/** What task containers need of the node network: its Docker network and, once ready, the resolver. */
+export interface TaskNetwork {
+  /** Docker network name, e.g. `shoal_overlay`. */
+  name: string;
+  ready(): Promise<{ dns?: string[] }>;
+}
 
 export interface NodeNetworkOptions {
   /** `--lb-dataplane`: auto (default), nftables, ipvs or userspace. */

@@ -1,0 +1,198 @@
+/**
+ * The control contract: every method a client (the `shoal` CLI, later the Engine API façade) may
+ * call on a node's local socket, defined once — name, parameter schema, result type, and where it
+ * runs. Everything else is derived from this table:
+ *
+ * - the typed client call (`Call`, `Params<M>`, `Result<M>` — types only, nothing bundled);
+ * - the socket server's routing and its runtime validation of every payload ({@link checkParams});
+ * - follower → leader forwarding and the read/write split ({@link MethodDef.kind}):
+ *   - `local`: runs on the node that received it (init, join, leave, info — they act on the node);
+ *   - `read`: runs on the Raft leader after a ReadIndex barrier (Raft thesis §6.4), so a read
+ *     issued after a write that returned sees it, whichever manager the client asked;
+ *   - `write`: runs on the Raft leader; a forwarded write carries a request id, recorded in the
+ *     replicated state with the write, so a retry that reaches any leader runs it at most once.
+ *
+ * Schemas are JSON Schema (built with TypeBox, checked with ajv): they check shapes — types,
+ * required and unknown fields — and leave value rules (ranges, names, durations) to the control API,
+ * whose messages name the value and the fix. Unknown fields are refused, never silently dropped.
+ * This module is the only place a method name is written down.
+ */
+import { Type as T, type Static, type TSchema } from '@sinclair/typebox';
+import type { Network, Node, Service, Task, TaskState } from './objects.js';
+
+/** Where a method runs (see the file header). */
+export type MethodKind = 'local' | 'read' | 'write';
+
+/** One method of the contract: where it runs, its parameter schema, and (as a type only) its result. */
+export interface MethodDef<P extends TSchema = TSchema, R = unknown> {
+  readonly kind: MethodKind;
+  readonly params: P;
+  /** Phantom: carries the result type; always undefined at run time. */
+  readonly result: R;
+  /** One line for docs and errors. */
+  readonly summary: string;
+}
+
+function def<R>() {
+  return <P extends TSchema>(kind: MethodKind, params: P, summary: string): MethodDef<P, R> =>
+    ({ kind, params, result: undefined as R, summary });
+}
+
+const Str = T.String();
+const Num = T.Number();
+const Bool = T.Boolean();
+const Labels = T.Record(T.String(), T.String());
+const Opt = T.Optional;
+/** An object whose properties are all checked and no other property is allowed. */
+const Obj = <P extends Parameters<typeof T.Object>[0]>(props: P) => T.Object(props, { additionalProperties: false });
+const Ref = Obj({ ref: Str });
+const Empty = Obj({});
+const Role = T.Union([T.Literal('worker'), T.Literal('manager')]);
+
+/** Docker `HealthConfig`, durations in ms (see objects.ts `HealthConfig`). */
+export const HealthConfigSchema = Obj({
+  test: T.Array(Str),
+  intervalMs: Opt(Num),
+  timeoutMs: Opt(Num),
+  startPeriodMs: Opt(Num),
+  retries: Opt(Num),
+});
+
+const UpdateConfigInput = Obj({
+  parallelism: Opt(Num),
+  delayMs: Opt(Num),
+  failureAction: Opt(Str),
+  monitorMs: Opt(Num),
+  maxFailureRatio: Opt(Num),
+  order: Opt(Str),
+});
+
+/**
+ * What a client sends to create a service (or, every field optional, to update one): a ServiceSpec
+ * whose optional parts get Docker's defaults in the control API. Durations in ms, sizes in bytes,
+ * CPUs in nano-CPUs (1e9 = one CPU).
+ */
+export const ServiceSpecInputSchema = Obj({
+  name: Str,
+  labels: Opt(Labels),
+  mode: Opt(Str),
+  replicas: Opt(Num),
+  image: Str,
+  command: Opt(T.Array(Str)),
+  args: Opt(T.Array(Str)),
+  env: Opt(T.Array(Str)),
+  containerLabels: Opt(Labels),
+  hostname: Opt(Str),
+  stopGracePeriodMs: Opt(Num),
+  /** Replaces the whole health check on update (the CLI merges `--health-*` flags into the current one). */
+  healthcheck: Opt(HealthConfigSchema),
+  restart: Opt(Obj({ condition: Opt(Str), delayMs: Opt(Num), maxAttempts: Opt(Num), windowMs: Opt(Num) })),
+  constraints: Opt(T.Array(Str)),
+  maxReplicasPerNode: Opt(Num),
+  networks: Opt(T.Array(Str)),
+  ports: Opt(T.Array(Obj({ name: Opt(Str), protocol: Opt(Str), targetPort: Opt(Num), publishedPort: Opt(Num), publishMode: Opt(Str) }))),
+  endpointMode: Opt(Str),
+  update: Opt(UpdateConfigInput),
+  rollback: Opt(UpdateConfigInput),
+  reserveNanoCpus: Opt(Num),
+  reserveMemoryBytes: Opt(Num),
+});
+export type ServiceSpecInput = Static<typeof ServiceSpecInputSchema>;
+
+const NodeUpdateSchema = Obj({
+  ref: Str,
+  availability: Opt(Str),
+  labelAdd: Opt(Labels),
+  labelRm: Opt(T.Array(Str)),
+  role: Opt(Role),
+});
+/** A node change (`node update`, `promote`, `demote`); absent fields stay as they are. */
+export type NodeUpdate = Omit<Static<typeof NodeUpdateSchema>, 'ref'>;
+
+/** A service as `service ls` shows it: the object plus running/desired task counts. */
+export interface ServiceSummary {
+  service: Service;
+  running: number;
+  desired: number;
+}
+
+/** Tasks with the hostnames of the nodes they are on (for `ps` tables). */
+export interface TaskList {
+  tasks: Task[];
+  nodes: Record<string, string>;
+}
+
+/** `swarm info`: this node's view of the swarm. */
+export interface SwarmInfo {
+  /** 'inactive' before init/join; 'active' after; 'error' when this manager was removed or cannot run. */
+  localNodeState: 'inactive' | 'pending' | 'active' | 'error';
+  nodeId: string;
+  role?: 'manager' | 'worker';
+  isLeader?: boolean;
+  leaderId?: string;
+  clusterId?: string;
+  managers?: { nodeId: string; addr: string; reachable: boolean }[];
+  nodes?: number;
+  /** Why the node is in state 'error' (e.g. removed from the Raft group), with the way out. */
+  error?: string;
+}
+
+/**
+ * The local control methods. Keys are the wire names (`POST /shoal/v1/<name>` on the socket,
+ * `control.call` on the cluster port).
+ */
+export const METHODS = {
+  'swarm.init': def<{ nodeId: string }>()('local', Obj({
+    advertiseAddr: Opt(Str), listenAddr: Opt(Str), forceNewCluster: Opt(Bool), taskHistoryLimit: Opt(Num),
+  }), 'create a swarm with this node as its first manager, or force a new cluster from this manager\'s state'),
+  'swarm.join': def<{ nodeId: string; role: 'manager' | 'worker' }>()('local', Obj({
+    token: Str, remoteAddr: Str, advertiseAddr: Opt(Str), listenAddr: Opt(Str),
+  }), 'join a swarm with a join token'),
+  'swarm.leave': def<{ message?: string }>()('local', Obj({ force: Opt(Bool) }), 'leave the swarm'),
+  'swarm.info': def<SwarmInfo>()('local', Empty, 'this node\'s view of the swarm'),
+  'swarm.joinToken': def<{ token: string; managerAddr: string }>()('read', Obj({ role: Role }), 'the join token for a role'),
+  'swarm.rotateJoinToken': def<{ token: string; managerAddr: string }>()('write', Obj({ role: Role }), 'replace the join token of a role'),
+  'swarm.update': def<Record<string, never>>()('write', Obj({ taskHistoryLimit: Opt(Num), heartbeatPeriodMs: Opt(Num) }), 'change cluster settings'),
+  'service.create': def<{ id: string }>()('write', ServiceSpecInputSchema, 'create a service'),
+  'service.ls': def<ServiceSummary[]>()('read', Empty, 'list services with task counts'),
+  'service.inspect': def<Service>()('read', Ref, 'one service by ID, name or unique ID prefix'),
+  'service.ps': def<TaskList>()('read', Obj({ ref: Str, desiredState: Opt(Str), node: Opt(Str) }), 'the tasks of a service'),
+  'service.update': def<{ id: string }>()('write', Obj({
+    ref: Str, spec: Opt(T.Partial(ServiceSpecInputSchema)), version: Opt(Num), force: Opt(Bool), rollback: Opt(Bool),
+  }), 'update a service (optimistic: `version` is the meta.version read)'),
+  'service.scale': def<{ id: string; replicas: number }>()('write', Obj({ ref: Str, replicas: Num }), 'set the replica count'),
+  'service.rm': def<{ id: string }>()('write', Ref, 'remove a service'),
+  'node.ls': def<{ nodes: Node[]; selfId: string }>()('read', Empty, 'list nodes (manager status from the leader\'s Raft view)'),
+  'node.inspect': def<Node>()('read', Ref, 'one node by ID, hostname or unique ID prefix'),
+  'node.update': def<{ id: string }>()('write', NodeUpdateSchema, 'change availability, labels or role'),
+  'node.rm': def<{ id: string }>()('write', Obj({ ref: Str, force: Opt(Bool) }), 'remove a node'),
+  'node.ps': def<TaskList>()('read', Ref, 'the tasks on a node'),
+  'network.create': def<{ id: string }>()('write', Obj({
+    name: Str, driver: Opt(Str), subnet: Opt(Str), attachable: Opt(Bool), labels: Opt(Labels),
+  }), 'create an overlay network'),
+  'network.ls': def<Network[]>()('read', Empty, 'list networks'),
+  'network.inspect': def<Network>()('read', Ref, 'one network'),
+  'network.rm': def<{ id: string }>()('write', Ref, 'remove a network'),
+  'task.inspect': def<Task>()('read', Ref, 'one task by ID or unique ID prefix'),
+} as const;
+
+export type Methods = typeof METHODS;
+export type Method = keyof Methods;
+export type Params<M extends Method> = Static<Methods[M]['params']>;
+export type Result<M extends Method> = Methods[M]['result'];
+/** A typed call of the contract (what a client offers). */
+export type Call = <M extends Method>(method: M, params: Params<M>) => Promise<Result<M>>;
+/** An implementation of every method (what a server offers); checked by the compiler to be complete. */
+export type Handlers = { [M in Method]: (params: Params<M>) => Promise<Result<M>> | Result<M> };
+
+export function isMethod(name: unknown): name is Method {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(METHODS, name);
+}
+
+/** `read` | `write` | `local` for a method. */
+export function kindOf(m: Method): MethodKind {
+  return METHODS[m].kind;
+}
+
+/** Task states a `service.ps` filter may name (re-exported for clients). */
+export type DesiredStateFilter = TaskState;
