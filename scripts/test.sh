@@ -3,7 +3,7 @@
 #
 # Installs every prerequisite (scripts/setup.sh: Debian packages, npm ci, build, dockerd, the test
 # image), then runs the whole suite with ava:
-#   1. unit and component tests (parallel workers): raft/, packages/*, cmd/*
+#   1. unit and component tests (parallel workers): raft/, packages/*, cmd/*, scripts/ (check-deps on fixtures)
 #   2. end-to-end tests against real dockerd, LevelDB, gRPC and network namespaces (serial)
 # and ends with one plain line: `N passed, N failed`. Exit status is non-zero if anything failed.
 set -uo pipefail
@@ -46,7 +46,7 @@ if [ ${#FILES[@]} -gt 0 ]; then
   run_ava selected "${FILES[@]}"
 else
   if [ "$MODE" != e2e ]; then
-    run_ava unit 'raft/dist/test/**/*.test.js' 'packages/*/dist/test/**/*.test.js' 'cmd/*/dist/test/**/*.test.js'
+    run_ava unit 'raft/dist/test/**/*.test.js' 'packages/*/dist/test/**/*.test.js' 'cmd/*/dist/test/**/*.test.js' 'scripts/test/**/*.test.mjs'
   fi
   if [ "$MODE" != unit ]; then
     run_ava e2e --serial --concurrency=1 'test/dist/e2e/**/*.test.js'
