@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { Network, Node, PortConfig, Service, Task } from '@shoal/api';
-import { newTestStore, type MemoryStore } from '@shoal/store';
+import type { MemoryStore } from '@shoal/store';
+import { newTestStore } from '@shoal/testkit';
 import { Allocator } from '../src/index.js';
 
 const meta = { version: 0, createdAt: '', updatedAt: '' };

@@ -3,7 +3,7 @@ import {
   type Assignments, type NetworkView, type Node, type SessionInfo, type SessionRequest, type Task, type TaskStatus, type TaskStatusUpdate,
 } from '@shoal/api';
 import type { MemoryStore, StoreEvent } from '@shoal/store';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock, type TimerHandle } from '@shoal/runtime';
 import { buildNetworkView, type NetworkViewOptions } from './network.js';
 
 export interface DispatcherOptions {

@@ -15,7 +15,8 @@
 import test from 'ava';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Node, Task, TaskSpec } from '@shoal/api';
-import { newTestStore, type MemoryStore } from '@shoal/store';
+import type { MemoryStore } from '@shoal/store';
+import { newTestStore } from '@shoal/testkit';
 import { Scheduler } from '../src/index.js';
 
 const dir = new URL('../../testdata/', import.meta.url);

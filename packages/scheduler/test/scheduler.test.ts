@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { Node, Task, TaskSpec } from '@shoal/api';
-import { newTestStore, type MemoryStore } from '@shoal/store';
+import type { MemoryStore } from '@shoal/store';
+import { newTestStore } from '@shoal/testkit';
 import { matchConstraints, parseConstraint, parseConstraints, Scheduler } from '../src/index.js';
 
 const meta = { version: 0, createdAt: '', updatedAt: '' };
