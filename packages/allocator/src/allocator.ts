@@ -58,8 +58,8 @@ const publishesIngress = (s: Service | undefined) => (s?.spec.endpoint?.ports ??
  *   (port in use, network not found, subnet full).
  * - Addresses are released when a task's observed state is terminal, when it is deleted, or when
  *   it is being shut down and either never reached a node or its node is Down (a dead node never
- *   reports back) — so a node crash leaks nothing. Service ports and VIPs are released on delete
- *   (or `pendingDelete`), network subnets and VNIs when the network is deleted.
+ *   reports back) — so a node crash leaks nothing. Service ports and VIPs are released on delete,
+ *   network subnets and VNIs when the network is deleted.
  * - All state is in memory and rebuilt from the store on start (and on snapshot restore).
  */
 export class Allocator {
@@ -203,7 +203,6 @@ export class Allocator {
         }
       }
       for (const s of tx.list('services')) {
-        if (s.pendingDelete) continue;
         this.dirtyServices.add(s.id);
         if (!s.endpoint) continue;
         const clashes = this.ports.reserve(s.id, s.endpoint.ports);
@@ -261,10 +260,10 @@ export class Allocator {
       case 'services': {
         const s = ev.object as Service;
         const old = ev.old as Service | undefined;
-        if (ev.kind === 'delete' || s.pendingDelete) {
+        if (ev.kind === 'delete') {
           this.releaseService(s.id);
           this.dirtyServices.delete(s.id);
-        } else if (old && !old.pendingDelete && JSON.stringify(old.spec) === JSON.stringify(s.spec)) {
+        } else if (old && JSON.stringify(old.spec) === JSON.stringify(s.spec)) {
           return; // only observed fields changed (e.g. the endpoint this allocator wrote)
         } else {
           this.dirtyServices.add(s.id);
@@ -362,7 +361,7 @@ export class Allocator {
       }
       for (const id of services) {
         const s = tx.get('services', id);
-        if (s && !s.pendingDelete) this.allocateService(tx, s);
+        if (s) this.allocateService(tx, s);
       }
     });
     if (!ok) {
@@ -540,7 +539,7 @@ export class Allocator {
     if (svc) {
       const why = this.blocked.get(svc.id);
       if (why) return this.setErr(tx, t, why, now);
-      if (this.dirtyServices.has(svc.id) || svc.pendingDelete) return;
+      if (this.dirtyServices.has(svc.id)) return;
     }
     const nets: Network[] = [];
     if (publishesIngress(svc)) {

@@ -100,7 +100,6 @@ test('checkPortConflicts: ingress vs ingress and host, host vs host allowed, sel
   t.is(findPortConflict(all, spec('new', ing(9000, 'host'))), undefined);
   t.is(findPortConflict(all, spec('new', ing(0))), undefined);
   t.is(findPortConflict(all, spec('web', ing(8080)), 's1'), undefined, 'updating the owner itself');
-  t.is(findPortConflict([{ ...web, pendingDelete: true }], spec('new', ing(8080))), undefined);
   const twice = spec('twice', { mode: 'vip', ports: [...ing(81).ports, ...ing(81).ports] });
   t.is(findPortConflict([], twice), 'port 81/tcp is published more than once by service twice');
 });
