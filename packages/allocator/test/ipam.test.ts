@@ -87,7 +87,7 @@ const spec = (name: string, ports: ServiceSpec['endpoint']): ServiceSpec => ({
 });
 const svc = (id: string, s: ServiceSpec, allocated?: Service['endpoint']): Service => ({ id, meta: { version: 1, createdAt: '', updatedAt: '' }, spec: s, specVersion: 1, ...(allocated ? { endpoint: allocated } : {}) });
 
-test('checkPortConflicts: ingress vs ingress and host, host vs host allowed, self and deleted ignored', (t) => {
+test('checkPortConflicts: ingress vs ingress and host, host vs host allowed, self ignored', (t) => {
   const ing = (published: number, mode: 'ingress' | 'host' = 'ingress') => ({ mode: 'vip' as const, ports: [{ protocol: 'tcp' as const, targetPort: 80, publishedPort: published, publishMode: mode }] });
   const web = svc('s1', spec('web', ing(8080)));
   const dyn = svc('s2', spec('dyn', ing(0)), { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 30000, publishMode: 'ingress' }], virtualIps: [] });
