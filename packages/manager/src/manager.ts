@@ -11,12 +11,8 @@ import { Scheduler } from '@shoal/scheduler';
 import { Allocator } from '@shoal/allocator';
 import { Dispatcher, localDispatcherClient } from '@shoal/dispatcher';
 
-export interface Logger {
-  info(o: unknown, msg?: string): void;
-  warn(o: unknown, msg?: string): void;
-  error(o: unknown, msg?: string): void;
-  debug(o: unknown, msg?: string): void;
-}
+/** The runtime logger (`@shoal/runtime`), under the name this package always exported. */
+export type Logger = import('@shoal/runtime').Logger;
 
 export interface ManagerOptions {
   nodeId: string;
@@ -241,8 +237,9 @@ export class Manager extends EventEmitter {
         this.dispatcher = new Dispatcher(this.store, {
           heartbeatPeriodMs: cluster?.spec.dispatcher.heartbeatPeriodMs ?? DEFAULTS.cluster.dispatcher.heartbeatPeriodMs,
           graceMultiplier: DEFAULTS.heartbeatGraceMultiplier,
+          logger: this.opts.logger,
         });
-        this.components = [this.dispatcher, new Allocator(this.store), new Scheduler(this.store), new Orchestrators(this.store, { logger: this.opts.logger })];
+        this.components = [this.dispatcher, new Allocator(this.store, { logger: this.opts.logger }), new Scheduler(this.store, { logger: this.opts.logger }), new Orchestrators(this.store, { logger: this.opts.logger })];
         for (const c of this.components) await c.start();
       } else {
         this.opts.logger.info({ nodeId: this.opts.nodeId }, 'lost leadership: stopping leader components');

@@ -13,6 +13,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { EntryType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
+import { nopLogger, type Logger } from '@shoal/runtime';
 import type { ConfChange, ConfState, Entry, Logger as CoreLogger, NodeId, Ready, ReadState, Snapshot, SoftState, Status } from '@shoal/raft';
 import { LevelStorage } from './level-storage.js';
 import { GrpcTransport, type TransportCredentials, type TransportHandler } from './transport.js';
@@ -37,13 +38,8 @@ export interface Applier {
   restore(data: Uint8Array, index: number): void;
 }
 
-/** pino-compatible logger (object first, then message). */
-export interface DriverLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** The runtime logger (`@shoal/runtime`, pino-compatible), under the name this package always exported. */
+export type DriverLogger = Logger;
 
 export interface PeerAddr {
   id: NodeId;
@@ -142,8 +138,6 @@ interface PendingRead {
 
 /** Internal event: the node closed or failed (wakes waits inside open()). */
 const STOPPED = Symbol('stopped');
-
-const nopLogger: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function coreLogger(l: DriverLogger): CoreLogger {
   return {

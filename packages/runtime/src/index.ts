@@ -4,5 +4,5 @@
  * and every tier may import it (except the pure Raft core, which imports nothing).
  */
 export { type Clock, type TimerHandle, systemClock, isoNow, sleep, withTimeout } from './clock.js';
-export { type Logger, nopLogger, childLogger, errMessage } from './logger.js';
+export { type Logger, type LogFields, nopLogger, childLogger, errMessage } from './logger.js';
 export { ReconcileLoop, type ReconcileLoopOptions } from './loop.js';

@@ -12,13 +12,19 @@
  * `@shoal/replication` adapts this one to it.
  */
 export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
+  debug(obj: LogFields, msg?: string): void;
+  info(obj: LogFields, msg?: string): void;
+  warn(obj: LogFields, msg?: string): void;
+  error(obj: LogFields, msg?: string): void;
   /** A logger adding `bindings` to every line (pino's `child`); optional — see {@link childLogger}. */
   child?(bindings: Record<string, unknown>): Logger;
 }
+
+/**
+ * What a log line starts with: its fields (`{ taskId, err }`), or — pino's other form — just the
+ * message (`log.info('joined the Raft group')`). Components always pass fields.
+ */
+export type LogFields = object | string;
 
 const noop = (): void => {};
 
@@ -32,7 +38,8 @@ export const nopLogger: Logger = { debug: noop, info: noop, warn: noop, error: n
 export function childLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
   if (logger === nopLogger) return nopLogger;
   if (logger.child) return logger.child(bindings);
-  const wrap = (fn: (obj: object, msg?: string) => void) => (obj: object, msg?: string) => fn.call(logger, { ...bindings, ...obj }, msg);
+  const wrap = (fn: (obj: LogFields, msg?: string) => void) => (obj: LogFields, msg?: string) =>
+    typeof obj === 'string' ? fn.call(logger, { ...bindings }, obj) : fn.call(logger, { ...bindings, ...obj }, msg);
   return {
     debug: wrap(logger.debug),
     info: wrap(logger.info),
