@@ -324,8 +324,8 @@ export class Allocator {
       this.journal.commit();
       return undefined;
     } catch (e) {
+      // Logged by the loop when the pass throws for it.
       this.journal.rollback();
-      this.log.warn({ err: errMessage(e) }, 'write failed; will retry');
       return e;
     }
   }
