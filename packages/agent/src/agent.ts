@@ -1,7 +1,6 @@
 import type { Assignments, DispatcherClient, NetworkView, SessionInfo, Task, TaskStatus } from '@shoal/api';
+import { childLogger, nopLogger, ReconcileLoop, sleep, systemClock, withTimeout, type Clock, type Logger, type TimerHandle } from '@shoal/runtime';
 import type { Executor } from './exec.js';
-import type { Logger } from './logger.js';
-import { nullLogger } from './logger.js';
 import { StatusReporter } from './reporter.js';
 import { TaskRunner } from './task.js';
 
@@ -12,7 +11,10 @@ export interface AgentOptions {
   addr: string;
   dispatcher: DispatcherClient;
   executor: Executor;
+  /** Default `nopLogger`; lines carry `component: 'agent'`. */
   logger?: Logger;
+  /** Time source for heartbeats, backoff, RPC timeouts, status batching and task retries (default `systemClock`). */
+  clock?: Clock;
   /** Overrides the hostname the executor reports (shoald `--hostname`). */
   hostname?: string;
   /** Load-balancer dataplane this node runs (`nftables`, `ipvs`, `userspace`), added to the node description. */
@@ -88,22 +90,27 @@ export class Agent {
   private sessions = 0;
   private endSession: ((why: string) => void) | undefined;
   private wakeBackoff: (() => void) | undefined;
-  private sweeping: Promise<void> | undefined;
-  private sweepAgain = false;
+  private readonly clock: Clock;
+  /** Orphan sweeps, one at a time; a sweep asked for while one runs follows it. */
+  private readonly sweeper: ReconcileLoop;
   /** Set when a session opens: its first assignment set triggers an orphan sweep. */
   private sweepOnNextSet = false;
 
   constructor(private readonly opts: AgentOptions) {
     if (!opts.nodeId) throw new Error('Agent: nodeId is empty; pass the node ID the managers know this node by');
     this.nodeId = opts.nodeId;
-    this.logger = opts.logger ?? nullLogger;
-    this.reporter = new StatusReporter({ batchMs: opts.statusBatchMs ?? 100, retryMs: opts.retryMs ?? 1000, logger: this.logger });
+    this.logger = childLogger(opts.logger ?? nopLogger, { component: 'agent' });
+    this.clock = opts.clock ?? systemClock;
+    this.reporter = new StatusReporter({ batchMs: opts.statusBatchMs ?? 100, retryMs: opts.retryMs ?? 1000, logger: this.logger, clock: this.clock });
+    // The sweep catches and logs its own failures (the next session's first set sweeps again), so the loop never backs off.
+    this.sweeper = new ReconcileLoop(() => this.sweepOnce(), { name: 'orphan sweep', clock: this.clock, logger: this.logger });
   }
 
   /** Starts the session loop in the background; returns at once. Calling it twice is an error. */
   start(): void {
     if (this.running) throw new Error('Agent: already started');
     this.running = true;
+    this.sweeper.start();
     this.loop = this.sessionLoop();
   }
 
@@ -116,12 +123,12 @@ export class Agent {
     this.stopping = true;
     await Promise.all([...this.runners.values()].map((r) => r.close()));
     await Promise.all(this.removing.values());
-    await Promise.race([this.reporter.flush(), delay(1000)]);
+    await Promise.race([this.reporter.flush(), sleep(this.clock, 1000)]);
     this.reporter.close();
     this.endSession?.('agent stopping');
     this.wakeBackoff?.();
     await this.loop;
-    await this.sweeping;
+    await this.sweeper.stop();
     await this.opts.network?.close?.().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'network plane close failed'));
     this.runners.clear();
   }
@@ -156,10 +163,11 @@ export class Agent {
       }
       if (this.stopping) break;
       backoff = healthy ? initial : backoff;
+      const clock = this.clock;
       await new Promise<void>((resolve) => {
-        const t = setTimeout(done, backoff);
+        const t = clock.setTimeout(done, backoff);
         function done(): void {
-          clearTimeout(t);
+          clock.clearTimeout(t);
           resolve();
         }
         this.wakeBackoff = done;
@@ -183,12 +191,12 @@ export class Agent {
     return new Promise<boolean>((resolve) => {
       let ended = false;
       let healthy = false;
-      let timer: NodeJS.Timeout | undefined;
+      let timer: TimerHandle | undefined;
       let cancelWatch: (() => void) | undefined;
       const end = (why: string): void => {
         if (ended) return;
         ended = true;
-        if (timer) clearTimeout(timer);
+        if (timer) this.clock.clearTimeout(timer);
         cancelWatch?.();
         this.reporter.setSender(undefined);
         if (this.sessionId === sessionId) this.sessionId = undefined;
@@ -199,7 +207,7 @@ export class Agent {
       this.endSession = end;
       this.reporter.setSender((updates) => dispatcher.updateTaskStatus(sessionId, updates));
       const beat = (periodMs: number): void => {
-        timer = setTimeout(() => {
+        timer = this.clock.setTimeout(() => {
           // A heartbeat slower than two periods means a dead or partitioned manager: give up on it
           // well before the managers' grace (3 periods) runs out (acceptance case B08).
           const timeoutMs = Math.min(this.opts.rpcTimeoutMs ?? 5000, 2 * periodMs);
@@ -268,55 +276,33 @@ export class Agent {
     const report = (taskId: string, status: TaskStatus): void => {
       this.reporter.push({ taskId, status });
     };
-    const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000, this.opts.drainDelayMs ?? 0, this.opts.healthPollMs ?? 500);
+    const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000, this.opts.drainDelayMs ?? 0, this.opts.healthPollMs ?? 500, this.clock);
     this.runners.set(task.id, runner);
     runner.start();
   }
 
-  /** Removes this node's labelled containers whose task is not assigned (one sweep at a time). */
+  /** Removes this node's labelled containers whose task is not assigned (one sweep at a time, on {@link sweeper}). */
   private sweep(): void {
-    if (this.sweeping) {
-      this.sweepAgain = true;
-      return;
+    this.sweeper.kick();
+  }
+
+  private async sweepOnce(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      const containers = await this.opts.executor.list();
+      for (const c of containers) {
+        if (this.stopping) return;
+        if (c.nodeId !== this.nodeId) continue;
+        if (this.assigned.has(c.taskId) || this.removing.has(c.taskId)) continue;
+        this.logger.info({ containerId: c.containerId, name: c.name, taskId: c.taskId }, 'removing container of unassigned task');
+        await this.opts.executor.removeOrphan(c.containerId);
+      }
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'orphan sweep failed');
     }
-    this.sweeping = (async () => {
-      do {
-        this.sweepAgain = false;
-        try {
-          const containers = await this.opts.executor.list();
-          for (const c of containers) {
-            if (this.stopping) return;
-            if (c.nodeId !== this.nodeId) continue;
-            if (this.assigned.has(c.taskId) || this.removing.has(c.taskId)) continue;
-            this.logger.info({ containerId: c.containerId, name: c.name, taskId: c.taskId }, 'removing container of unassigned task');
-            await this.opts.executor.removeOrphan(c.containerId);
-          }
-        } catch (err) {
-          this.logger.warn({ err: String(err) }, 'orphan sweep failed');
-        }
-      } while (this.sweepAgain && !this.stopping);
-    })().finally(() => {
-      this.sweeping = undefined;
-    });
   }
 
   private call<T>(p: Promise<T>, what: string, ms = this.opts.rpcTimeoutMs ?? 5000): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-      p.then(
-        (v) => {
-          clearTimeout(t);
-          resolve(v);
-        },
-        (err: unknown) => {
-          clearTimeout(t);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
-    });
+    return withTimeout(this.clock, p, ms, what);
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -3,7 +3,7 @@ import type { NodeDescription, PortConfig, Task } from '@shoal/api';
 /**
  * The executor ports: how the agent runs tasks without knowing the container runtime
  * (SwarmKit `agent/exec/executor.go` and `controller.go`). `@shoal/executor-docker` implements
- * them on dockerode; `@shoal/agent/testing` has an in-memory `FakeExecutor`.
+ * them on dockerode; `@shoal/testkit` has an in-memory `FakeExecutor` (tests only).
  *
  * Every container an executor creates carries the labels in {@link LABELS}; `list()` and
  * `removeOrphan()` only ever see or touch containers that carry them for this executor's node.

@@ -14,8 +14,8 @@ export {
   taskLabels,
 } from './exec.js';
 export type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer } from './exec.js';
-export type { Logger } from './logger.js';
-export { nullLogger } from './logger.js';
+/** The runtime logger (`@shoal/runtime`), under the name this package always exported. */
+export type { Logger } from '@shoal/runtime';
 export { StatusReporter } from './reporter.js';
 export type { SendStatuses, StatusReporterOptions } from './reporter.js';
 export { TaskRunner, isBackend, wantsStop } from './task.js';

@@ -1,7 +1,6 @@
 import type { TaskStatusUpdate } from '@shoal/api';
 import { taskStateRank } from '@shoal/api';
-import type { Logger } from './logger.js';
-import { nullLogger } from './logger.js';
+import { nopLogger, systemClock, type Clock, type Logger, type TimerHandle } from '@shoal/runtime';
 
 /** Sends one batch; rejects when the session is gone (the batch is kept and sent again later). */
 export type SendStatuses = (updates: TaskStatusUpdate[]) => Promise<void>;
@@ -14,6 +13,8 @@ export interface StatusReporterOptions {
   /** Pending updates kept while no session is open; beyond it only the latest per task is kept. Default 1000. */
   maxPending?: number;
   logger?: Logger;
+  /** Time source for the batch and retry timers (default `systemClock`). */
+  clock?: Clock;
 }
 
 /**
@@ -32,7 +33,8 @@ export class StatusReporter {
   private pending: TaskStatusUpdate[] = [];
   private readonly lastRank = new Map<string, number>();
   private sender: SendStatuses | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly clock: Clock;
   private inflight: Promise<void> | undefined;
   private closed = false;
 
@@ -40,7 +42,8 @@ export class StatusReporter {
     this.batchMs = opts.batchMs ?? 100;
     this.maxPending = opts.maxPending ?? 1000;
     this.retryMs = opts.retryMs ?? 1000;
-    this.logger = opts.logger ?? nullLogger;
+    this.logger = opts.logger ?? nopLogger;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** Queues a status; returns false (and queues nothing) if it would move the task backwards. */
@@ -74,7 +77,7 @@ export class StatusReporter {
   /** Sends what is queued now (if a sender is set) and resolves when that send settles. */
   async flush(): Promise<void> {
     if (this.timer) {
-      clearTimeout(this.timer);
+      this.clock.clearTimeout(this.timer);
       this.timer = undefined;
     }
     while (this.inflight) await this.inflight;
@@ -101,7 +104,7 @@ export class StatusReporter {
   /** Stops the timer; queued updates are dropped (the next agent re-reports from the containers). */
   close(): void {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -109,9 +112,9 @@ export class StatusReporter {
     if (this.closed || !this.sender) return;
     if (this.timer) {
       if (delay !== 0) return;
-      clearTimeout(this.timer);
+      this.clock.clearTimeout(this.timer);
     }
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       void this.flush();
     }, delay);

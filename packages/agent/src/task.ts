@@ -2,8 +2,7 @@ import type { PortConfig, Task, TaskState, TaskStatus } from '@shoal/api';
 import { isTerminal, taskStateRank } from '@shoal/api';
 import type { ContainerStatus, Controller } from './exec.js';
 import { ContainerNotFoundError, containerName } from './exec.js';
-import type { Logger } from './logger.js';
-import { nullLogger } from './logger.js';
+import { isoNow, nopLogger, systemClock, type Clock, type Logger } from '@shoal/runtime';
 
 /**
  * One assigned task on this node: drives its controller through the observed-state machine
@@ -62,7 +61,7 @@ export class TaskRunner {
     task: Task,
     private readonly controller: Controller,
     private readonly report: (taskId: string, status: TaskStatus) => void,
-    private readonly logger: Logger = nullLogger,
+    private readonly logger: Logger = nopLogger,
     /** ms between re-inspections when wait() fails for a reason other than a vanished container. */
     private readonly retryMs = 1000,
     /**
@@ -75,6 +74,8 @@ export class TaskRunner {
      * (waiting for `healthy`) and while RUNNING (watching for `unhealthy`). Default 500.
      */
     private readonly healthPollMs = 500,
+    /** Time source for retries, health polls, the drain delay and status timestamps. */
+    private readonly clock: Clock = systemClock,
   ) {
     this.task = task;
     this.state = task.status.state;
@@ -166,7 +167,7 @@ export class TaskRunner {
           this.fatal(err);
           return;
         }
-        await sleep(this.retryMs, this.abort.signal);
+        await sleep(this.clock, this.retryMs, this.abort.signal);
       }
       if (this.closed) return;
     }
@@ -290,7 +291,7 @@ export class TaskRunner {
    */
   private async watchHealth(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted && !this.stopping) {
-      await sleep(this.healthPollMs, signal);
+      await sleep(this.clock, this.healthPollMs, signal);
       if (signal.aborted || this.stopping) break;
       const st = await this.controller.inspect().catch((err) => {
         this.logger.debug({ taskId: this.id, err: String(err) }, 'health poll: inspect failed');
@@ -346,7 +347,7 @@ export class TaskRunner {
           this.exited(st.exitCode ?? 0);
           return;
         }
-        await sleep(this.retryMs, this.abort.signal);
+        await sleep(this.clock, this.retryMs, this.abort.signal);
       } finally {
         attempt.abort();
         this.abort.signal.removeEventListener('abort', stop);
@@ -359,12 +360,12 @@ export class TaskRunner {
     return new Promise((resolve) => {
       if (this.closed) return resolve();
       const done = (): void => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         this.abort.signal.removeEventListener('abort', done);
         if (this.wake === done) this.wake = undefined;
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      const timer = this.clock.setTimeout(done, ms);
       this.abort.signal.addEventListener('abort', done);
       this.wake = done;
     });
@@ -395,7 +396,7 @@ export class TaskRunner {
    */
   private beginShutdown(drain = true): void {
     if (this.stopping) return;
-    const delay = drain && this.drainDelayMs > 0 && isBackend(this.task) ? sleep(this.drainDelayMs, this.abort.signal) : Promise.resolve();
+    const delay = drain && this.drainDelayMs > 0 && isBackend(this.task) ? sleep(this.clock, this.drainDelayMs, this.abort.signal) : Promise.resolve();
     this.stopping = delay.then(() => (this.closed ? undefined : this.controller.shutdown())).catch(async (err) => {
       this.logger.warn({ taskId: this.id, err: String(err) }, 'graceful stop failed; killing');
       await this.controller.terminate().catch(() => undefined);
@@ -405,7 +406,7 @@ export class TaskRunner {
   private setState(state: TaskState, message: string, extra: { err?: string; exitCode?: number } = {}): void {
     if (taskStateRank(state) <= taskStateRank(this.state)) return;
     this.state = state;
-    const status: TaskStatus = { state, timestamp: new Date().toISOString(), message };
+    const status: TaskStatus = { state, timestamp: isoNow(this.clock), message };
     if (extra.err !== undefined) status.err = extra.err;
     if (extra.exitCode !== undefined) status.exitCode = extra.exitCode;
     if (this.containerId) status.containerId = this.containerId;
@@ -430,12 +431,13 @@ function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms` on `clock`, or at once when `signal` aborts. */
+function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
+    const t = clock.setTimeout(done, ms);
     function done(): void {
-      clearTimeout(t);
+      clock.clearTimeout(t);
       signal.removeEventListener('abort', done);
       resolve();
     }

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Agent } from '../src/agent.js';
 import { LABELS } from '../src/exec.js';
-import { FakeDispatcher, FakeExecutor, fakeTask, until } from '../src/testing/index.js';
+import { FakeDispatcher, FakeExecutor, fakeTask, until } from '@shoal/testkit';
 
 const NODE = 'node1';
 

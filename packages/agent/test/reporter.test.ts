@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { TaskState, TaskStatusUpdate } from '@shoal/api';
 import { StatusReporter } from '../src/reporter.js';
-import { until } from '../src/testing/index.js';
+import { until } from '@shoal/testkit';
 
 const upd = (taskId: string, state: TaskState): TaskStatusUpdate => ({
   taskId,

@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { TaskState, TaskStatus } from '@shoal/api';
 import { TaskRunner } from '../src/task.js';
-import { FakeExecutor, fakeTask, until } from '../src/testing/index.js';
+import { FakeExecutor, fakeTask, until } from '@shoal/testkit';
 
 /** A runner over a FakeExecutor, recording every status it reports. */
 function harness(opts: { image?: string; desiredState?: TaskState } = {}) {

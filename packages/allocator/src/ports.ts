@@ -27,7 +27,7 @@ export function findPortConflict(services: readonly Service[], spec: ServiceSpec
     seen.set(key(p), p);
   }
   for (const s of services) {
-    if (s.id === selfId || s.pendingDelete) continue;
+    if (s.id === selfId) continue;
     for (const theirs of portsHeld(s)) {
       for (const p of mine) {
         if (key(p) !== key(theirs)) continue;

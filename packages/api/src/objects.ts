@@ -164,8 +164,6 @@ export interface Service {
   /** Allocated endpoint: ports with their published port chosen, and a VIP per network. */
   endpoint?: { ports: PortConfig[]; virtualIps: { networkId: string; addr: string }[] };
   updateStatus?: { state: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed'; startedAt?: string; completedAt?: string; message: string };
-  /** Set by `service rm`: the service stays until its tasks have shut down, then is deleted. */
-  pendingDelete?: boolean;
 }
 
 /**

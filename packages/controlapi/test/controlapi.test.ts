@@ -1,6 +1,6 @@
 import test from 'ava';
 import { MAX_DURATION_MS, ShoalError } from '@shoal/api';
-import { newTestStore } from '@shoal/store';
+import { newTestStore } from '@shoal/testkit';
 import { ControlApi, defaultClusterSpec } from '../src/index.js';
 
 const img = 'shoal/busybox:latest';

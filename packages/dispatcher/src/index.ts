@@ -1,4 +1,3 @@
-export * from './clock.js';
 export * from './dispatcher.js';
 export * from './local.js';
 export * from './network.js';

@@ -19,7 +19,7 @@ export function hostOf(addr: string): string {
  * The cluster-wide {@link NetworkView} every node's dataplane and DNS are programmed from (pure;
  * docs/NETWORKING.md). Rules:
  * - nodes: those with an overlay subnet and an address, not Down (a Down node's peers entries go);
- * - services: all but `pendingDelete` ones; attached networks resolved to IDs (by ID or name),
+ * - services: all of them; attached networks resolved to IDs (by ID or name),
  *   the ingress network left out (it only scopes VIPs of published ports);
  * - tasks: those with a data-path address (`status.networkAddrs`) whose observed state is not
  *   terminal, on a node that is not Down. Backend `active` = running, node Ready, and desired
@@ -51,7 +51,6 @@ export function buildNetworkView(
   }
   const services: NetworkView['services'] = [];
   for (const s of [...data.services].sort(byId)) {
-    if (s.pendingDelete) continue;
     const networks: NetworkView['services'][number]['networks'] = [];
     for (const a of s.spec.task.networks) {
       const id = netIds.get(a.target);

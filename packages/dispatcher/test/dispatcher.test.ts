@@ -1,8 +1,9 @@
 import test from 'ava';
 import type { Assignments, Node, NodeDescription, Task } from '@shoal/api';
 import { ShoalError } from '@shoal/api';
-import { newTestStore, type MemoryStore } from '@shoal/store';
-import { Dispatcher, localDispatcherClient, ManualClock } from '../src/index.js';
+import type { MemoryStore } from '@shoal/store';
+import { FakeClock, newTestStore } from '@shoal/testkit';
+import { Dispatcher, localDispatcherClient } from '../src/index.js';
 
 const meta = { version: 0, createdAt: '', updatedAt: '' };
 const desc: NodeDescription = {
@@ -31,7 +32,7 @@ const nodeState = (store: MemoryStore, id: string) => store.view((tx) => tx.get(
 
 function setup(opts: { nodes?: Node[] } = {}) {
   const store = newTestStore();
-  const clock = new ManualClock();
+  const clock = new FakeClock();
   return {
     store, clock,
     async start() {
@@ -200,7 +201,7 @@ test('B08: after a (re)start every node gets a reconnect window (two grace perio
 
 test('reconnect window is configurable', async (t) => {
   const store = newTestStore();
-  const clock = new ManualClock();
+  const clock = new FakeClock();
   await store.update((tx) => tx.create('nodes', node('n1')));
   const d = new Dispatcher(store, { heartbeatPeriodMs: 1000, graceMultiplier: 3, reconnectGraceMs: 3000, clock });
   d.start();
@@ -323,7 +324,7 @@ async function handoffSetup(successorState: Task['status']['state'] = 'assigned'
 }
 
 /** Moves the fake clock `ms` forward in 1 s steps, the sessions heartbeating (so they do not expire). */
-async function advanceBeating(clock: ManualClock, client: ReturnType<typeof localDispatcherClient>, sessions: string[], ms: number): Promise<void> {
+async function advanceBeating(clock: FakeClock, client: ReturnType<typeof localDispatcherClient>, sessions: string[], ms: number): Promise<void> {
   for (let left = ms; left > 0; left -= 1000) {
     for (const id of sessions) await client.heartbeat(id);
     clock.advance(Math.min(1000, left));

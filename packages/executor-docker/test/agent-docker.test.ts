@@ -1,7 +1,7 @@
 import test from 'ava';
 import type Dockerode from 'dockerode';
 import { Agent, LABELS } from '@shoal/agent';
-import { FakeDispatcher, fakeTask, until } from '@shoal/agent/testing';
+import { FakeDispatcher, fakeTask, until } from '@shoal/testkit';
 import { DockerExecutor } from '../src/executor.js';
 import { HTTPD, RUN_LABEL, cleanup, dockerClient, httpGet, requireDocker, runContainers, runId } from './helpers.js';
 

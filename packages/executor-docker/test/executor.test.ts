@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { HealthConfig } from '@shoal/api';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS } from '@shoal/agent';
-import { fakeTask, until } from '@shoal/agent/testing';
+import { fakeTask, until } from '@shoal/testkit';
 import { DockerExecutor } from '../src/executor.js';
 import { dockerOptions } from '../src/docker-host.js';
 import { HTTPD, IMAGE, RUN_LABEL, SLEEP_TERMABLE, cleanup, dockerClient, httpGet, requireDocker, runContainers, runId } from './helpers.js';

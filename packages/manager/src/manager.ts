@@ -15,9 +15,9 @@ import { Scheduler } from '@shoal/scheduler';
 import { Allocator } from '@shoal/allocator';
 import { Dispatcher, localDispatcherClient } from '@shoal/dispatcher';
 import { RoleManager } from './role-manager.js';
-import type { Logger } from './logger.js';
 
-export type { Logger };
+/** The runtime logger (`@shoal/runtime`), under the name this package always exported. */
+export type Logger = import('@shoal/runtime').Logger;
 
 export interface ManagerOptions {
   /** The cluster node this manager runs on. */
@@ -432,13 +432,17 @@ export class Manager extends EventEmitter {
         this.dispatcher = new Dispatcher(this.store, {
           heartbeatPeriodMs: cluster?.spec.dispatcher.heartbeatPeriodMs ?? DEFAULTS.cluster.dispatcher.heartbeatPeriodMs,
           graceMultiplier: DEFAULTS.heartbeatGraceMultiplier,
+          logger: this.opts.logger,
         });
         const roles = new RoleManager({
           store: this.store, control: this.control, raft: this.raft, log: this.log,
           removalProblem: (id) => this.removalProblem(id),
           onRemoved: (m) => this.emit('member-removed', m),
         });
-        this.components = [this.dispatcher, new Allocator(this.store), new Scheduler(this.store), new Orchestrators(this.store, { logger: this.log }), roles];
+        this.components = [
+          this.dispatcher, new Allocator(this.store, { logger: this.log }), new Scheduler(this.store, { logger: this.log }),
+          new Orchestrators(this.store, { logger: this.log }), roles,
+        ];
         for (const c of this.components) await c.start();
       } else {
         this.log.info({ nodeId: this.opts.nodeId }, 'lost leadership: stopping leader components');

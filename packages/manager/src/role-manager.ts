@@ -21,7 +21,7 @@ import type { Node } from '@shoal/api';
 import type { MemoryStore } from '@shoal/store';
 import type { ControlApi } from '@shoal/controlapi';
 import type { Member, RaftNode } from '@shoal/replication';
-import type { Logger } from './logger.js';
+import type { Logger } from '@shoal/runtime';
 
 /** How often unfinished reconciliations are retried, ms (SwarmKit: 5 s). */
 export const ROLE_RECONCILE_INTERVAL_MS = 2_000;

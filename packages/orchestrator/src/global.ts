@@ -36,7 +36,7 @@ export class GlobalOrchestrator extends ServiceOrchestrator {
     try {
       constraints = parseConstraints(svc.spec.task.placement?.constraints ?? []);
     } catch (e) {
-      this.log.warn(`service ${svc.spec.name}: ${(e as Error).message}; no node is eligible`);
+      this.log.warn({ serviceId: svc.id, service: svc.spec.name, err: (e as Error).message }, 'invalid placement constraints; no node is eligible');
     }
     const fits = (n: Node | undefined): n is Node => !!n && !!constraints && matches(n, constraints);
     const keep = (n: Node | undefined) => fits(n) && n.status.state !== 'down' && n.spec.availability !== 'drain';

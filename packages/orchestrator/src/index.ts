@@ -6,6 +6,6 @@ export { RestartSupervisor, type RestartDecision, conditionAllows } from './rest
 export { RollingUpdater, type UpdatePlan, type UpdateSlot } from './update.js';
 export { Orchestrators } from './orchestrators.js';
 export { type Constraint, parseConstraint, parseConstraints, matches } from './constraints.js';
-export { type Clock, realClock, FakeClock } from './clock.js';
+export type { Clock } from '@shoal/runtime';
 export { type ComponentOptions, type Logger, Reconciler } from './reconciler.js';
 export { hasStopped, isRunnable, isRetired, nodeDown } from './tasks.js';

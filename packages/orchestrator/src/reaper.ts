@@ -1,4 +1,4 @@
-import { type Cluster, DEFAULTS, type Node, type Service, type Task, isTerminal } from '@shoal/api';
+import { type Cluster, DEFAULTS, type Node, type Task, isTerminal } from '@shoal/api';
 import type { MemoryStore, ReadTx, StoreEvent, Tx } from '@shoal/store';
 import { Reconciler, type ComponentOptions } from './reconciler.js';
 import { byAge, hasStopped, isRetired, isRunnable, raiseDesired } from './tasks.js';
@@ -60,7 +60,7 @@ export class TaskReaper extends Reconciler {
         return;
       }
       case 'services':
-        if (ev.kind !== 'update' || (ev.object as Service).pendingDelete) this.markTasks((tx) => tx.tasksByService(ev.object.id));
+        if (ev.kind !== 'update') this.markTasks((tx) => tx.tasksByService(ev.object.id));
         return;
       case 'nodes': {
         const n = ev.object as Node;

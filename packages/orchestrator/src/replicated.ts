@@ -39,7 +39,9 @@ export const DRAIN_HANDOFF_MS = 60_000;
  * 4. Scale up: new tasks (desired RUNNING, state NEW, no node) in the lowest free slot numbers,
  *    at most 200 per transaction (the next pass continues).
  * 5. Spec change (`specVersion` bump): rolling update, stop-first ({@link RollingUpdater}).
- * 6. `pendingDelete`: all tasks desired REMOVE; once none can still run, tasks and service deleted.
+ * Service removal is not the orchestrator's: controlapi deletes the service and sets its tasks to
+ * desired REMOVE in the same transaction, agents stop the containers, the task reaper deletes the
+ * records.
  * Invariant: at no moment does a slot hold two tasks with desired state ≤ RUNNING, so a service
  * never has more than `replicas` desired-running tasks.
  */

@@ -1,5 +1,5 @@
 import { DEFAULTS, type RestartPolicy, type Service, type Task } from '@shoal/api';
-import { type Clock, realClock } from './clock.js';
+import { type Clock, type TimerHandle, systemClock } from '@shoal/runtime';
 import { byAge, parseTime } from './tasks.js';
 
 /** What to do with a slot whose task ended on its own (SwarmKit `restart.shouldRestart` behaviour). */
@@ -52,12 +52,12 @@ export class RestartSupervisor {
   private ended = new Map<string, number>();
   /** slot key → restart times for one spec version. */
   private history = new Map<string, { specVersion: number; times: number[] }>();
-  private timers = new Map<string, { dueMs: number; handle: unknown; serviceId: string }>();
+  private timers = new Map<string, { dueMs: number; handle: TimerHandle; serviceId: string }>();
   private listeners = new Set<(serviceId: string) => void>();
   private started = false;
 
   constructor(opts: { clock?: Clock } = {}) {
-    this.clock = opts.clock ?? realClock;
+    this.clock = opts.clock ?? systemClock;
   }
 
   start(): void {

@@ -242,38 +242,11 @@ export abstract class ServiceOrchestrator extends Reconciler {
   private reconcileIn(tx: Tx, read: ReadTx, svc: Service): (() => void)[] {
     const id = svc.id;
     const w = new ServiceWork(tx, read, svc, this.clock.now(), this.restart);
-    if (svc.pendingDelete) {
-      this.removeService(w);
-    } else {
-      const slots = this.reconcileSlots(w);
-      this.update(w, slots);
-    }
+    const slots = this.reconcileSlots(w);
+    this.update(w, slots);
     w.flush();
     if (w.full) w.effects.push(() => this.mark(id));
     return w.effects;
-  }
-
-  /**
-   * `service rm` (pendingDelete): every task gets desired REMOVE (which takes it out of its node's
-   * assignment set: the agent removes the container). Tasks that can no longer run are deleted here,
-   * the rest by the task reaper; once the service has no task left, the service itself is deleted.
-   */
-  private removeService(w: ServiceWork): void {
-    let left = 0;
-    for (const t of w.tasks) {
-      w.setDesired(t, 'remove');
-      if (w.stopped(t)) w.tx.delete('tasks', t.id);
-      else left++;
-    }
-    w.dropChanges((t) => w.stopped(t));
-    if (left === 0) {
-      w.tx.delete('services', w.svc.id);
-      const id = w.svc.id;
-      w.effects.push(() => {
-        this.restart.forgetService(id);
-        this.updater.forget(id);
-      });
-    }
   }
 
   /**
@@ -357,7 +330,7 @@ export abstract class ServiceOrchestrator extends Reconciler {
         // Make the give-up visible in `service ps` (ERROR column): the old error, then why no restart.
         last.status = { ...last.status, err: `${last.status.err ? `${last.status.err}; ` : ''}${GAVE_UP}: ${d.reason}` };
         w.markChanged(last);
-        w.effects.push(() => this.log.info?.(`not restarting ${name}: ${d.reason}`));
+        w.effects.push(() => this.log.info({ task: name, reason: d.reason }, 'not restarting task'));
       }
     }
   }

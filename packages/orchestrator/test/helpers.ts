@@ -2,8 +2,9 @@ import {
   DEFAULTS, type Node, type RestartPolicy, type Service, type ServiceSpec, type Task, type TaskState, type UpdateConfig,
   isTerminal, newId, taskStateRank,
 } from '@shoal/api';
-import { type MemoryStore, newTestStore } from '@shoal/store';
-import { FakeClock, Orchestrators } from '../src/index.js';
+import type { MemoryStore } from '@shoal/store';
+import { FakeClock, newTestStore } from '@shoal/testkit';
+import { Orchestrators } from '../src/index.js';
 
 const meta0 = () => ({ version: 0, createdAt: '', updatedAt: '' });
 

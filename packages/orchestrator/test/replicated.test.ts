@@ -64,29 +64,20 @@ test('scale down prefers tasks not yet running, then nodes with the most copies'
   t.deepEqual(c.violations, []);
 });
 
-test('service rm (pendingDelete): tasks get REMOVE, are reaped, then the service is deleted', async (t) => {
-  const c = await new FakeCluster().init([node('n1')]);
-  const id = await c.createService('web', { replicas: 2 });
-  await c.converge();
-  await c.updateService(id, (s) => { s.pendingDelete = true; });
-  t.true(c.tasks(id).every((x) => x.desiredState === 'remove'));
-  t.truthy(c.service(id), 'kept while it has tasks');
-  await c.reap();
-  t.is(c.tasks(id).length, 0);
-  t.is(c.service(id), undefined);
-});
-
-test('with removeWaitsForStop, REMOVE tasks and the service wait until the tasks have stopped', async (t) => {
+test('with removeWaitsForStop, REMOVE tasks of a removed service wait until they have stopped', async (t) => {
   const c = await new FakeCluster({ removeWaitsForStop: true }).init([node('n1')]);
   const id = await c.createService('web', { replicas: 2 });
   await c.converge();
-  await c.updateService(id, (s) => { s.pendingDelete = true; });
+  // `service rm` as controlapi does it: tasks desired REMOVE and the service deleted in one transaction.
+  await c.store.update((tx) => {
+    for (const x of tx.tasksByService(id)) tx.update('tasks', { ...x, desiredState: 'remove' });
+    tx.delete('services', id);
+  });
   await c.reap();
   t.is(c.tasks(id).length, 2, 'still running: kept');
-  t.truthy(c.service(id));
   await c.converge(); // the fake agents stop them
+  await c.reap();
   t.is(c.tasks(id).length, 0);
-  t.is(c.service(id), undefined);
 });
 
 test('service deleted outright (controlapi): the reaper deletes its tasks', async (t) => {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { EntryType, MessageType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
 import type { ConfChange, ConfState, Entry, Logger as CoreLogger, Message, NodeId, Ready, Snapshot, SoftState, Status } from '@shoal/raft';
+import { nopLogger, type Logger } from '@shoal/runtime';
 import { LevelStorage } from './level-storage.js';
 import { GrpcTransport, type Transport, type TransportCredentials, type TransportHandler } from './transport.js';
 import { MemberRemovedError, NodeClosedError, TimeoutError } from './errors.js';
@@ -40,13 +41,8 @@ export interface Applier {
   restore(data: Uint8Array, index: number): void;
 }
 
-/** pino-compatible logger (object first, then message). */
-export interface DriverLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** The runtime logger (`@shoal/runtime`, pino-compatible), under the name this package always exported. */
+export type DriverLogger = Logger;
 
 export interface PeerAddr {
   id: NodeId;
@@ -140,8 +136,6 @@ export interface NodeStatus {
 
 /** Internal event: the node closed or failed (wakes waits inside open()). */
 const STOPPED = Symbol('stopped');
-
-const nopLogger: DriverLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function coreLogger(l: DriverLogger): CoreLogger {
   return {

@@ -1,4 +1,5 @@
 import { taskStateRank, type Node, type Task } from '@shoal/api';
+import { childLogger, errMessage, isoNow, nopLogger, ReconcileLoop, systemClock, type Clock, type Logger } from '@shoal/runtime';
 import type { MemoryStore, StoreEvent } from '@shoal/store';
 import { noSuitableNode, Pipeline, type Filter } from './filters.js';
 import { Heap } from './heap.js';
@@ -11,11 +12,14 @@ export interface SchedulerOptions {
   maxDelayMs?: number;
   /** Decisions per store transaction (default 500, keeps Raft entries well under 1 MiB-ish). */
   maxBatch?: number;
-  /** Delay before retrying after a failed write, e.g. leadership lost (ms, default 1000). */
+  /** Delay before retrying after a failed pass or write, e.g. leadership lost (ms, default 1000; doubles on each further failure, up to 30×). */
   retryMs?: number;
   /** Filter pipeline (default {@link defaultFilters}). */
   filters?: () => Filter[];
-  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Time source for the debounce, retries, failure windows and status timestamps (default {@link systemClock}). */
+  clock?: Clock;
+  /** Default {@link nopLogger}; lines carry `component: 'scheduler'`. */
+  logger?: Logger;
 }
 
 type Decision =
@@ -40,7 +44,9 @@ const wantsScheduling = (t: Task) => t.status.state === 'pending' && taskStateRa
  * - Decisions are written in batches (status ASSIGNED + nodeId). A task no node can take stays
  *   PENDING with `status.err` = `no suitable node (<per-filter reasons>)`, written only when the
  *   text changes; pending tasks are re-evaluated whenever a node or a node's tasks change.
- * - Passes are debounced: `debounceMs` after the last relevant commit, at most `maxDelayMs`.
+ * - Passes run on the runtime's {@link ReconcileLoop}, debounced as a quiet gap: `debounceMs`
+ *   after the last relevant commit, at most `maxDelayMs` after the first. A pass that fails (a
+ *   write failed, e.g. leadership lost) is retried after `retryMs`.
  *
  * Only the scheduler sets `task.nodeId` for replicated tasks.
  */
@@ -52,22 +58,28 @@ export class Scheduler {
   /** Something relevant happened since the last commit event. */
   private touched = false;
   private unwatch: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private firstDirtyAt = 0;
-  private running: Promise<void> | undefined;
-  private again = false;
   private stopped = true;
-  private readonly opts: Required<Omit<SchedulerOptions, 'log' | 'filters'>> & Pick<SchedulerOptions, 'log'>;
+  private readonly maxBatch: number;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly loop: ReconcileLoop;
   private readonly pipeline: Pipeline;
 
   constructor(private readonly store: MemoryStore, opts: SchedulerOptions = {}) {
-    this.opts = {
+    this.maxBatch = opts.maxBatch ?? 500;
+    this.clock = opts.clock ?? systemClock;
+    this.log = childLogger(opts.logger ?? nopLogger, { component: 'scheduler' });
+    const retryMs = opts.retryMs ?? 1000;
+    this.loop = new ReconcileLoop(() => this.pass(), {
+      name: 'scheduler',
       debounceMs: opts.debounceMs ?? 50,
       maxDelayMs: opts.maxDelayMs ?? 1000,
-      maxBatch: opts.maxBatch ?? 500,
-      retryMs: opts.retryMs ?? 1000,
-      log: opts.log,
-    };
+      // A failed write usually means leadership was lost (and the manager stops the scheduler);
+      // a pass that keeps failing backs off to 30× the first delay rather than logging every second.
+      backoff: { initialMs: retryMs, maxMs: 30 * retryMs },
+      clock: this.clock,
+      logger: this.log,
+    });
     this.pipeline = new Pipeline(opts.filters?.());
   }
 
@@ -75,6 +87,7 @@ export class Scheduler {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.loop.start();
     this.unwatch = this.store.watch((ev) => this.onEvent(ev));
     this.rebuild();
   }
@@ -84,9 +97,7 @@ export class Scheduler {
     this.stopped = true;
     this.unwatch?.();
     this.unwatch = undefined;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.loop.stop();
   }
 
   /** Tasks waiting for a node (for tests and metrics). */
@@ -94,28 +105,14 @@ export class Scheduler {
     return this.unassigned.size + this.preassigned.size;
   }
 
-  /** Runs a pass now (serialised with the debounced ones). */
+  /** Runs a pass now, skipping the debounce (serialised with the debounced ones); resolves when idle. */
   tick(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      try {
-        do {
-          this.again = false;
-          try {
-            await this.pass();
-          } catch (e) {
-            // A bug must not take the manager down; the next relevant commit retries.
-            this.opts.log?.('scheduler: pass failed', { error: (e as Error).stack ?? String(e) });
-          }
-        } while (this.again && !this.stopped);
-      } finally {
-        this.running = undefined;
-      }
-    })();
-    return this.running;
+    return this.loop.runNow();
+  }
+
+  /** Resolves once no pass is running or due on the next turn of the event loop (tests; see {@link ReconcileLoop.idle}). */
+  idle(): Promise<void> {
+    return this.loop.idle();
   }
 
   private rebuild(): void {
@@ -136,7 +133,7 @@ export class Scheduler {
         const relevant = this.touched;
         this.touched = false;
         // Unrelated commits (e.g. status reports) must not keep pushing a pending pass back.
-        if (relevant || !this.timer) this.schedule();
+        if (relevant || !this.loop.waiting) this.schedule();
         return;
       }
       case 'restore':
@@ -172,7 +169,7 @@ export class Scheduler {
 
   private trackTask(t: Task, old: Task | undefined): void {
     if (t.nodeId && old && old.status.state !== t.status.state && (t.status.state === 'failed' || t.status.state === 'rejected')) {
-      this.nodes.get(t.nodeId)?.recordFailure(t.serviceId, Date.now());
+      this.nodes.get(t.nodeId)?.recordFailure(t.serviceId, this.clock.now());
     }
     if (old?.nodeId && old.nodeId !== t.nodeId && this.nodes.get(old.nodeId)?.removeTask(t.id)) this.dirty = this.touched = true;
     if (t.nodeId && this.nodes.get(t.nodeId)?.setTask(t)) this.dirty = this.touched = true;
@@ -189,26 +186,29 @@ export class Scheduler {
     }
   }
 
+  /** Asks the loop for a pass when there is something to place (the kick is debounced there). */
   private schedule(): void {
     if (this.stopped || !this.dirty || this.pendingCount === 0) return;
-    const now = Date.now();
-    if (!this.timer) this.firstDirtyAt = now;
-    else clearTimeout(this.timer);
-    const wait = Math.max(0, Math.min(this.opts.debounceMs, this.firstDirtyAt + this.opts.maxDelayMs - now));
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.tick();
-    }, wait);
+    this.loop.kick();
   }
 
+  /**
+   * One pass: decide for every waiting task, then write the decisions in batches. Throws (after
+   * every batch was tried) when a write failed, so the loop retries after `retryMs`.
+   */
   private async pass(): Promise<void> {
     if (this.stopped) return;
     this.dirty = false;
     const decisions: Decision[] = [];
     this.placePreassigned(decisions);
     this.placeUnassigned(decisions);
-    for (let i = 0; i < decisions.length && !this.stopped; i += this.opts.maxBatch) {
-      await this.write(decisions.slice(i, i + this.opts.maxBatch));
+    let failed: unknown;
+    for (let i = 0; i < decisions.length && !this.stopped; i += this.maxBatch) {
+      failed = (await this.write(decisions.slice(i, i + this.maxBatch))) ?? failed;
+    }
+    if (failed !== undefined) {
+      this.dirty = this.touched = true;
+      throw new Error(`writing scheduling decisions failed: ${errMessage(failed)}`);
     }
   }
 
@@ -249,7 +249,7 @@ export class Scheduler {
     const first = tasks[0]!;
     const svc = first.serviceId;
     this.pipeline.setTask(first);
-    const now = Date.now();
+    const now = this.clock.now();
     const heap = new Heap<NodeInfo>((a, b) => {
       const fa = a.failingFor(svc, now), fb = b.failingFor(svc, now);
       if (fa !== fb) return fb;
@@ -262,10 +262,7 @@ export class Scheduler {
     let i = 0;
     for (; i < tasks.length; i++) {
       const t = tasks[i]!;
-      let info: NodeInfo | undefined;
-      while ((info = heap.pop()) && !this.pipeline.passes(info)) {
-        // full after this pass's own placements: drop it for the rest of the group
-      }
+      const info = this.nextFit(heap);
       if (!info) break;
       this.unassigned.delete(t.id);
       info.setTask(assigned(t, info.id));
@@ -282,8 +279,24 @@ export class Scheduler {
     }
   }
 
-  private async write(batch: Decision[]): Promise<void> {
-    const now = new Date().toISOString();
+  /**
+   * Pops nodes off `heap` until one still passes the pipeline; nodes that fail it are full after
+   * this pass's own placements and stay out of the heap for the rest of the group.
+   */
+  private nextFit(heap: Heap<NodeInfo>): NodeInfo | undefined {
+    for (let info = heap.pop(); info; info = heap.pop()) {
+      if (this.pipeline.passes(info)) return info;
+    }
+    return undefined;
+  }
+
+  /**
+   * Writes one batch of decisions in a transaction, then reconciles the provisional placements
+   * with what the store says. Returns the write error (undefined when it committed); never throws.
+   */
+  private async write(batch: Decision[]): Promise<unknown> {
+    const now = isoNow(this.clock);
+    let failed: unknown;
     try {
       await this.store.update((tx) => {
         for (const d of batch) {
@@ -301,8 +314,7 @@ export class Scheduler {
         }
       });
     } catch (e) {
-      this.opts.log?.('scheduler: writing decisions failed; will retry', { error: (e as Error).message, decisions: batch.length });
-      if (!this.stopped) setTimeout(() => { this.dirty = this.touched = true; this.schedule(); }, this.opts.retryMs);
+      failed = e;
     }
     // Reconcile provisional placements with what the store now says.
     for (const d of batch) {
@@ -318,6 +330,7 @@ export class Scheduler {
         this.trackTask(cur, undefined);
       }
     }
+    return failed;
   }
 }
 

@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { Node, Task, TaskSpec } from '@shoal/api';
-import { newTestStore, type MemoryStore } from '@shoal/store';
+import type { MemoryStore } from '@shoal/store';
+import { FakeClock, newTestStore } from '@shoal/testkit';
 import { matchConstraints, parseConstraint, parseConstraints, Scheduler } from '../src/index.js';
 
 const meta = { version: 0, createdAt: '', updatedAt: '' };
@@ -32,13 +33,27 @@ function task(id: string, serviceId: string, slot: number, s: TaskSpec = spec(),
   };
 }
 
-async function waitFor<T>(store: MemoryStore, what: string, fn: () => T | undefined | false): Promise<T> {
-  for (let i = 0; i < 500; i++) {
-    const v = fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 10));
+interface Env {
+  store: MemoryStore;
+  sched: Scheduler;
+  clock: FakeClock;
+}
+
+/**
+ * Runs the scheduler to quiescence on the fake clock — awaits its pass, fires its next debounce or
+ * retry timer, until no pass is running and no timer is armed — then returns `fn()`, failing when
+ * that is falsy. Deterministic: no wall-clock polling.
+ */
+async function settled<T>(env: Env, what: string, fn: () => T | undefined | false): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    await env.sched.idle();
+    const due = env.clock.nextDueInMs;
+    if (due === undefined) break;
+    env.clock.advance(due);
   }
-  throw new Error(`timed out waiting for ${what}`);
+  const v = fn();
+  if (!v) throw new Error(`not so once the scheduler settled: ${what}`);
+  return v;
 }
 
 const tasksOf = (store: MemoryStore, svc: string) => store.view((tx) => tx.tasksByService(svc));
@@ -48,12 +63,13 @@ const countByNode = (tasks: Task[]) => {
   return m;
 };
 
-async function setup(nodes: Node[]) {
+async function setup(nodes: Node[]): Promise<Env> {
   const store = newTestStore();
+  const clock = new FakeClock();
   await store.update((tx) => nodes.forEach((n) => tx.create('nodes', n)));
-  const sched = new Scheduler(store, { debounceMs: 5, maxDelayMs: 50 });
+  const sched = new Scheduler(store, { debounceMs: 5, maxDelayMs: 50, clock });
   sched.start();
-  return { store, sched };
+  return { store, sched, clock };
 }
 
 test('constraint parsing: keys, operators and one-line errors', (t) => {
@@ -79,16 +95,18 @@ test('constraint matching: attributes case-insensitive, labels exact, missing la
 });
 
 test('spread: 10 tasks over 5 nodes → 2 each', async (t) => {
-  const { store, sched } = await setup(['n1', 'n2', 'n3', 'n4', 'n5'].map((id) => node(id)));
+  const env = await setup(['n1', 'n2', 'n3', 'n4', 'n5'].map((id) => node(id)));
+  const { store, sched } = env;
   await store.update((tx) => { for (let i = 1; i <= 10; i++) tx.create('tasks', task(`t${i}`, 'web', i)); });
-  await waitFor(store, 'all assigned', () => tasksOf(store, 'web').every((x) => x.status.state === 'assigned'));
+  await settled(env, 'all assigned', () => tasksOf(store, 'web').every((x) => x.status.state === 'assigned'));
   t.deepEqual(Object.values(countByNode(tasksOf(store, 'web'))), [2, 2, 2, 2, 2]);
   for (const x of tasksOf(store, 'web')) t.is(x.status.err, undefined);
   await sched.stop();
 });
 
 test('spread accounts for tasks already running on nodes (other services too)', async (t) => {
-  const { store, sched } = await setup(['n1', 'n2', 'n3'].map((id) => node(id)));
+  const env = await setup(['n1', 'n2', 'n3'].map((id) => node(id)));
+  const { store, sched } = env;
   const running = (id: string, svc: string, nodeId: string): Task => ({ ...task(id, svc, 1, spec(), nodeId), status: { state: 'running', timestamp: '', message: '' } });
   await store.update((tx) => {
     tx.create('tasks', running('a1', 'api', 'n1'));
@@ -96,27 +114,29 @@ test('spread accounts for tasks already running on nodes (other services too)', 
     tx.create('tasks', running('w0', 'web', 'n2'));
   });
   await store.update((tx) => { for (let i = 1; i <= 3; i++) tx.create('tasks', task(`t${i}`, 'web', i)); });
-  await waitFor(store, 'assigned', () => tasksOf(store, 'web').every((x) => x.status.state !== 'pending'));
+  await settled(env, 'assigned', () => tasksOf(store, 'web').every((x) => x.status.state !== 'pending'));
   // web already on n2; n1 holds 2 api tasks → n3 (emptiest), n1 (no web yet), then n2/n3 tie on (1 web, 1 total) → n2 by ID.
   t.deepEqual(countByNode(tasksOf(store, 'web')), { n1: 1, n2: 2, n3: 1 });
   await sched.stop();
 });
 
 test('paused, drained and down nodes get no new tasks', async (t) => {
-  const { store, sched } = await setup([
+  const env = await setup([
     node('n1'), node('n2', { availability: 'pause' }), node('n3', { availability: 'drain' }), node('n4', { state: 'down' }),
   ]);
+  const { store, sched } = env;
   await store.update((tx) => { for (let i = 1; i <= 4; i++) tx.create('tasks', task(`t${i}`, 'web', i)); });
-  await waitFor(store, 'assigned', () => tasksOf(store, 'web').every((x) => x.status.state === 'assigned'));
+  await settled(env, 'assigned', () => tasksOf(store, 'web').every((x) => x.status.state === 'assigned'));
   t.deepEqual(countByNode(tasksOf(store, 'web')), { n1: 4 });
   await sched.stop();
 });
 
 test('B01: pending with a reason, then placed once a node label matches', async (t) => {
-  const { store, sched } = await setup([node('m1', { role: 'manager' }), node('w1', { labels: { zone: 'a' } })]);
+  const env = await setup([node('m1', { role: 'manager' }), node('w1', { labels: { zone: 'a' } })]);
+  const { store, sched } = env;
   const s = spec({ constraints: ['node.labels.zone==b'] });
   await store.update((tx) => { tx.create('tasks', task('p1', 'pinned', 1, s)); tx.create('tasks', task('p2', 'pinned', 2, s)); });
-  const pending = await waitFor(store, 'reason', () => {
+  const pending = await settled(env, 'reason', () => {
     const ts = tasksOf(store, 'pinned');
     return ts.every((x) => x.status.err) && ts;
   });
@@ -132,7 +152,7 @@ test('B01: pending with a reason, then placed once a node label matches', async 
   t.deepEqual(tasksOf(store, 'pinned').map((x) => x.meta.version), versions);
 
   await store.update((tx) => { const n = tx.get('nodes', 'w1')!; n.spec.labels.zone = 'b'; tx.update('nodes', n); });
-  const placed = await waitFor(store, 'placement', () => {
+  const placed = await settled(env, 'placement', () => {
     const ts = tasksOf(store, 'pinned');
     return ts.every((x) => x.status.state === 'assigned') && ts;
   });
@@ -144,21 +164,23 @@ test('B01: pending with a reason, then placed once a node label matches', async 
 });
 
 test('re-evaluated when a node becomes ready or active again', async (t) => {
-  const { store, sched } = await setup([node('n1', { state: 'down' }), node('n2', { availability: 'drain' })]);
+  const env = await setup([node('n1', { state: 'down' }), node('n2', { availability: 'drain' })]);
+  const { store, sched } = env;
   await store.update((tx) => tx.create('tasks', task('t1', 'web', 1)));
-  const [p] = await waitFor(store, 'reason', () => { const ts = tasksOf(store, 'web'); return ts[0]?.status.err ? ts : undefined; });
+  const [p] = await settled(env, 'reason', () => { const ts = tasksOf(store, 'web'); return ts[0]?.status.err ? ts : undefined; });
   t.is(p!.status.err, 'no suitable node (1 node not ready; 1 node not available for new tasks)');
   await store.update((tx) => { const n = tx.get('nodes', 'n2')!; n.spec.availability = 'active'; tx.update('nodes', n); });
-  const [a] = await waitFor(store, 'assigned', () => { const ts = tasksOf(store, 'web'); return ts[0]?.status.state === 'assigned' && ts; });
+  const [a] = await settled(env, 'assigned', () => { const ts = tasksOf(store, 'web'); return ts[0]?.status.state === 'assigned' && ts; });
   t.is(a!.nodeId, 'n2');
   await sched.stop();
 });
 
 test('max replicas per node: extra tasks pending with the limit as reason; freed slot is reused', async (t) => {
-  const { store, sched } = await setup([node('n1'), node('n2')]);
+  const env = await setup([node('n1'), node('n2')]);
+  const { store, sched } = env;
   const s = spec({ maxReplicas: 2 });
   await store.update((tx) => { for (let i = 1; i <= 6; i++) tx.create('tasks', task(`t${i}`, 'capped', i, s)); });
-  await waitFor(store, 'settled', () => tasksOf(store, 'capped').filter((x) => x.status.state === 'assigned').length === 4 &&
+  await settled(env, 'settled', () => tasksOf(store, 'capped').filter((x) => x.status.state === 'assigned').length === 4 &&
     tasksOf(store, 'capped').filter((x) => x.status.err).length === 2);
   t.deepEqual(countByNode(tasksOf(store, 'capped')), { n1: 2, n2: 2 });
   const stuck = tasksOf(store, 'capped').filter((x) => x.status.state === 'pending');
@@ -166,41 +188,44 @@ test('max replicas per node: extra tasks pending with the limit as reason; freed
   // Stop-first update: the old task is being shut down (desired shutdown) → its replacement may take the slot.
   const victim = tasksOf(store, 'capped').find((x) => x.nodeId === 'n1')!;
   await store.update((tx) => { const v = tx.get('tasks', victim.id)!; v.desiredState = 'shutdown'; tx.update('tasks', v); });
-  await waitFor(store, 'one more placed', () => tasksOf(store, 'capped').filter((x) => x.status.state === 'assigned').length === 5);
+  await settled(env, 'one more placed', () => tasksOf(store, 'capped').filter((x) => x.status.state === 'assigned').length === 5);
   t.deepEqual(countByNode(tasksOf(store, 'capped').filter((x) => x.desiredState === 'running')), { n1: 2, n2: 2 });
   await sched.stop();
 });
 
 test('resources: reservations beyond what a node has left stay pending', async (t) => {
-  const { store, sched } = await setup([node('n1', { cpus: 2e9 }), node('n2', { cpus: 1e9 })]);
+  const env = await setup([node('n1', { cpus: 2e9 }), node('n2', { cpus: 1e9 })]);
+  const { store, sched } = env;
   const s = spec({ cpus: 1e9 });
   await store.update((tx) => { for (let i = 1; i <= 4; i++) tx.create('tasks', task(`t${i}`, 'big', i, s)); });
-  await waitFor(store, 'settled', () => tasksOf(store, 'big').filter((x) => x.status.err).length === 1);
+  await settled(env, 'settled', () => tasksOf(store, 'big').filter((x) => x.status.err).length === 1);
   t.deepEqual(countByNode(tasksOf(store, 'big')), { n1: 2, n2: 1 });
   t.is(tasksOf(store, 'big').find((x) => x.status.state === 'pending')!.status.err, 'no suitable node (insufficient resources on 2 nodes)');
   // A task ending frees its reservation → the pending one is placed.
   const done = tasksOf(store, 'big').find((x) => x.nodeId === 'n2')!;
   await store.update((tx) => { const v = tx.get('tasks', done.id)!; v.status = { ...v.status, state: 'failed' }; tx.update('tasks', v); });
-  await waitFor(store, 'placed', () => tasksOf(store, 'big').every((x) => x.status.state !== 'pending'));
+  await settled(env, 'placed', () => tasksOf(store, 'big').every((x) => x.status.state !== 'pending'));
   t.pass();
   await sched.stop();
 });
 
 test('host-mode ports: one task per node per published port', async (t) => {
-  const { store, sched } = await setup([node('n1'), node('n2')]);
+  const env = await setup([node('n1'), node('n2')]);
+  const { store, sched } = env;
   const mk = (id: string, slot: number): Task => ({ ...task(id, 'edge', slot), endpoint: { ports: [{ protocol: 'tcp', targetPort: 80, publishedPort: 8080, publishMode: 'host' }], virtualIps: [] } });
   await store.update((tx) => { for (let i = 1; i <= 3; i++) tx.create('tasks', mk(`t${i}`, i)); });
-  await waitFor(store, 'settled', () => tasksOf(store, 'edge').filter((x) => x.status.err).length === 1);
+  await settled(env, 'settled', () => tasksOf(store, 'edge').filter((x) => x.status.err).length === 1);
   t.deepEqual(countByNode(tasksOf(store, 'edge')), { n1: 1, n2: 1 });
   t.is(tasksOf(store, 'edge').find((x) => x.status.state === 'pending')!.status.err, 'no suitable node (host-mode port already in use on 2 nodes)');
   await sched.stop();
 });
 
 test('preassigned (global) tasks: checked against their own node only', async (t) => {
-  const { store, sched } = await setup([node('n1'), node('n2', { labels: { gpu: 'no' } })]);
+  const env = await setup([node('n1'), node('n2', { labels: { gpu: 'no' } })]);
+  const { store, sched } = env;
   const s = spec({ constraints: ['node.labels.gpu!=no'] });
   await store.update((tx) => { tx.create('tasks', task('g1', 'agent', 0, s, 'n1')); tx.create('tasks', task('g2', 'agent', 0, s, 'n2')); });
-  await waitFor(store, 'settled', () => store.view((tx) => tx.get('tasks', 'g2'))?.status.err);
+  await settled(env, 'settled', () => store.view((tx) => tx.get('tasks', 'g2'))?.status.err);
   const g1 = store.view((tx) => tx.get('tasks', 'g1'))!;
   const g2 = store.view((tx) => tx.get('tasks', 'g2'))!;
   t.is(g1.status.state, 'assigned');
@@ -211,29 +236,32 @@ test('preassigned (global) tasks: checked against their own node only', async (t
 });
 
 test('invalid constraint: pending with the parse error as reason', async (t) => {
-  const { store, sched } = await setup([node('n1')]);
+  const env = await setup([node('n1')]);
+  const { store, sched } = env;
   await store.update((tx) => tx.create('tasks', task('t1', 'typo', 1, spec({ constraints: ['zone==b'] }))));
-  const x = await waitFor(store, 'reason', () => store.view((tx) => tx.get('tasks', 't1'))?.status.err);
+  const x = await settled(env, 'reason', () => store.view((tx) => tx.get('tasks', 't1'))?.status.err);
   t.is(x, "no suitable node (unknown constraint key 'zone' in 'zone==b'; did you mean node.labels.zone?)");
   await sched.stop();
 });
 
 test('restart: a new scheduler rebuilds from the store and keeps spreading', async (t) => {
-  const { store, sched } = await setup(['n1', 'n2'].map((id) => node(id)));
+  const env = await setup(['n1', 'n2'].map((id) => node(id)));
+  const { store, sched } = env;
   await store.update((tx) => { for (let i = 1; i <= 2; i++) tx.create('tasks', task(`t${i}`, 'web', i)); });
-  await waitFor(store, 'assigned', () => tasksOf(store, 'web').every((x) => x.status.state === 'assigned'));
+  await settled(env, 'assigned', () => tasksOf(store, 'web').every((x) => x.status.state === 'assigned'));
   await sched.stop();
   await store.update((tx) => { tx.create('nodes', node('n3')); for (let i = 3; i <= 4; i++) tx.create('tasks', task(`t${i}`, 'web', i)); });
-  const s2 = new Scheduler(store, { debounceMs: 5 });
+  const s2 = new Scheduler(store, { debounceMs: 5, clock: env.clock });
   s2.start();
-  await waitFor(store, 'assigned', () => tasksOf(store, 'web').every((x) => x.status.state === 'assigned'));
+  await settled({ ...env, sched: s2 }, 'assigned', () => tasksOf(store, 'web').every((x) => x.status.state === 'assigned'));
   // t3 → n3 (empty); then all three hold one web task each → t4 goes to n1 by node ID.
   t.deepEqual(countByNode(tasksOf(store, 'web')), { n1: 2, n2: 1, n3: 1 });
   await s2.stop();
 });
 
 test('a node where the service keeps failing is tried last', async (t) => {
-  const { store, sched } = await setup([node('n1'), node('n2')]);
+  const env = await setup([node('n1'), node('n2')]);
+  const { store, sched } = env;
   // n2 already runs two other tasks; n1 is empty but 5 tasks of web failed there.
   await store.update((tx) => {
     for (let i = 1; i <= 2; i++) tx.create('tasks', { ...task(`o${i}`, 'other', i, spec(), 'n2'), status: { state: 'running', timestamp: '', message: '' } });
@@ -243,7 +271,37 @@ test('a node where the service keeps failing is tried last', async (t) => {
     for (let i = 1; i <= 5; i++) { const x = tx.get('tasks', `f${i}`)!; x.status.state = 'rejected'; tx.update('tasks', x); }
   });
   await store.update((tx) => tx.create('tasks', task('w1', 'web', 6)));
-  await waitFor(store, 'assigned', () => store.view((tx) => tx.get('tasks', 'w1'))?.status.state === 'assigned');
+  await settled(env, 'assigned', () => store.view((tx) => tx.get('tasks', 'w1'))?.status.state === 'assigned');
   t.is(store.view((tx) => tx.get('tasks', 'w1'))!.nodeId, 'n2');
+  await sched.stop();
+});
+
+test('passes wait for a quiet gap of debounceMs after the last relevant commit, at most maxDelayMs', async (t) => {
+  const env = await setup([node('n1')]); // debounceMs 5, maxDelayMs 50
+  const { store, sched, clock } = env;
+  const state = (id: string) => store.view((tx) => tx.get('tasks', id))?.status.state;
+  await store.update((tx) => tx.create('tasks', task('t1', 'web', 1)));
+  clock.advance(4);
+  await sched.idle();
+  t.is(state('t1'), 'pending', 'still inside the quiet gap');
+  await store.update((tx) => tx.create('tasks', task('t2', 'web', 2)));
+  clock.advance(4);
+  await sched.idle();
+  t.is(state('t1'), 'pending', 'the second commit pushed the pass back');
+  clock.advance(1);
+  await sched.idle();
+  t.deepEqual([state('t1'), state('t2')], ['assigned', 'assigned']);
+
+  // Commits every 4 ms never leave a 5 ms gap: the pass runs 50 ms after the first one anyway.
+  await store.update((tx) => tx.create('tasks', task('t3', 'web', 3)));
+  for (let i = 4; i <= 15; i++) {
+    clock.advance(4);
+    await sched.idle();
+    await store.update((tx) => tx.create('tasks', task(`t${i}`, 'web', i)));
+  }
+  t.is(state('t3'), 'pending', '48 ms after the first commit');
+  clock.advance(2);
+  await sched.idle();
+  t.is(state('t3'), 'assigned', '50 ms after the first commit');
   await sched.stop();
 });

@@ -1,2 +1,1 @@
 export * from './store.js';
-export * from './loopback.js';

@@ -49,7 +49,7 @@ export type StoreEvent =
   /** The whole state was replaced from a snapshot: watchers must re-read everything. */
   | { kind: 'restore'; index: number };
 
-/** The Raft side of the store (implemented by `@shoal/replication`'s RaftNode, or {@link LoopbackProposer} in unit tests). */
+/** The Raft side of the store (implemented by `@shoal/replication`'s RaftNode, or `FakeProposer` from `@shoal/testkit` in unit tests). */
 export interface Proposer {
   /**
    * Replicates `data`; resolves once it is committed and has been passed to {@link MemoryStore.apply}

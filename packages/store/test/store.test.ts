@@ -1,7 +1,8 @@
 import test from 'ava';
 import type { Service, Task } from '@shoal/api';
 import { SequenceConflictError } from '@shoal/api';
-import { LoopbackProposer, MemoryStore, newTestStore, type StoreEvent } from '../src/index.js';
+import { FakeProposer, newTestStore } from '@shoal/testkit';
+import { MemoryStore, type StoreEvent } from '../src/index.js';
 
 const svc = (id: string, name: string): Service => ({
   id, meta: { version: 0, createdAt: '', updatedAt: '' }, specVersion: 1,
@@ -165,7 +166,7 @@ test('a rename may not take another name in any case; names stored twice before 
   t.is(r.view((tx) => tx.byName('services', 'API'))?.id, 'y');
   t.is(r.view((tx) => tx.byName('services', 'api'))?.id, 'x');
   t.is(r.view((tx) => tx.byName('services', 'Api'))?.id, 'x');
-  r.setProposer(new LoopbackProposer(r));
+  r.setProposer(new FakeProposer(r));
   // Updating one of them without renaming it is fine.
   await r.update((tx) => tx.update('services', { ...tx.get('services', 'y')!, specVersion: 2 }));
   t.is(r.view((tx) => tx.get('services', 'y'))?.specVersion, 2);
@@ -185,7 +186,7 @@ test('every written object gets createdAt (kept across updates) and updatedAt, e
   // A record restored without createdAt gets one at its next write.
   const r = new MemoryStore();
   r.restore(new TextEncoder().encode(JSON.stringify({ tables: { services: [svc('b', 'old')] } })), 1);
-  r.setProposer(new LoopbackProposer(r));
+  r.setProposer(new FakeProposer(r));
   await r.update((tx) => tx.update('services', tx.get('services', 'b')!));
   t.regex(r.view((tx) => tx.get('services', 'b'))!.meta.createdAt, /^\d{4}-/);
 });

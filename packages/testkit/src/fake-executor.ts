@@ -1,6 +1,6 @@
 import type { NodeDescription, Task } from '@shoal/api';
-import type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer } from '../exec.js';
-import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, managedFromLabels, normalizeImageRef, taskLabels } from '../exec.js';
+import type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer } from '@shoal/agent';
+import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, managedFromLabels, normalizeImageRef, taskLabels } from '@shoal/agent';
 
 /** One container of the {@link FakeExecutor}'s pretend engine. */
 export interface FakeContainer {
