@@ -41,7 +41,8 @@ export const CLUSTER_CALLS = {
    * A node whose manager was removed from the Raft group reports it; the leader records it as a
    * worker if it has no member (any role: its certificate may still say manager or already worker).
    */
-  'node.managerRemoved': call(['manager', 'worker'], true, Obj({ nodeId: T.Optional(T.String()) }), 'record the caller as a worker after its removal'),
+  'node.managerRemoved': call(['manager', 'worker'], true, Obj({ raftId: T.String({ minLength: 1 }), nodeId: T.Optional(T.String()) }),
+    'record the caller as a worker after its member `raftId` was removed'),
   /** The caller's desired role (promotion/demotion pending?). */
   'node.desiredRole': call(['manager', 'worker'], false, Obj({}), 'the caller\'s desired role'),
   /** A control method forwarded by a follower manager to the leader (see the control contract). */

@@ -112,3 +112,29 @@ test('objects created through the control API have createdAt and updatedAt', asy
     t.regex(meta.updatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d/);
   }
 });
+
+test('membership: a hostname two nodes have is ambiguous; demotions check quorum; a manager without a Raft member may be removed', async (t) => {
+  const store = newTestStore();
+  const members = new Set<string>();
+  let problem: string | undefined;
+  const c = new ControlApi(store, { membership: { removalProblem: () => problem, isMember: (id) => members.has(id) } });
+  await c.bootstrapCluster({ nodeId: 'n1', raftId: 'r1', addr: '10.0.0.1:2377', description: { hostname: 'node1', platform: { os: 'linux', architecture: '' }, resources: { nanoCpus: 0, memoryBytes: 0 }, engine: { engineVersion: '', labels: {} } }, cluster: {} });
+  members.add('n1');
+  const { nodeId: old } = await c.admitNode({ role: 'manager', addr: '10.0.0.3:2377', hostname: 'node3' });
+  const { nodeId: fresh } = await c.admitNode({ role: 'manager', addr: '10.0.0.3:2377', hostname: 'node3' });
+  await c.recordManager(fresh, 'r3b', '10.0.0.3:2377');
+  members.add(fresh);
+  await rejects(t, c.updateNode('node3', { role: 'worker' }), 'InvalidArgument', `node node3 is ambiguous (2 matches found: ${[old, fresh].sort().join(', ')}); use the node ID`);
+  await rejects(t, c.removeNode('node3'), 'InvalidArgument', /ambiguous/);
+  // Demoting acts on the named entry only, and is refused when it would lose quorum.
+  problem = 'the remaining managers would lose quorum (0 of 1 reachable, 1 needed)';
+  await rejects(t, c.updateNode(fresh, { role: 'worker' }), 'FailedPrecondition', `can't demote node3: ${problem}`);
+  problem = undefined;
+  await c.updateNode(old, { role: 'worker' });
+  t.is(c.getNode(old).spec.desiredRole, 'worker');
+  t.is(c.getNode(fresh).spec.desiredRole, 'manager');
+  // The old entry has no Raft member: it may be removed (it is not ready); the live one may not.
+  await c.removeNode(old);
+  await rejects(t, c.removeNode(fresh, true), 'FailedPrecondition', /is a cluster manager and is a member of the raft cluster/);
+  t.is(c.getNode('node3').id, fresh);
+});

@@ -368,14 +368,20 @@ export class Manager extends EventEmitter {
   }
 
   /**
-   * A node reports that its manager was removed from the Raft group (it learned it from Raft). If
-   * the node has no member now, it is recorded as a worker (with desired role worker: it becomes a
-   * manager again only when promoted). The case a force-new-cluster leaves behind.
-   * @returns whether the node is a worker now.
+   * A node reports that its manager's Raft member `raftId` was removed from the group (it learned it
+   * from Raft). If the store still records the node as a manager with that member — the case a
+   * force-new-cluster leaves behind — the node is recorded as a worker, with desired role worker:
+   * it becomes a manager again only when promoted. A late report about an older membership (the
+   * node was demoted, and perhaps promoted again since) changes nothing.
+   * @returns whether the node is a worker now (the reporter may stop reporting).
    */
-  async managerRemoved(nodeId: string): Promise<{ worker: boolean }> {
-    if (this.memberOfNode(nodeId)) return { worker: false };
-    await this.control.recordWorker(nodeId);
+  async managerRemoved(nodeId: string, raftId: string): Promise<{ worker: boolean }> {
+    if (this.memberOfNode(nodeId)?.id === raftId) return { worker: false };
+    const n = this.node(nodeId);
+    if (n?.role === 'manager' && (n.managerStatus?.raftId === raftId || !n.managerStatus)) {
+      if (this.memberOfNode(nodeId)) return { worker: true }; // a newer membership is under way
+      await this.control.recordWorker(nodeId);
+    }
     return { worker: true };
   }
 

@@ -89,11 +89,13 @@ export class RoleManager {
       if (this.stopped || !this.d.raft.isLeader()) return;
       if (n.spec.desiredRole === 'worker' && n.role === 'manager') await this.demote(n);
     }
-    // Rule 3: members whose node is gone.
+    // Rule 3: members whose node is gone — once the cluster exists (before `swarm init` wrote its
+    // objects no node is known), and never this leader's own (its node is written by the init).
+    if (!this.d.store.view((tx) => tx.list('clusters').length)) return;
     for (const m of this.d.raft.members()) {
       if (this.stopped || !this.d.raft.isLeader()) return;
       const nodeId = m.nodeId || m.id;
-      if (!byId.has(nodeId)) await this.removeMember(m, `node ${nodeId} was removed`);
+      if (!byId.has(nodeId) && m.id !== this.d.raft.id) await this.removeMember(m, `node ${nodeId} was removed`);
     }
   }
 

@@ -91,7 +91,7 @@ export function clusterPortHandler(host: ClusterPortHost, m: Manager, clusterId:
     def('node.managerRemoved', (p, caller) => {
       // Only a manager passes a call on for another node (a follower forwarding it).
       const who = p.nodeId && caller.role === 'manager' && m.isLeader() ? p.nodeId : caller.nodeId;
-      return onLeader('node.managerRemoved', { nodeId: who }, () => m.managerRemoved(who));
+      return onLeader('node.managerRemoved', { nodeId: who, raftId: p.raftId }, () => m.managerRemoved(who, p.raftId));
     }),
     def('node.desiredRole', async (_p, caller) => ({ desiredRole: m.node(caller.nodeId)?.spec.desiredRole })),
     def('control.call', async (p, caller) => {

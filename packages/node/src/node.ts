@@ -285,11 +285,11 @@ export class SwarmNode {
     this.checking = true;
     try {
       const st = this.state;
-      if (st.removalUnacked && this.client) {
+      if (st.removedRaftId && this.client) {
         // Tell the leader this node's manager was removed, so it records the node as a worker.
-        const r = await this.client.call<{ worker: boolean }>('node.managerRemoved', {}, { timeoutMs: 5000 });
+        const r = await this.client.call<{ worker: boolean }>('node.managerRemoved', { raftId: st.removedRaftId }, { timeoutMs: 5000 });
         if (r.worker) {
-          st.removalUnacked = false;
+          delete st.removedRaftId;
           this.save();
         }
       }
@@ -298,16 +298,24 @@ export class SwarmNode {
       if (this.manager) desired = this.manager.node(st.nodeId)?.spec.desiredRole;
       else if (this.client) desired = (await this.client.call<{ desiredRole?: NodeRole }>('node.desiredRole', {}, { timeoutMs: 5000 })).desiredRole;
       const due = needsRenewal(this.material.certPem);
-      if (this.manager && desired === 'worker' && !due) return; // demotion: wait for the Raft removal
-      if (!due && (!desired || desired === certRole)) return;
-      const via = this.client ?? (this.manager ? this.leaderClient() : undefined);
-      if (!via) return;
-      const renewed = await renewNodeCertificate(via, this.material, { timeoutMs: 10_000 });
-      this.log.info({ role: renewed.role, was: certRole, due }, 'node certificate renewed');
+      // A manager being demoted keeps its certificate until its Raft member is removed.
+      const renew = due || (desired !== undefined && desired !== certRole && !(this.manager && desired === 'worker'));
+      // A worker to be a manager: promoted (with a manager certificate, renewed now if needed) —
+      // unless it has not yet told the leader about an earlier removal.
+      const promoting = st.role === 'worker' && desired === 'manager' && !st.removedRaftId;
+      if (!renew && !promoting) return;
+      let material: TlsMaterial = this.material;
+      if (renew) {
+        const via = this.client ?? (this.manager ? this.leaderClient() : undefined);
+        if (!via) return;
+        const renewed = await renewNodeCertificate(via, this.material, { timeoutMs: 10_000 });
+        this.log.info({ role: renewed.role, was: certRole, due }, 'node certificate renewed');
+        material = renewed;
+      }
       await this.exclusive(async () => {
         if (this.state !== st || this.stopped) return;
-        saveMaterial(this.opts.dataDir, renewed);
-        const promote = renewed.role === 'manager' && st.role === 'worker' && !st.removalUnacked;
+        if (material !== this.material) saveMaterial(this.opts.dataDir, material);
+        const promote = promoting && parseCertificate(material.certPem).role === 'manager';
         await this.deactivate();
         if (promote) {
           st.role = 'manager';
@@ -359,8 +367,8 @@ export class SwarmNode {
       await this.deactivate();
       wipeRaft(this.opts.dataDir);
       st.role = 'worker';
+      if (st.raftId) st.removedRaftId = st.raftId;
       delete st.raftId;
-      st.removalUnacked = true;
       if (managers.length) st.managers = managers;
       this.save();
       await this.restartServices(st, {});

@@ -24,11 +24,11 @@ export interface NodeState {
    */
   raftId?: string;
   /**
-   * Set when this node's manager was removed from the Raft group and it turned into a worker,
-   * until the leader has recorded it as a worker (`node.managerRemoved`); while set, a manager
+   * The Raft ID of this node's manager when it was removed from the Raft group and it turned into a
+   * worker, until the leader has recorded it (`node.managerRemoved`); while set, a manager
    * certificate is not mistaken for a promotion.
    */
-  removalUnacked?: boolean;
+  removedRaftId?: string;
   /** Why this node stopped being a manager (shown by `swarm info`), until it is promoted again. */
   notice?: string;
 }

@@ -63,8 +63,10 @@ export async function joinToken(a: Args): Promise<void> {
 
 /** `swarm leave [-f]`. */
 export async function leave(a: Args): Promise<void> {
-  await connect(a)('swarm.leave', bool(a, 'force') ? { force: true } : {});
+  const r = await connect(a)('swarm.leave', bool(a, 'force') ? { force: true } : {});
   out('Node left the swarm.\n');
+  // A manager that left with --force: what is left to do on the remaining managers.
+  if (r.message) process.stderr.write(`${r.message}\n`);
 }
 
 /** `swarm update --task-history-limit N [--dispatcher-heartbeat DUR]`. */
