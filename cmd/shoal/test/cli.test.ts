@@ -123,6 +123,13 @@ test('bad input: one line on stderr, exit 1, nothing sent to the daemon', async 
       [['service', 'lss'], `unknown command "lss" for "shoal service"; did you mean "ls"? See 'shoal service --help'`],
       [['servce', 'ls'], `unknown command "servce" for "shoal"; did you mean "service"? See 'shoal --help'`],
       [['service', 'ls', 'extra'], `unknown argument "extra" for "shoal service ls"; see 'shoal service ls --help'`],
+      // An unknown command is named as such whatever flags or `-` follow it (not "unknown flag: -c").
+      [['frobnicate', 'deploy', '-c', 'F'], /^Error: unknown command "frobnicate" for "shoal"; commands: [a-z, ]*\bservice\b[a-z, ]*; see 'shoal --help'\n$/],
+      [['frobnicate', 'create', 'x', '-'], /^Error: unknown command "frobnicate" for "shoal"; /],
+      [['-H', d.host, 'frobnicate', '--bogus'], /^Error: unknown command "frobnicate" for "shoal"; /],
+      [['servce', 'ls', '-q'], `unknown command "servce" for "shoal"; did you mean "service"? See 'shoal --help'`],
+      [['service', 'lss', '-q'], `unknown command "lss" for "shoal service"; did you mean "ls"? See 'shoal service --help'`],
+      [['node', 'frob', '--format', '{{.ID}}', 'x'], /^Error: unknown command "frob" for "shoal node"; commands: [a-z, ]*\bpromote\b[a-z, ]*; see 'shoal node --help'\n$/],
       [['service', 'create', '--name', 'x.y', 'img'], `invalid service name "x.y": use letters, digits, '-' and '_', starting and ending with a letter or digit, at most 63 characters (no dots)`],
       [['service', 'create', '-p', '-1:80', 'img'], 'invalid --publish value "-1:80": published port "-1" must be a number 1-65535'],
       [['service', 'create', '--stop-grace-period', '1000000000h', 'img'], 'invalid --stop-grace-period value "1000000000h": longer than the longest duration, 2562047h47m16.854775807s'],
