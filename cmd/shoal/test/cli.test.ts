@@ -361,6 +361,29 @@ test('node promote/demote of a node already in that role: Docker\'s message on s
   });
 });
 
+test('an ambiguous node name: every node command sends the name as given and prints the daemon\'s refusal', async (t) => {
+  // The daemon resolves names (controlapi resolveNode); two nodes named node2 are refused, never guessed.
+  const ambiguous = 'node node2 is ambiguous (2 matches found: aaa, bbb); use the node ID';
+  const refuse = (p: Record<string, unknown>) => {
+    if (p['ref'] === 'node2') throw new RpcFailure('InvalidArgument', ambiguous);
+    return { id: String(p['ref']) };
+  };
+  await withDaemon({
+    'node.ls': () => ({ nodes: [], selfId: 'aaa' }),
+    'node.inspect': refuse, 'node.rm': refuse, 'node.update': refuse, 'node.ps': refuse,
+  }, async (d) => {
+    for (const args of [['node', 'rm', 'node2'], ['node', 'rm', '-f', 'node2'], ['node', 'inspect', 'node2'], ['node', 'ps', 'node2'],
+      ['node', 'update', '--availability', 'drain', 'node2'], ['node', 'promote', 'node2'], ['node', 'demote', 'node2']]) {
+      const r = await shoal(args, d.host);
+      t.is(r.code, 1, args.join(' '));
+      t.is(r.stderr, `Error: ${ambiguous}\n`, args.join(' '));
+      t.is(r.stdout.replace(/^\[\]\n$/, ''), '', `${args.join(' ')}: nothing reported as done`);
+    }
+    t.true(d.calls.every((c) => c.method === 'node.ls' || c.params['ref'] === 'node2'), 'the name goes to the daemon unresolved');
+    t.false(d.calls.some((c) => c.method === 'node.update' && c.params['role'] !== undefined), 'no role change sent after the refusal');
+  });
+});
+
 test('swarm join: a bare host gets port 2377', async (t) => {
   await withDaemon({ 'swarm.join': () => ({ role: 'worker' }) }, async (d) => {
     const r = await shoal(['swarm', 'join', '--token', 'SWMTKN-1-x', '10.0.0.1'], d.host);
