@@ -40,7 +40,8 @@ export function fakePlatform(onExecutor: (e: FakeExecutor) => void): PlatformFac
   };
 }
 
-export async function startNode(name: string, o: { dir?: string } = {}): Promise<TestNode> {
+/** `tickMs`: the Raft tick (default 50 ms; elections take 5–10 ticks). */
+export async function startNode(name: string, o: { dir?: string; tickMs?: number } = {}): Promise<TestNode> {
   const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `shoal-node-${name}-`));
   const socket = path.join(dir, 'shoal.sock');
   const client = new ShoalClient(`unix://${socket}`);
@@ -57,7 +58,7 @@ export async function startNode(name: string, o: { dir?: string } = {}): Promise
   const make = () => new SwarmNode({
     dataDir: path.join(dir, 'data'), socket, hostname: name, listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1',
     logger: process.env['SHOAL_TEST_LOG'] ? loud(name) : quiet,
-    platform: fakePlatform((e) => (t.executor = e)), roleCheckMs: 200, tickMs: 50,
+    platform: fakePlatform((e) => (t.executor = e)), roleCheckMs: 200, tickMs: o.tickMs ?? 50,
     onFatal: (e) => { throw e; },
   });
   await t.start();
@@ -65,16 +66,16 @@ export async function startNode(name: string, o: { dir?: string } = {}): Promise
 }
 
 /** A swarm: `managers` managers (the first inits) and `workers` workers, all joined. */
-export async function startSwarm(managers: number, workers = 0): Promise<{ nodes: TestNode[]; leaderAddr: string; tokens: { manager: string; worker: string } }> {
+export async function startSwarm(managers: number, workers = 0, o: { tickMs?: number } = {}): Promise<{ nodes: TestNode[]; leaderAddr: string; tokens: { manager: string; worker: string } }> {
   const nodes: TestNode[] = [];
-  const first = await startNode('node1');
+  const first = await startNode('node1', o);
   nodes.push(first);
   await first.call('swarm.init', {});
   const addr = first.node.identity!.advertiseAddr;
   const manager = (await first.call('swarm.joinToken', { role: 'manager' })).token;
   const worker = (await first.call('swarm.joinToken', { role: 'worker' })).token;
   for (let i = 2; i <= managers + workers; i++) {
-    const n = await startNode(`node${i}`);
+    const n = await startNode(`node${i}`, o);
     nodes.push(n);
     await n.call('swarm.join', { token: i <= managers ? manager : worker, remoteAddr: addr });
   }
