@@ -124,7 +124,7 @@ function nodeCommands(y: Argv): Argv {
   return y
     .command(['ls', 'list'], 'List nodes in the swarm', (c) => c
       .option('quiet', { alias: 'q', ...flag('Only display IDs') })
-      .option('format', str('Format output with a template, e.g. "{{.Name}}" or "table {{.ID}}\\t{{.Name}}"')),
+      .option('format', str('Format output with a template, e.g. "{{.Hostname}}" or "table {{.ID}}\\t{{.Hostname}}\\t{{.Status}}"; fields: ID, Hostname, Status, Availability, ManagerStatus, EngineVersion, Self')),
     lazy(node, (m) => m.ls))
     .command('inspect <nodes..>', 'Display detailed information on one or more nodes', (c) => c
       .positional('nodes', { type: 'string', describe: 'Node ID, name or "self"' })

@@ -229,6 +229,48 @@ test('service create exits 1 with the task error when every task is rejected', a
   });
 });
 
+test('service create: a task stuck on a constraint shows why it is pending, as service ps does', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 1 });
+  const at = new Date().toISOString();
+  const why = 'no suitable node (scheduling constraints not satisfied on 1 node)';
+  let polls = 0;
+  await withDaemon({
+    'service.create': () => ({ id: 'svc1' }),
+    'service.inspect': () => svc,
+    // Pending for three polls (the user then relaxes the constraint), then running.
+    'service.ps': () => ({ tasks: [++polls <= 3 ? task({ id: 'a', slot: 1, state: 'pending', at, err: why }) : task({ id: 'a', slot: 1, state: 'running', at })], nodes: {} }),
+  }, async (d) => {
+    const r = await shoal(['service', 'create', '--name', 'web', '--constraint', 'node.labels.zone==x', 'shoal/busybox:latest'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stderr, `overall progress: 0 out of 1 tasks\nweb.1: pending: ${why}\noverall progress: 1 out of 1 tasks\nverify: Service svc1 converged\n`);
+  });
+});
+
+test('service update that changes no task: an old task\'s error is not repeated; a new one is shown', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 2 });
+  const at = new Date().toISOString();
+  const old = task({ id: 'old', slot: 1, state: 'failed', desired: 'shutdown', at, err: 'task: non-zero exit (1)' });
+  let polls = 0;
+  await withDaemon({
+    'service.inspect': () => svc,
+    'service.update': () => ({ id: 'svc1' }),
+    'service.ps': () => {
+      polls++;
+      const tasks = [old, task({ id: 'a', slot: 1, state: 'running', at })];
+      // Slot 2 (the new replica) fails once, then its replacement runs.
+      if (polls >= 2) tasks.push(task({ id: 'b', slot: 2, state: 'failed', desired: 'shutdown', at, err: 'task: non-zero exit (2)' }));
+      if (polls >= 3) tasks.push(task({ id: 'c', slot: 2, state: 'running', at }));
+      return { tasks, nodes: {} };
+    },
+  }, async (d) => {
+    const r = await shoal(['service', 'update', '--replicas', '2', 'web'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.notRegex(r.stderr, /non-zero exit \(1\)/);
+    t.regex(r.stderr, /^web\.2: task: non-zero exit \(2\)$/m);
+    t.regex(r.stderr, /verify: Service svc1 converged\n$/);
+  });
+});
+
 test('service update whose new tasks all fail: exit 1, the message says the update was applied', async (t) => {
   const svc = service({ id: 'svc1', name: 'web', replicas: 1 });
   svc.specVersion = 2;
@@ -342,6 +384,30 @@ test('node ls marks the local node', async (t) => {
       `${'b'.repeat(25)}     node-2     Ready     Active                          26.1.5`,
       '',
     ].join('\n'));
+  });
+});
+
+test('the --format examples of every list command\'s --help use fields that exist', async (t) => {
+  const at = new Date().toISOString();
+  const svc = service({ id: 'svc1', name: 'web', replicas: 1 });
+  await withDaemon({
+    'node.ls': () => ({ nodes: [node({ id: 'a'.repeat(25), hostname: 'node-1', leader: true })], selfId: 'a'.repeat(25) }),
+    'node.ps': () => ({ tasks: [task({ id: 't1', slot: 1, state: 'running', at })], nodes: { n1: 'node-1' } }),
+    'service.ls': () => [{ service: svc, running: 1, desired: 1 }],
+    'service.ps': () => ({ tasks: [task({ id: 't1', slot: 1, state: 'running', at })], nodes: { n1: 'node-1' } }),
+    'network.ls': () => [],
+  }, async (d) => {
+    for (const cmd of [['node', 'ls'], ['node', 'ps'], ['service', 'ls'], ['service', 'ps', 'web']]) {
+      const help = (await shoal([...cmd.slice(0, 2), '--help'], d.host)).stdout.replace(/\s+/g, ' ');
+      const examples = [...help.matchAll(/"((?:table )?\{\{[^"]*)"/g)].map((m) => m[1]!.replace(/\\t/g, '\t'));
+      t.true(examples.length > 0, `${cmd.join(' ')} --help has examples`);
+      for (const format of examples) {
+        const r = await shoal([...cmd, '--format', format], d.host);
+        t.is(r.code, 0, `${cmd.join(' ')} --format ${format}: ${r.stderr}`);
+        t.notRegex(r.stdout, /<no value>/, `${cmd.join(' ')} --format ${format}`);
+        t.regex(r.stdout, /\S/, `${cmd.join(' ')} --format ${format}`);
+      }
+    }
   });
 });
 
