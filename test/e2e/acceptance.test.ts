@@ -1,9 +1,10 @@
 import test from 'ava';
 import { Shoald, containers, docker, waitFor, IMAGE, HTTPD } from '../lib/harness.js';
 
-// Acceptance cases from public swarm bug reports (shared/acceptance/swarm-cases.md) that one host
-// can show: B01 (pending reason, re-evaluated on label change), B04 (scale to zero and back in one
-// command), B05 (restart budget reset by a spec change), B06 (task history bounded and pruned);
+// Acceptance cases from public swarm bug reports that one host can show: B01 (pending reason,
+// re-evaluated on label change; moby/moby#33807), B04 (scale to zero and back in one command;
+// docker/cli#3293), B05 (restart budget reset by a spec change; moby/moby#34007), B06 (task history
+// bounded and pruned; moby/moby#37520);
 // and health checks (a task is Running only once healthy; unhealthy → Failed and replaced).
 
 const d = new Shoald('acc');
