@@ -100,8 +100,19 @@ export class DockerController implements Controller {
       if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(this.name);
       throw err;
     }
-    const oom = await this.container().inspect().then((i) => i.State.OOMKilled, () => false);
-    return oom ? { exitCode, oomKilled: true } : { exitCode };
+    return (await this.oomKilled(exitCode)) ? { exitCode, oomKilled: true } : { exitCode };
+  }
+
+  /**
+   * Whether the engine says the OOM killer ended the container. The engine may record the OOM
+   * event just after the exit, so a SIGKILL exit (137) is looked at a few times, 100 ms apart.
+   */
+  private async oomKilled(exitCode: number): Promise<boolean> {
+    for (let i = 0; ; i++) {
+      const oom = await this.container().inspect().then((info) => info.State.OOMKilled, () => false);
+      if (oom || exitCode !== 137 || i >= 5) return oom;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /**
