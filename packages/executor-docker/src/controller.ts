@@ -36,7 +36,8 @@ export interface TaskNetwork {
  * by a restarted agent drives the same container. The container maps the ContainerSpec the way
  * moby's swarm executor does (`daemon/cluster/executor/container/container.go`): `command` replaces
  * the image entrypoint and `args` its cmd; env, labels, hostname, dir, user, stop signal; Docker
- * restart policy "no" (the managers restart tasks, never the engine). Hostname and env values may
+ * restart policy "no" (the managers restart tasks, never the engine); mounts, limits and the other
+ * runtime options as in options.ts (`applyRuntimeOptions`). Hostname and env values may
  * use Docker's templates (`{{.Node.Hostname}}`, `{{.Task.Slot}}`, …; see `expandTemplate`).
  * Host-mode published ports (`task.endpoint.ports`, publishMode host) become port bindings
  * (published 0 = the engine picks one); `inspect()` reports them as bound. A spec `healthcheck`
