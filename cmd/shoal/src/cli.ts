@@ -1,6 +1,6 @@
 import yargs, { type Argv } from 'yargs';
 import { ExitError, UsageError } from './errors.js';
-import { splitServiceCreate } from './parse/argv.js';
+import { rewriteCreateHost, splitServiceCreate } from './parse/argv.js';
 import type { Args } from './commands/common.js';
 
 /** The CLI's version (`shoal --version`). */
@@ -28,7 +28,7 @@ type StringOpt = readonly [name: string, alias: string | undefined, describe: st
 /** Flags only `service create` takes (update uses -add/-rm pairs instead of the list flags). */
 const CREATE_ONLY: readonly StringOpt[] = [
   ['name', undefined, 'Service name'],
-  ['mode', undefined, 'Service mode: replicated or global'],
+  ['mode', undefined, 'Service mode: replicated, global, replicated-job or global-job'],
   ['replicas', undefined, 'Number of tasks'],
   ['env', 'e', `Set environment variables KEY=VALUE ${REPEAT}`],
   ['label', 'l', `Service label KEY=VALUE ${REPEAT}`],
@@ -70,12 +70,68 @@ const SPEC_OPTS: readonly StringOpt[] = [
   ['rollback-max-failure-ratio', undefined, 'Failure rate to tolerate during a rollback (0-1)'],
 ];
 
+/** Runtime options only `service create` takes (issue 9; update has `-add`/`-rm` pairs). */
+const RUNTIME_CREATE_ONLY: readonly StringOpt[] = [
+  ['mount', undefined, `Attach a filesystem mount: type=volume|bind|tmpfs,source=…,target=…[,readonly][,volume-*][,bind-*][,tmpfs-*] ${REPEAT}`],
+  ['placement-pref', undefined, `Add a placement preference, e.g. spread=node.labels.zone ${REPEAT}`],
+  ['group', undefined, `Add a supplementary user group for the container ${REPEAT}`],
+  ['dns', undefined, `Set a custom DNS server (after the service resolver) ${REPEAT}`],
+  ['dns-option', undefined, `Set a DNS option, e.g. ndots:2 ${REPEAT}`],
+  ['dns-search', undefined, `Set a custom DNS search domain ${REPEAT}`],
+  ['add-host', undefined, `Add a custom host-to-IP mapping HOST:IP; --host HOST:IP is the same (the daemon address is -H) ${REPEAT}`],
+  ['sysctl', undefined, `Sysctl option KEY=VALUE (namespaced ones: net.*, fs.mqueue.*, kernel.msg*, kernel.sem, kernel.shm*) ${REPEAT}`],
+  ['ulimit', undefined, `Ulimit option NAME=SOFT[:HARD], e.g. nofile=1024:2048 ${REPEAT}`],
+  ['generic-resource', undefined, `Reserve a user-defined resource KIND=COUNT, e.g. gpu=1 ${REPEAT}`],
+  ['env-file', undefined, `Read in a file of environment variables ${REPEAT}`],
+];
+
+/** Runtime options `service create` and `service update` share (Docker's names). */
+const RUNTIME_OPTS: readonly StringOpt[] = [
+  ['workdir', 'w', 'Working directory inside the container'],
+  ['user', 'u', 'Username or UID (format: <name|uid>[:<group|gid>])'],
+  ['limit-cpu', undefined, 'Limit CPUs, e.g. 0.5'],
+  ['limit-memory', undefined, 'Limit memory, e.g. 512m (the task is OOM-killed above it)'],
+  ['limit-pids', undefined, 'Limit maximum number of processes (0 = unlimited)'],
+  ['max-concurrent', undefined, 'Number of job tasks to run concurrently (replicated-job; default: --replicas)'],
+  ['stop-signal', undefined, 'Signal to stop the container, e.g. SIGINT'],
+  ['log-driver', undefined, 'Logging driver for the service\'s containers'],
+  ['log-opt', undefined, `Logging driver option KEY=VALUE ${REPEAT}`],
+  ['cap-add', undefined, `Add a Linux capability ${REPEAT}`],
+  ['cap-drop', undefined, `Drop a Linux capability ${REPEAT}`],
+  ['isolation', undefined, 'Container isolation: only "default" on Linux'],
+  ['credential-spec', undefined, 'Credential spec for a managed service account (Windows only: refused)'],
+];
+
+/** `-add`/`-rm` runtime options of `service update`. */
+const RUNTIME_UPDATE_ONLY: readonly StringOpt[] = [
+  ['mount-add', undefined, `Add or update a mount on a service ${REPEAT}`],
+  ['mount-rm', undefined, `Remove a mount by its target path ${REPEAT}`],
+  ['placement-pref-add', undefined, `Add a placement preference ${REPEAT}`],
+  ['placement-pref-rm', undefined, `Remove a placement preference ${REPEAT}`],
+  ['group-add', undefined, `Add a supplementary user group ${REPEAT}`],
+  ['group-rm', undefined, `Remove a supplementary user group ${REPEAT}`],
+  ['dns-add', undefined, `Add or update a custom DNS server ${REPEAT}`],
+  ['dns-rm', undefined, `Remove a custom DNS server ${REPEAT}`],
+  ['dns-option-add', undefined, `Add or update a DNS option ${REPEAT}`],
+  ['dns-option-rm', undefined, `Remove a DNS option ${REPEAT}`],
+  ['dns-search-add', undefined, `Add or update a custom DNS search domain ${REPEAT}`],
+  ['dns-search-rm', undefined, `Remove a DNS search domain ${REPEAT}`],
+  ['host-add', undefined, `Add a custom host-to-IP mapping HOST:IP ${REPEAT}`],
+  ['host-rm', undefined, `Remove a custom host-to-IP mapping HOST[:IP] ${REPEAT}`],
+  ['sysctl-add', undefined, `Add or update a sysctl option ${REPEAT}`],
+  ['sysctl-rm', undefined, `Remove a sysctl option ${REPEAT}`],
+  ['ulimit-add', undefined, `Add or update a ulimit option ${REPEAT}`],
+  ['ulimit-rm', undefined, `Remove a ulimit option ${REPEAT}`],
+  ['generic-resource-add', undefined, `Add a generic resource ${REPEAT}`],
+  ['generic-resource-rm', undefined, `Remove a generic resource ${REPEAT}`],
+];
+
 const GLOBAL_VALUE_FLAGS = new Set(['-H', '--host']);
 
 /** Flags of `service create` that take a value (for splitting IMAGE from its command). */
 const CREATE_VALUE_FLAGS = new Set([
   ...GLOBAL_VALUE_FLAGS,
-  ...[...CREATE_ONLY, ...SPEC_OPTS].flatMap(([n, a]) => (a ? [`--${n}`, `-${a}`] : [`--${n}`])),
+  ...[...CREATE_ONLY, ...SPEC_OPTS, ...RUNTIME_CREATE_ONLY, ...RUNTIME_OPTS].flatMap(([n, a]) => (a ? [`--${n}`, `-${a}`] : [`--${n}`])),
 ]);
 
 function addStringOpts(y: Argv, opts: readonly StringOpt[]): Argv {
@@ -85,7 +141,10 @@ function addStringOpts(y: Argv, opts: readonly StringOpt[]): Argv {
 
 /** Options of `service create` (forCreate) or `service update`. */
 function serviceSpecOptions(y: Argv, forCreate: boolean): Argv {
-  return addStringOpts(forCreate ? addStringOpts(y, CREATE_ONLY) : y, SPEC_OPTS)
+  return addStringOpts(addStringOpts(forCreate ? addStringOpts(addStringOpts(y, CREATE_ONLY), RUNTIME_CREATE_ONLY) : addStringOpts(y, RUNTIME_UPDATE_ONLY), SPEC_OPTS), RUNTIME_OPTS)
+    .option('init', flag('Use an init inside each service container to forward signals and reap processes'))
+    .option('tty', { alias: 't', ...flag('Allocate a pseudo-TTY') })
+    .option('read-only', flag('Mount the container\'s root filesystem as read only'))
     .option('no-healthcheck', flag('Disable any container-specified HEALTHCHECK'))
     .option('detach', { alias: 'd', ...flag('Exit immediately instead of waiting for the service to converge') })
     .option('quiet', { alias: 'q', ...flag('Suppress progress output') });
@@ -377,7 +436,7 @@ function commandPath(words: readonly string[], commands: CommandTable): string[]
  * @returns the exit status: 0 on success, 1 on any error (bad input or a daemon error).
  */
 export async function run(args: readonly string[]): Promise<number> {
-  const { args: parseArgs, command } = splitServiceCreate(args, CREATE_VALUE_FLAGS, GLOBAL_VALUE_FLAGS);
+  const { args: parseArgs, command } = splitServiceCreate(rewriteCreateHost(args, CREATE_VALUE_FLAGS, GLOBAL_VALUE_FLAGS), CREATE_VALUE_FLAGS, GLOBAL_VALUE_FLAGS);
   const base = yargs(parseArgs);
   // Record the flags the matched command declares: yargs runs only the builders on the command's
   // path, all on this one instance, so this is exactly the set the command line may use.

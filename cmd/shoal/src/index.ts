@@ -13,3 +13,4 @@ export * from './format/pretty.js';
 export * from './format/template.js';
 export * from './parse/values.js';
 export * from './parse/argv.js';
+export * from './parse/options.js';

@@ -117,8 +117,8 @@ test('createSpec maps flags onto ServiceSpecInput', (t) => {
   });
   t.regex(createSpec(args({ image: 'shoal/busybox:latest' }), []).name ?? '', /^busybox-[a-z0-9]{5}$/);
   usage(t, () => createSpec(args({ image: 'img', replicas: 'abc' }), []), /^invalid replicas value "abc": must be a whole number >= 0$/);
-  usage(t, () => createSpec(args({ image: 'img', mode: 'global', replicas: '2' }), []), /only be used with replicated mode/);
-  usage(t, () => createSpec(args({ image: 'img', mode: 'job' }), []), /invalid --mode value "job": use replicated or global/);
+  usage(t, () => createSpec(args({ image: 'img', mode: 'global', replicas: '2' }), []), /only be used with replicated or replicated-job mode/);
+  usage(t, () => createSpec(args({ image: 'img', mode: 'job' }), []), /invalid --mode value "job": use replicated, global, replicated-job or global-job/);
   usage(t, () => createSpec(args({ image: 'img', 'restart-condition': 'always' }), []), /use none, on-failure or any/);
   usage(t, () => createSpec(args({ image: 'img', env: ['=x'] }), []), /invalid --env value "=x"/);
 });
@@ -138,7 +138,7 @@ test('updateSpec applies -add/-rm flags to the current spec', (t) => {
   });
   t.deepEqual(updateSpec(args({}), cur), {});
   const global = service({ id: 's2', name: 'g', global: true });
-  usage(t, () => updateSpec(args({ replicas: '3' }), global), /replicated mode; g is global/);
+  usage(t, () => updateSpec(args({ replicas: '3' }), global), /replicated-job mode; g is global/);
 });
 
 test('task filters', (t) => {

@@ -50,6 +50,8 @@ export interface ContainerStatus {
   started: boolean;
   /** Exit code of the last run; present when started and not running. */
   exitCode?: number;
+  /** The last run was killed by the kernel's OOM killer (Docker `State.OOMKilled`, e.g. over `--limit-memory`). */
+  oomKilled?: boolean;
   /** Main process ID on the host while running (for `/proc/<pid>/ns/net`: network plumbing). */
   pid?: number;
   /** Host-mode published ports as bound while running (`publishedPort` as the engine chose it when the spec left 0). */
@@ -88,10 +90,11 @@ export interface Controller {
   /** Starts the prepared container. Resolves once the runtime reports it started. */
   start(): Promise<void>;
   /**
-   * Resolves with the exit code when the started container stops (at once if it already has).
+   * Resolves with the exit code when the started container stops (at once if it already has), and
+   * `oomKilled` when the kernel's OOM killer ended it.
    * Rejects with an `AbortError` when `signal` fires; the container keeps running.
    */
-  wait(signal?: AbortSignal): Promise<{ exitCode: number }>;
+  wait(signal?: AbortSignal): Promise<{ exitCode: number; oomKilled?: boolean }>;
   /**
    * Stops the container: the stop signal (spec `stopSignal`, default SIGTERM), then SIGKILL after
    * `gracePeriodMs` (default: the spec's `stopGracePeriodMs`, else 10 000 ms). Resolves when it has stopped.

@@ -14,6 +14,7 @@ import { isoNow, nopLogger, systemClock, type Clock, type Logger } from '@shoal/
  *                              ▼                                                        ▼                  ▼
  *                          REJECTED                                                  FAILED     exit 0 → COMPLETE
  *                                                                                              exit N → FAILED "task: non-zero exit (N)"
+ *                                                                                              OOM-killed → FAILED "task: OOM killed: non-zero exit (N)"
  *                                                                                              unhealthy → FAILED "task: unhealthy container"
  *  With a health check (inspect() reports `health`), start() is followed by a wait in STARTING,
  *  polling inspect() every healthPollMs:
@@ -182,7 +183,7 @@ export class TaskRunner {
       else if (st.health === 'starting' && this.state !== 'running') this.setState('starting', 'starting (adopted running container, waiting for its health check)');
       else if (this.state !== 'running') this.setState('running', 'started (adopted running container)');
     } else if (st.started) {
-      this.exited(st.exitCode ?? 0);
+      this.exited(st.exitCode ?? 0, undefined, st.oomKilled);
     }
   }
 
@@ -274,7 +275,7 @@ export class TaskRunner {
     if (this.closed || wantsStop(this.task)) return true;
     this.observe(st);
     if (!st.exists) this.exited(undefined, new ContainerNotFoundError(containerName(this.task)).message);
-    else if (!st.running) this.exited(st.exitCode ?? 0);
+    else if (!st.running) this.exited(st.exitCode ?? 0, undefined, st.oomKilled);
     else if (st.health === 'unhealthy') this.unhealthy();
     else if (st.health !== 'starting') this.setState('running', 'started');
     return true;
@@ -321,10 +322,10 @@ export class TaskRunner {
         });
       }
       try {
-        const { exitCode } = await this.controller.wait(attempt.signal);
+        const { exitCode, oomKilled } = await this.controller.wait(attempt.signal);
         if (this.closed) return;
         await this.stopping;
-        this.exited(exitCode);
+        this.exited(exitCode, undefined, oomKilled);
         return;
       } catch (err) {
         if (this.closed) return;
@@ -344,7 +345,7 @@ export class TaskRunner {
           return;
         }
         if (st && st.started && !st.running) {
-          this.exited(st.exitCode ?? 0);
+          this.exited(st.exitCode ?? 0, undefined, st.oomKilled);
           return;
         }
         await sleep(this.clock, this.retryMs, this.abort.signal);
@@ -371,8 +372,11 @@ export class TaskRunner {
     });
   }
 
-  /** Terminal state after the container stopped (exitCode) or vanished (missing = error text). */
-  private exited(exitCode: number | undefined, missing?: string): void {
+  /**
+   * Terminal state after the container stopped (exitCode) or vanished (missing = error text). A
+   * container the OOM killer ended says so first in the error (`service ps` shows its start).
+   */
+  private exited(exitCode: number | undefined, missing?: string, oomKilled?: boolean): void {
     if (wantsStop(this.task)) {
       this.setState('shutdown', 'shutdown', exitCode === undefined ? {} : { exitCode });
     } else if (missing !== undefined) {
@@ -380,7 +384,7 @@ export class TaskRunner {
     } else if (exitCode === 0) {
       this.setState('complete', 'finished', { exitCode });
     } else {
-      this.setState('failed', 'started', { err: `task: non-zero exit (${exitCode})`, exitCode });
+      this.setState('failed', 'started', { err: `task: ${oomKilled ? 'OOM killed: ' : ''}non-zero exit (${exitCode})`, exitCode });
     }
   }
 

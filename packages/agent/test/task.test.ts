@@ -45,6 +45,17 @@ test('non-zero exit is FAILED with "task: non-zero exit (N)" and the container i
   await h.runner.close();
 });
 
+test('a container the OOM killer ended is FAILED with an error that says so first', async (t) => {
+  const h = harness();
+  h.runner.start();
+  await until(() => h.runner.observed === 'running', 'running');
+  h.exec.exit(h.task.id, 137, { oomKilled: true });
+  await until(() => h.runner.observed === 'failed', 'failed');
+  t.is(h.last()!.err, 'task: OOM killed: non-zero exit (137)');
+  t.is(h.last()!.exitCode, 137);
+  await h.runner.close();
+});
+
 test('an image that is missing and not pullable is REJECTED with an error naming it', async (t) => {
   const h = harness({ image: 'nosuch' });
   h.runner.start();

@@ -67,6 +67,55 @@ const UpdateConfigInput = Obj({
   order: Opt(Str),
 });
 
+/** A filesystem mount (objects.ts `Mount`); values are checked by the control API (`mountProblem`). */
+export const MountSchema = Obj({
+  type: Str,
+  source: Opt(Str),
+  target: Opt(Str),
+  readOnly: Opt(Bool),
+  consistency: Opt(Str),
+  bindOptions: Opt(Obj({ propagation: Opt(Str), nonRecursive: Opt(Bool), createMountpoint: Opt(Bool) })),
+  volumeOptions: Opt(Obj({
+    noCopy: Opt(Bool), labels: Opt(Labels), subpath: Opt(Str),
+    driverConfig: Opt(Obj({ name: Str, options: Opt(Labels) })),
+  })),
+  tmpfsOptions: Opt(Obj({ sizeBytes: Opt(Num), mode: Opt(Num) })),
+});
+
+/**
+ * Runtime options of a service (issue 9: mounts, limits, jobs and the other `docker service
+ * create` flags), spread into {@link ServiceSpecInputSchema}. On update a list or map given here
+ * replaces the current one whole (the CLI applies `--*-add`/`--*-rm` to the current value first).
+ */
+const RuntimeOptionsInput = {
+  /** Jobs: `replicated-job` runs `replicas` completions, at most `maxConcurrent` at once (default: replicas). */
+  maxConcurrent: Opt(Num),
+  mounts: Opt(T.Array(MountSchema)),
+  limitNanoCpus: Opt(Num),
+  limitMemoryBytes: Opt(Num),
+  limitPids: Opt(Num),
+  genericResources: Opt(T.Array(Obj({ kind: Str, value: Num }))),
+  dir: Opt(Str),
+  user: Opt(Str),
+  groups: Opt(T.Array(Str)),
+  init: Opt(Bool),
+  tty: Opt(Bool),
+  readOnly: Opt(Bool),
+  stopSignal: Opt(Str),
+  capAdd: Opt(T.Array(Str)),
+  capDrop: Opt(T.Array(Str)),
+  sysctls: Opt(Labels),
+  ulimits: Opt(T.Array(Obj({ name: Str, soft: Num, hard: Num }))),
+  dns: Opt(T.Array(Str)),
+  dnsSearch: Opt(T.Array(Str)),
+  dnsOptions: Opt(T.Array(Str)),
+  /** Extra /etc/hosts lines in SwarmKit's form `IP hostname [aliases...]`. */
+  hosts: Opt(T.Array(Str)),
+  /** `{name: ''}` (or absent on create) = the engine's default driver. */
+  logDriver: Opt(Obj({ name: Str, options: Opt(Labels) })),
+  placementPreferences: Opt(T.Array(Obj({ spread: Str }))),
+};
+
 /**
  * What a client sends to create a service (or, every field optional, to update one): a ServiceSpec
  * whose optional parts get Docker's defaults in the control API. Durations in ms, sizes in bytes,
@@ -96,6 +145,7 @@ export const ServiceSpecInputSchema = Obj({
   rollback: Opt(UpdateConfigInput),
   reserveNanoCpus: Opt(Num),
   reserveMemoryBytes: Opt(Num),
+  ...RuntimeOptionsInput,
 });
 export type ServiceSpecInput = Static<typeof ServiceSpecInputSchema>;
 
@@ -113,7 +163,13 @@ export type NodeUpdate = Omit<Static<typeof NodeUpdateSchema>, 'ref'>;
 export interface ServiceSummary {
   service: Service;
   running: number;
+  /** Replicas; for global services the tasks desired running; for jobs see `completed`. */
   desired: number;
+  /**
+   * Jobs only (SwarmKit `ServiceStatus`): tasks of the current iteration that completed. `desired`
+   * is then `maxConcurrent` (replicated jobs) or the tasks still to complete (global jobs).
+   */
+  completed?: number;
 }
 
 /** Tasks with the hostnames of the nodes they are on (for `ps` tables). */

@@ -7,3 +7,4 @@ export * from './rpc.js';
 export * from './constraints.js';
 export * from './handoff.js';
 export * from './limits.js';
+export * from './service-options.js';

@@ -30,7 +30,7 @@ export interface NodeSpec {
 export interface NodeDescription {
   hostname: string;
   platform: { os: string; architecture: string };
-  resources: { nanoCpus: number; memoryBytes: number };
+  resources: { nanoCpus: number; memoryBytes: number; generic?: GenericResource[] };
   engine: { engineVersion: string; labels: Record<string, string> };
   /** Load-balancer dataplane the node's agent chose (`nftables`, `ipvs`, `userspace`). */
   dataplane?: string;
@@ -70,6 +70,100 @@ export interface ContainerSpec {
   stopSignal?: string;
   /** Health check; absent = the image's own (if any). See {@link HealthConfig}. */
   healthcheck?: HealthConfig;
+  // ---- runtime options (`service create` flags; SwarmKit ContainerSpec) ----
+  /** Filesystem mounts (`--mount`), in the order given. See {@link Mount}. */
+  mounts?: Mount[];
+  /** Supplementary groups (`--group`), names or GIDs. */
+  groups?: string[];
+  /** Run an init as PID 1 that forwards signals and reaps zombies (`--init`); absent = the engine's default. */
+  init?: boolean;
+  /** Allocate a pseudo-TTY (`-t/--tty`). */
+  tty?: boolean;
+  /** Mount the root filesystem read-only (`--read-only`). */
+  readOnly?: boolean;
+  /** Capabilities added (`--cap-add`), normalized `CAP_NET_ADMIN`, or `ALL`. */
+  capabilityAdd?: string[];
+  /** Capabilities dropped (`--cap-drop`), normalized like {@link capabilityAdd}. */
+  capabilityDrop?: string[];
+  /** Namespaced kernel parameters (`--sysctl net.ipv4.ip_forward=1`). */
+  sysctls?: Record<string, string>;
+  /** Resource limits of the process (`--ulimit nofile=1024:2048`), sorted by name. */
+  ulimits?: Ulimit[];
+  /**
+   * Resolver settings (`--dns`, `--dns-search`, `--dns-option`). The node's service-discovery
+   * resolver always comes first in the container's nameservers; these follow it.
+   */
+  dnsConfig?: DnsConfig;
+  /** Extra `/etc/hosts` lines, SwarmKit's form `IP_address hostname [aliases...]` (`--host name:ip`). */
+  hosts?: string[];
+}
+
+/** Mount types Shoal runs (Docker's `--mount type=`); `npipe` is Windows-only, `cluster` (CSI) is not supported. */
+export type MountType = 'volume' | 'bind' | 'tmpfs';
+
+/**
+ * One filesystem mount of a task's container (SwarmKit `api.Mount`, Docker `mount.Mount`).
+ * - `volume`: a named volume (`source` = its name) or, without source, an anonymous one. Named
+ *   volumes live on the node that runs the task: the node's engine creates them on first use
+ *   (driver `local` unless `volumeOptions.driverConfig` says otherwise) and they outlive the task,
+ *   its replacements and `shoald` restarts; Shoal never removes them. Anonymous volumes are
+ *   removed with their container.
+ * - `bind`: a path of the node (`source`, absolute) that must already exist there.
+ * - `tmpfs`: memory-backed, no source; size and mode in `tmpfsOptions`.
+ * `source` and `target` may use the task templates (`{{.Task.Slot}}`, `{{.Node.Hostname}}`, …).
+ */
+export interface Mount {
+  type: MountType;
+  /** Volume name, bind path on the node; empty for tmpfs and anonymous volumes. */
+  source?: string;
+  /** Absolute path in the container. */
+  target: string;
+  readOnly?: boolean;
+  /** `default`, `consistent`, `cached` or `delegated` (no effect on Linux). */
+  consistency?: string;
+  /** Bind mounts only. `propagation`: private, rprivate (default), shared, rshared, slave, rslave. */
+  bindOptions?: { propagation?: string; nonRecursive?: boolean; createMountpoint?: boolean };
+  /** Volume mounts only: `noCopy` skips copying the image's files into a new volume; labels and driver apply when the volume is created. */
+  volumeOptions?: { noCopy?: boolean; labels?: Record<string, string>; driverConfig?: { name: string; options?: Record<string, string> }; subpath?: string };
+  /** Tmpfs mounts only: `sizeBytes` (0 = unlimited), `mode` (file mode bits, e.g. 0o1777 = 1023). */
+  tmpfsOptions?: { sizeBytes?: number; mode?: number };
+}
+
+/** A process resource limit (`setrlimit`), Docker's `Ulimit`; `hard` -1 = unlimited. */
+export interface Ulimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
+
+/** Resolver settings of a container (SwarmKit `ContainerSpec.DNSConfig`). */
+export interface DnsConfig {
+  /** IP addresses of name servers, after the node's own resolver. */
+  nameservers?: string[];
+  search?: string[];
+  /** resolv.conf options, e.g. `ndots:2`. */
+  options?: string[];
+}
+
+/**
+ * A discrete generic resource (`--generic-resource gpu=2`): reserved by a task like CPU or memory;
+ * nodes advertise theirs through the engine (`node-generic-resources` in daemon.json).
+ */
+export interface GenericResource {
+  kind: string;
+  value: number;
+}
+
+/** A placement preference (`--placement-pref spread=node.labels.zone`): spread tasks evenly over the label's values. */
+export interface PlacementPreference {
+  /** `node.labels.<name>` or `engine.labels.<name>`. */
+  spread: string;
+}
+
+/** The log driver of a task's container (`--log-driver`, `--log-opt`); absent = the engine's default. */
+export interface LogDriver {
+  name: string;
+  options: Record<string, string>;
 }
 
 /**
@@ -106,6 +200,8 @@ export interface Placement {
   constraints: string[];
   /** Maximum tasks of this service per node; 0 = unlimited. */
   maxReplicas: number;
+  /** Spread preferences, applied in order (a tree: each level splits by one label's values). */
+  preferences?: PlacementPreference[];
 }
 
 export interface TaskSpec {
@@ -114,12 +210,27 @@ export interface TaskSpec {
   placement: Placement;
   /** Networks (IDs) to attach; the allocator fills in addresses. */
   networks: { target: string; aliases?: string[] }[];
-  resources?: { reservations?: { nanoCpus?: number; memoryBytes?: number }; limits?: { nanoCpus?: number; memoryBytes?: number } };
+  resources?: {
+    reservations?: { nanoCpus?: number; memoryBytes?: number; genericResources?: GenericResource[] };
+    /** Enforced by the engine (cgroups); the scheduler ignores them. `pids` 0 = unlimited. */
+    limits?: { nanoCpus?: number; memoryBytes?: number; pids?: number };
+  };
+  /** The container's log driver (`--log-driver`); absent = the engine's default. */
+  logDriver?: LogDriver;
   /** Bumped by `service update --force` to redeploy all tasks. */
   forceUpdate: number;
 }
 
-export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> };
+/**
+ * How many tasks a service runs. Services run until removed; jobs (`replicatedJob`, `globalJob`)
+ * run their tasks to completion: `totalCompletions` successful tasks, at most `maxConcurrent` at
+ * once, or one successful task per eligible node (also on nodes that join later).
+ */
+export type ServiceMode =
+  | { replicated: { replicas: number } }
+  | { global: Record<string, never> }
+  | { replicatedJob: { maxConcurrent: number; totalCompletions: number } }
+  | { globalJob: Record<string, never> };
 
 export interface PortConfig {
   name?: string;
@@ -164,6 +275,11 @@ export interface Service {
   /** Allocated endpoint: ports with their published port chosen, and a VIP per network. */
   endpoint?: { ports: PortConfig[]; virtualIps: { networkId: string; addr: string }[] };
   updateStatus?: { state: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed'; startedAt?: string; completedAt?: string; message: string };
+  /**
+   * Jobs only: the current run (SwarmKit `JobStatus`). `jobIteration` starts at 0 and goes up by one
+   * on every `service update` (a re-run); only tasks of the current iteration count.
+   */
+  jobStatus?: { jobIteration: number; lastExecution: string };
 }
 
 /**
@@ -244,6 +360,8 @@ export interface Task {
    * exceeds the replicas) and the network view keeps it an `active` backend. Never changed after.
    */
   handoff?: { to: string; until: string };
+  /** Jobs only: the `Service.jobStatus.jobIteration` this task was made for. */
+  jobIteration?: number;
 }
 
 export interface NetworkSpec {

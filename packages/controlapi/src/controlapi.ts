@@ -1,7 +1,7 @@
 import {
   type Cluster, type Network, type Node, type NodeDescription, type NodeRole, type NodeUpdate, type Service, type ServiceSpecInput,
   type ServiceSummary, type Task, type TaskState,
-  DEFAULTS, alreadyExists, failedPrecondition, invalidArgument, isTerminal, newId, notFound, taskStateRank,
+  DEFAULTS, alreadyExists, failedPrecondition, invalidArgument, isJobMode, isTerminal, modeName, newId, notFound, taskStateRank,
 } from '@shoal/api';
 import type { MemoryStore, ReadTx } from '@shoal/store';
 import { checkDuration, checkReplicaCount, checkReplicas, normalizeServiceSpec } from './validate.js';
@@ -71,7 +71,8 @@ export class ControlApi {
       if (existing) throw alreadyExists(`service ${spec.name} already exists${asExisting(spec.name, existing.spec.name)}; use another name or update it`);
       spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
       checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
-      tx.create('services', { id, meta: meta0(), spec, specVersion: 1 });
+      const jobStatus = isJobMode(spec.mode) ? { jobStatus: { jobIteration: 0, lastExecution: new Date().toISOString() } } : {};
+      tx.create('services', { id, meta: meta0(), spec, specVersion: 1, ...jobStatus });
       return { id };
     }, { retries: 0, ...req(ctx) });
   }
@@ -85,11 +86,20 @@ export class ControlApi {
       const nodesUp = new Set(tx.list('nodes').filter((n) => n.status.state === 'ready').map((n) => n.id));
       return tx.list('services')
         .map((service) => {
-          const tasks = tx.tasksByService(service.id);
+          let tasks = tx.tasksByService(service.id);
+          if (service.jobStatus) tasks = tasks.filter((t) => t.jobIteration === service.jobStatus!.jobIteration);
           const running = tasks.filter((t) => t.status.state === 'running' && t.desiredState === 'running' && nodesUp.has(t.nodeId)).length;
-          const desired = 'replicated' in service.spec.mode
-            ? service.spec.mode.replicated.replicas
-            : tasks.filter((t) => t.desiredState === 'running').length;
+          const mode = service.spec.mode;
+          if ('replicatedJob' in mode || 'globalJob' in mode) {
+            // SwarmKit's ServiceStatus for jobs: desired = max-concurrent (replicated) or the tasks
+            // still to complete (global); completed = tasks of this iteration that completed.
+            const completed = tasks.filter((t) => t.status.state === 'complete').length;
+            const desired = 'replicatedJob' in mode
+              ? mode.replicatedJob.maxConcurrent
+              : tasks.filter((t) => t.desiredState === 'running' && t.status.state !== 'complete').length;
+            return { service, running, desired, completed };
+          }
+          const desired = 'replicated' in mode ? mode.replicated.replicas : tasks.filter((t) => t.desiredState === 'running').length;
           return { service, running, desired };
         })
         .sort((a, b) => a.service.spec.name.localeCompare(b.service.spec.name, undefined, { numeric: true }));
@@ -129,8 +139,11 @@ export class ControlApi {
       const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task)
         || JSON.stringify(spec.endpoint ?? null) !== JSON.stringify(cur.spec.endpoint ?? null);
       const { updateStatus: _old, ...rest } = cur;
+      // A job runs again on every update, changed or not (SwarmKit bumps JobIteration on each one).
+      const jobStatus = cur.jobStatus ? { jobStatus: { jobIteration: cur.jobStatus.jobIteration + 1, lastExecution: new Date().toISOString() } } : {};
       tx.update('services', {
         ...rest,
+        ...jobStatus,
         spec,
         previousSpec: cur.spec,
         specVersion: taskChanged ? cur.specVersion + 1 : cur.specVersion,
@@ -145,7 +158,14 @@ export class ControlApi {
     checkReplicaCount(replicas);
     return this.store.update((tx) => {
       const cur = resolveService(tx, ref);
-      if (!('replicated' in cur.spec.mode)) throw invalidArgument(`scale can only be used with replicated mode; ${cur.spec.name} is global`);
+      const mode = cur.spec.mode;
+      if ('replicatedJob' in mode) {
+        // Docker: scaling a replicated job sets its completions (and runs it again, as any update).
+        const jobStatus = { jobIteration: (cur.jobStatus?.jobIteration ?? 0) + 1, lastExecution: new Date().toISOString() };
+        tx.update('services', { ...cur, jobStatus, spec: { ...cur.spec, mode: { replicatedJob: { ...mode.replicatedJob, totalCompletions: replicas } } } });
+        return { id: cur.id, replicas };
+      }
+      if (!('replicated' in mode)) throw invalidArgument(`scale can only be used with replicated or replicated-job mode; ${cur.spec.name} is ${modeName(mode)}`);
       tx.update('services', { ...cur, spec: { ...cur.spec, mode: { replicated: { replicas } } } });
       return { id: cur.id, replicas };
     }, req(ctx));

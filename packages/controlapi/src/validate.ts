@@ -2,7 +2,9 @@ import {
   type ServiceSpecInput,
   DEFAULTS, MAX_DURATION_MS, MAX_DURATION_TEXT, invalidArgument, parseConstraint, serviceNameProblem,
   type HealthConfig, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
+  isGlobalMode, isJobMode,
 } from '@shoal/api';
+import { applyRuntimeOptions, normalizeMode } from './validate-options.js';
 
 /**
  * Most replicas one service may have. Each node's overlay /24 holds about 250 tasks, and every
@@ -165,16 +167,8 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
   if (typeof image !== 'string' || image.trim() === '' || /\s/.test(image)) {
     throw invalidArgument(`invalid image ${JSON.stringify(image)}: give an image reference such as shoal/busybox:latest`);
   }
-  const modeName = input.mode ?? (base && 'global' in base.mode ? 'global' : 'replicated');
-  if (modeName !== 'replicated' && modeName !== 'global') throw invalidArgument(`invalid mode ${JSON.stringify(modeName)}: must be replicated or global`);
-  if (base && ('global' in base.mode) !== (modeName === 'global')) {
-    throw invalidArgument('service mode cannot be changed; remove and recreate the service');
-  }
-  if (modeName === 'global' && input.replicas !== undefined) {
-    throw invalidArgument('replicas can only be used with replicated mode');
-  }
-  const baseReplicas = base && 'replicated' in base.mode ? base.mode.replicated.replicas : 1;
-  const mode = modeName === 'global' ? { global: {} as Record<string, never> } : { replicated: { replicas: checkReplicaCount(input.replicas ?? baseReplicas) } };
+  const mode = normalizeMode(input, base, checkReplicaCount);
+  const job = isJobMode(mode);
   for (const e of input.env ?? []) {
     if (typeof e !== 'string' || e === '' || e.startsWith('=')) throw invalidArgument(`invalid environment variable ${JSON.stringify(e)}: expected KEY=VALUE`);
   }
@@ -217,13 +211,19 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
   };
   const healthcheck = input.healthcheck ?? prev?.healthcheck;
   if (healthcheck !== undefined) container.healthcheck = checkHealthcheck(healthcheck);
-  const update = checkUpdateConfig('update', { ...DEFAULTS.update, ...(base?.update ?? {}), ...(input.update ?? {}) });
-  const rollback = checkUpdateConfig('rollback', { ...DEFAULTS.update, ...(base?.rollback ?? {}), ...(input.rollback ?? {}) });
+  if (job && (input.update || input.rollback)) {
+    throw invalidArgument('update and rollback configuration is not supported for jobs; a job re-runs as a whole on every update');
+  }
+  if (isGlobalMode(mode) && (input.maxReplicasPerNode ?? 0) > 0) {
+    throw invalidArgument('replicas-max-per-node can only be used with replicated or replicated-job mode');
+  }
+  const update = job ? undefined : checkUpdateConfig('update', { ...DEFAULTS.update, ...(base?.update ?? {}), ...(input.update ?? {}) });
+  const rollback = job ? undefined : checkUpdateConfig('rollback', { ...DEFAULTS.update, ...(base?.rollback ?? {}), ...(input.rollback ?? {}) });
   const reservations = {
     nanoCpus: input.reserveNanoCpus ?? base?.task.resources?.reservations?.nanoCpus ?? 0,
     memoryBytes: input.reserveMemoryBytes ?? base?.task.resources?.reservations?.memoryBytes ?? 0,
   };
-  return {
+  const spec: ServiceSpec = {
     name: name as string,
     labels: input.labels ?? base?.labels ?? {},
     mode,
@@ -235,8 +235,9 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
       resources: { reservations },
       forceUpdate: base?.task.forceUpdate ?? 0,
     },
-    update,
-    rollback,
+    ...(update ? { update } : {}),
+    ...(rollback ? { rollback } : {}),
     endpoint: { mode: endpointMode, ports },
   };
+  return applyRuntimeOptions(input, base, spec);
 }

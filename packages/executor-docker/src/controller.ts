@@ -5,6 +5,7 @@ import type { ContainerStatus, Controller, HealthStatus } from '@shoal/agent';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, expandTemplate, normalizeImageRef, taskLabels } from '@shoal/agent';
 import type { TemplateContext } from '@shoal/agent';
 import { engineMessage, statusCodeOf } from './docker-host.js';
+import { applyRuntimeOptions, ensureVolumes } from './options.js';
 
 export interface DockerControllerOptions {
   /** Written to the `shoal.node.id` label (the executor's node, whatever the task says). */
@@ -35,7 +36,8 @@ export interface TaskNetwork {
  * by a restarted agent drives the same container. The container maps the ContainerSpec the way
  * moby's swarm executor does (`daemon/cluster/executor/container/container.go`): `command` replaces
  * the image entrypoint and `args` its cmd; env, labels, hostname, dir, user, stop signal; Docker
- * restart policy "no" (the managers restart tasks, never the engine). Hostname and env values may
+ * restart policy "no" (the managers restart tasks, never the engine); mounts, limits and the other
+ * runtime options as in options.ts (`applyRuntimeOptions`). Hostname and env values may
  * use Docker's templates (`{{.Node.Hostname}}`, `{{.Task.Slot}}`, …; see `expandTemplate`).
  * Host-mode published ports (`task.endpoint.ports`, publishMode host) become port bindings
  * (published 0 = the engine picks one); `inspect()` reports them as bound. A spec `healthcheck`
@@ -53,16 +55,25 @@ export class DockerController implements Controller {
     this.name = containerName(task);
   }
 
-  /** Pulls the image only when it is missing, then creates the container (nothing if it exists). */
+  /**
+   * Pulls the image only when it is missing, creates the task's named volumes that do not exist yet
+   * ({@link ensureVolumes}), then creates the container (nothing if it exists). A mount the engine
+   * refuses (e.g. a bind source missing on this node) rejects with the engine's own words,
+   * `invalid mount config for type "bind": bind source path does not exist: /path`.
+   */
   async prepare(): Promise<void> {
     if ((await this.inspect()).exists) return;
     await this.ensureImage();
+    const ctx = await this.templateContext();
+    await ensureVolumes(this.docker, this.task, ctx);
     try {
-      await this.docker.createContainer(await this.createOptions());
+      await this.docker.createContainer(await this.createOptions(ctx));
     } catch (err) {
       // 409: created meanwhile under the same name (a concurrent prepare); adopt it if it is ours.
       if (statusCodeOf(err) === 409 && (await this.inspect()).exists) return;
       if (statusCodeOf(err) === 404) throw new ImageUnavailableError(normalizeImageRef(this.task.spec.container.image), engineMessage(err));
+      // The engine's reason says what is wrong with the spec on this node (mount, sysctl, log driver…).
+      if (statusCodeOf(err) === 400) throw new Error(engineMessage(err));
       throw new Error(`create container ${this.name}: ${engineMessage(err)}`);
     }
   }
@@ -78,15 +89,30 @@ export class DockerController implements Controller {
     }
   }
 
-  async wait(signal?: AbortSignal): Promise<{ exitCode: number }> {
+  /** Waits for the container to stop; `oomKilled` from a look at `State.OOMKilled` afterwards. */
+  async wait(signal?: AbortSignal): Promise<{ exitCode: number; oomKilled?: boolean }> {
+    let exitCode: number;
     try {
       const opts: Dockerode.ContainerWaitOptions = { condition: 'not-running' };
       if (signal) opts.abortSignal = signal;
       const res = (await this.container().wait(opts)) as { StatusCode?: number };
-      return { exitCode: res.StatusCode ?? -1 };
+      exitCode = res.StatusCode ?? -1;
     } catch (err) {
       if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(this.name);
       throw err;
+    }
+    return (await this.oomKilled(exitCode)) ? { exitCode, oomKilled: true } : { exitCode };
+  }
+
+  /**
+   * Whether the engine says the OOM killer ended the container. The engine may record the OOM
+   * event just after the exit, so a SIGKILL exit (137) is looked at a few times, 100 ms apart.
+   */
+  private async oomKilled(exitCode: number): Promise<boolean> {
+    for (let i = 0; ; i++) {
+      const oom = await this.container().inspect().then((info) => info.State.OOMKilled, () => false);
+      if (oom || exitCode !== 137 || i >= 5) return oom;
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 
@@ -115,9 +141,10 @@ export class DockerController implements Controller {
     }
   }
 
+  /** Removes the container and its anonymous volumes (`docker rm -fv`); named volumes stay. */
   async remove(): Promise<void> {
     try {
-      await this.container().remove({ force: true });
+      await this.container().remove({ force: true, v: true });
     } catch (err) {
       const code = statusCodeOf(err);
       if (code === 404 || (code === 409 && /already in progress/.test(engineMessage(err)))) return;
@@ -139,7 +166,10 @@ export class DockerController implements Controller {
     }
     const started = !!info.State.StartedAt && !info.State.StartedAt.startsWith('0001-');
     const status: ContainerStatus = { exists: true, containerId: info.Id, running: info.State.Running, started };
-    if (started && !info.State.Running) status.exitCode = info.State.ExitCode;
+    if (started && !info.State.Running) {
+      status.exitCode = info.State.ExitCode;
+      if (info.State.OOMKilled) status.oomKilled = true;
+    }
     if (info.State.Running) {
       if (info.State.Pid > 0) status.pid = info.State.Pid;
       const net = this.opts.network ? info.NetworkSettings?.Networks?.[this.opts.network.name] : undefined;
@@ -199,10 +229,16 @@ export class DockerController implements Controller {
     });
   }
 
-  private async createOptions(): Promise<Dockerode.ContainerCreateOptions> {
+  /** The template context of this task; the node is looked up only when a template needs it. */
+  private async templateContext(): Promise<TemplateContext> {
     const spec = this.task.spec.container;
-    const needsNode = [spec.hostname ?? '', ...(spec.env ?? [])].some((v) => v.includes('{{'));
-    const ctx: TemplateContext = { task: this.task, node: needsNode ? await this.opts.node() : { hostname: '' } };
+    const mounts = (spec.mounts ?? []).flatMap((m) => [m.source ?? '', m.target]);
+    const needsNode = [spec.hostname ?? '', ...(spec.env ?? []), ...mounts].some((v) => v.includes('{{'));
+    return { task: this.task, node: needsNode ? await this.opts.node() : { hostname: '' } };
+  }
+
+  private async createOptions(ctx: TemplateContext): Promise<Dockerode.ContainerCreateOptions> {
+    const spec = this.task.spec.container;
     const labels = { ...(spec.labels ?? {}), ...taskLabels(this.task), [LABELS.nodeId]: this.opts.nodeId };
     const o: Dockerode.ContainerCreateOptions = {
       name: this.name,
@@ -210,10 +246,11 @@ export class DockerController implements Controller {
       Labels: labels,
       HostConfig: { RestartPolicy: { Name: 'no' } },
     };
+    let serviceDns: string[] = [];
     if (this.opts.network) {
       const { dns } = await this.opts.network.ready();
       o.HostConfig!.NetworkMode = this.opts.network.name;
-      if (dns?.length) o.HostConfig!.Dns = dns;
+      serviceDns = dns ?? [];
     }
     if (spec.command && spec.command.length > 0) {
       o.Entrypoint = spec.command;
@@ -228,9 +265,7 @@ export class DockerController implements Controller {
     if (spec.stopSignal) o.StopSignal = spec.stopSignal;
     o.StopTimeout = Math.ceil((spec.stopGracePeriodMs ?? DEFAULTS.stopGracePeriodMs) / 1000);
     if (spec.healthcheck) o.Healthcheck = engineHealthcheck(spec.healthcheck);
-    const limits = this.task.spec.resources?.limits;
-    if (limits?.nanoCpus) o.HostConfig!.NanoCpus = limits.nanoCpus;
-    if (limits?.memoryBytes) o.HostConfig!.Memory = limits.memoryBytes;
+    applyRuntimeOptions(o, this.task, ctx, serviceDns);
     const ports = this.hostPorts();
     if (ports.length > 0) {
       o.ExposedPorts = {};

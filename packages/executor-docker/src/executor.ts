@@ -51,7 +51,8 @@ export class DockerExecutor implements Executor {
   /**
    * From `docker info` and `docker version`: hostname (engine `Name`), OS/architecture as the
    * engine reports them (`linux`/`x86_64`, like `docker node inspect`), NCPU × 10⁹ nano-CPUs,
-   * MemTotal bytes, engine version and engine labels. Rejects when the engine does not answer.
+   * MemTotal bytes, generic resources (`node-generic-resources` in daemon.json; named ones counted
+   * per kind), engine version and engine labels. Rejects when the engine does not answer.
    */
   async describe(): Promise<NodeDescription> {
     let info: Record<string, unknown>;
@@ -66,10 +67,11 @@ export class DockerExecutor implements Executor {
       const i = kv.indexOf('=');
       if (i > 0) labels[kv.slice(0, i)] = kv.slice(i + 1);
     }
+    const generic = genericResources(info['GenericResources']);
     return {
       hostname: this.hostname ?? String(info['Name'] ?? ''),
       platform: { os: String(info['OSType'] ?? 'linux'), architecture: String(info['Architecture'] ?? '') },
-      resources: { nanoCpus: Number(info['NCPU'] ?? 0) * 1e9, memoryBytes: Number(info['MemTotal'] ?? 0) },
+      resources: { nanoCpus: Number(info['NCPU'] ?? 0) * 1e9, memoryBytes: Number(info['MemTotal'] ?? 0), ...(generic.length ? { generic } : {}) },
       engine: { engineVersion: String(version['Version'] ?? info['ServerVersion'] ?? ''), labels },
     };
   }
@@ -118,11 +120,26 @@ export class DockerExecutor implements Executor {
       throw new Error(`container ${containerId} is not a Shoal task of node ${this.nodeId}; refusing to remove it`);
     }
     try {
-      await container.remove({ force: true });
+      await container.remove({ force: true, v: true }); // anonymous volumes go with the container
     } catch (err) {
       const code = statusCodeOf(err);
       if (code === 404 || code === 409) return;
       throw new Error(`remove container ${containerId}: ${engineMessage(err)}`);
     }
   }
+}
+
+/**
+ * The engine's generic resources (`docker info` `GenericResources`: discrete `{Kind, Value}` and
+ * named `{Kind, Value: "<id>"}` entries) as counts per kind, sorted by kind.
+ */
+export function genericResources(raw: unknown): { kind: string; value: number }[] {
+  const counts = new Map<string, number>();
+  for (const r of Array.isArray(raw) ? raw as Record<string, { Kind?: string; Value?: unknown } | undefined>[] : []) {
+    const d = r['DiscreteResourceSpec'];
+    const n = r['NamedResourceSpec'];
+    if (d?.Kind) counts.set(d.Kind, (counts.get(d.Kind) ?? 0) + Number(d.Value ?? 0));
+    else if (n?.Kind) counts.set(n.Kind, (counts.get(n.Kind) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([kind, value]) => ({ kind, value }));
 }

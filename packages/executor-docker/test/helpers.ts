@@ -44,7 +44,7 @@ export async function runContainers(docker: Dockerode, run: string, extra: strin
 /** Removes every container of this run. */
 export async function cleanup(docker: Dockerode, run: string): Promise<void> {
   for (const c of await runContainers(docker, run)) {
-    await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
   }
 }
 

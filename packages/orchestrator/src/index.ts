@@ -1,5 +1,6 @@
 export { DRAIN_HANDOFF_MS, ReplicatedOrchestrator } from './replicated.js';
 export { GlobalOrchestrator } from './global.js';
+export { JobOrchestrator } from './jobs.js';
 export { type OrchestratorOptions, ServiceOrchestrator } from './service-orchestrator.js';
 export { TaskReaper, type TaskReaperOptions } from './reaper.js';
 export { RestartSupervisor, type RestartDecision, conditionAllows } from './restart.js';

@@ -2,6 +2,7 @@ import type { MemoryStore } from '@shoal/store';
 import type { ComponentOptions } from './reconciler.js';
 import type { OrchestratorOptions } from './service-orchestrator.js';
 import { GlobalOrchestrator } from './global.js';
+import { JobOrchestrator } from './jobs.js';
 import { ReplicatedOrchestrator } from './replicated.js';
 import { TaskReaper, type TaskReaperOptions } from './reaper.js';
 import { RestartSupervisor } from './restart.js';
@@ -15,6 +16,8 @@ export class Orchestrators {
   readonly restart: RestartSupervisor;
   readonly replicated: ReplicatedOrchestrator;
   readonly global: GlobalOrchestrator;
+  /** Replicated and global jobs (run to completion). */
+  readonly jobs: JobOrchestrator;
   readonly reaper: TaskReaper;
 
   /**
@@ -27,6 +30,7 @@ export class Orchestrators {
     const o = { ...opts, restart: this.restart };
     this.replicated = new ReplicatedOrchestrator(store, o);
     this.global = new GlobalOrchestrator(store, o);
+    this.jobs = new JobOrchestrator(store, o);
     this.reaper = new TaskReaper(store, {
       ...opts,
       ...(opts.reaperBatchMs !== undefined ? { batchMs: opts.reaperBatchMs } : {}),
@@ -37,24 +41,26 @@ export class Orchestrators {
     this.restart.start();
     this.replicated.start();
     this.global.start();
+    this.jobs.start();
     this.reaper.start();
   }
 
   stop(): void {
     this.reaper.stop();
+    this.jobs.stop();
     this.global.stop();
     this.replicated.stop();
     this.restart.stop();
   }
 
   get busy(): boolean {
-    return this.replicated.busy || this.global.busy || this.reaper.busy;
+    return this.replicated.busy || this.global.busy || this.jobs.busy || this.reaper.busy;
   }
 
   /** Resolves once every component is idle at the same moment. */
   async idle(): Promise<void> {
     for (let i = 0; i < 1000 && this.busy; i++) {
-      await Promise.all([this.replicated.idle(), this.global.idle(), this.reaper.idle()]);
+      await Promise.all([this.replicated.idle(), this.global.idle(), this.jobs.idle(), this.reaper.idle()]);
       await new Promise((r) => setImmediate(r));
     }
   }

@@ -43,7 +43,8 @@ export function parseTime(s: string | undefined): number | undefined {
 }
 
 /**
- * A new task for `service`, desired RUNNING, observed NEW. `createdAtMs` is stamped into
+ * A new task for `service`, desired RUNNING, observed NEW (a job's task carries the job's current
+ * `jobIteration`). `createdAtMs` is stamped into
  * `meta.createdAt` (the store keeps a creator-supplied creation time), so tasks of one slot order
  * strictly by creation even within one millisecond.
  */
@@ -61,6 +62,8 @@ export function newTask(service: Service, slot: number, nodeId: string, createdA
     desiredState: 'running',
     status: { state: 'new', timestamp: at, message: 'created' },
     networks: [],
+    // A job's tasks belong to its current run (only those count towards its completions).
+    ...(service.jobStatus ? { jobIteration: service.jobStatus.jobIteration } : {}),
   };
 }
 

@@ -70,19 +70,24 @@ export class ConstraintFilter implements Filter {
   }
 }
 
-/** Reservations (`resources.reservations`) must fit in what the node has not reserved yet. */
+/**
+ * Reservations (`resources.reservations`: CPUs, memory and discrete generic resources such as
+ * `gpu=1`) must fit in what the node has not reserved yet.
+ */
 export class ResourceFilter implements Filter {
   readonly name = 'resources';
   private cpus = 0;
   private memory = 0;
+  private generic: { kind: string; value: number }[] = [];
   setTask(t: Task): boolean {
     const r = t.spec.resources?.reservations;
     this.cpus = r?.nanoCpus ?? 0;
     this.memory = r?.memoryBytes ?? 0;
-    return this.cpus > 0 || this.memory > 0;
+    this.generic = r?.genericResources ?? [];
+    return this.cpus > 0 || this.memory > 0 || this.generic.length > 0;
   }
   check(n: NodeInfo): boolean {
-    return n.freeCpus >= this.cpus && n.freeMemory >= this.memory;
+    return n.freeCpus >= this.cpus && n.freeMemory >= this.memory && this.generic.every((g) => n.freeGeneric(g.kind) >= g.value);
   }
   explain(k: number): string {
     return `insufficient resources on ${nodes(k)}`;

@@ -11,6 +11,8 @@ interface Contribution {
   active: boolean;
   nanoCpus: number;
   memoryBytes: number;
+  /** Discrete generic resources reserved (`--generic-resource gpu=1`), kind → count. */
+  generic?: Record<string, number>;
   /** Host-mode published ports, `tcp/8080`. */
   hostPorts: string[];
 }
@@ -33,6 +35,8 @@ export class NodeInfo {
   activeTotal = 0;
   reservedCpus = 0;
   reservedMemory = 0;
+  /** Generic resources reserved by the tasks held here, kind → count. */
+  private reservedGeneric = new Map<string, number>();
 
   constructor(public node: Node) {}
 
@@ -53,6 +57,16 @@ export class NodeInfo {
   /** Memory bytes not yet reserved. */
   get freeMemory(): number {
     return (this.node.description?.resources.memoryBytes ?? 0) - this.reservedMemory;
+  }
+
+  /**
+   * How many of the generic resource `kind` are not yet reserved: what the node advertises
+   * (`description.resources.generic`, summed per kind) minus the reservations of its tasks.
+   */
+  freeGeneric(kind: string): number {
+    let total = 0;
+    for (const g of this.node.description?.resources.generic ?? []) if (g.kind === kind) total += g.value;
+    return total - (this.reservedGeneric.get(kind) ?? 0);
   }
 
   /** Notes that a task of `serviceId` failed or was rejected on this node at `now` (ms). */
@@ -118,6 +132,11 @@ export class NodeInfo {
     }
     this.reservedCpus += sign * c.nanoCpus;
     this.reservedMemory += sign * c.memoryBytes;
+    for (const [kind, n] of Object.entries(c.generic ?? {})) {
+      const v = (this.reservedGeneric.get(kind) ?? 0) + sign * n;
+      if (v > 0) this.reservedGeneric.set(kind, v);
+      else this.reservedGeneric.delete(kind);
+    }
     for (const p of c.hostPorts) {
       const n = (this.ports.get(p) ?? 0) + sign;
       if (n > 0) this.ports.set(p, n);
@@ -138,16 +157,18 @@ export function hostPortsOf(task: Task): string[] {
 function contributionOf(task: Task): Contribution | undefined {
   if (isTerminal(task.status.state)) return undefined;
   const r = task.spec.resources?.reservations;
-  return {
+  const c: Contribution = {
     serviceId: task.serviceId,
     active: taskStateRank(task.desiredState) <= RUNNING,
     nanoCpus: r?.nanoCpus ?? 0,
     memoryBytes: r?.memoryBytes ?? 0,
     hostPorts: hostPortsOf(task),
   };
+  if (r?.genericResources?.length) c.generic = Object.fromEntries(r.genericResources.map((g) => [g.kind, g.value]));
+  return c;
 }
 
 function sameContribution(a: Contribution, b: Contribution): boolean {
   return a.serviceId === b.serviceId && a.active === b.active && a.nanoCpus === b.nanoCpus &&
-    a.memoryBytes === b.memoryBytes && a.hostPorts.join() === b.hostPorts.join();
+    a.memoryBytes === b.memoryBytes && a.hostPorts.join() === b.hostPorts.join() && JSON.stringify(a.generic) === JSON.stringify(b.generic);
 }

@@ -265,25 +265,24 @@ export class Scheduler {
     const svc = first.serviceId;
     this.pipeline.setTask(first);
     const now = this.clock.now();
-    const heap = new Heap<NodeInfo>((a, b) => {
+    const less = (a: NodeInfo, b: NodeInfo): boolean => {
       const fa = a.failingFor(svc, now), fb = b.failingFor(svc, now);
       if (fa !== fb) return fb;
       const sa = a.activeOf(svc), sb = b.activeOf(svc);
       if (sa !== sb) return sa < sb;
       if (a.activeTotal !== b.activeTotal) return a.activeTotal < b.activeTotal;
       return a.id < b.id;
-    });
-    for (const info of this.nodes.values()) if (this.pipeline.check(info)) heap.push(info);
-    let i = 0;
-    for (; i < tasks.length; i++) {
-      const t = tasks[i]!;
-      const info = this.nextFit(heap);
-      if (!info) break;
-      this.unassigned.delete(t.id);
-      info.setTask(assigned(t, info.id));
-      heap.push(info);
-      out.push({ kind: 'assign', task: t, nodeId: info.id });
+    };
+    const queue = { tasks, next: 0 };
+    const prefs = first.spec.placement.preferences ?? [];
+    if (prefs.length > 0) {
+      const tree = buildTree([...this.nodes.values()].sort((a, b) => (a.id < b.id ? -1 : 1)), svc, prefs.map((p) => p.spread), (n) => this.pipeline.check(n));
+      this.placeOnTree(tree, tasks.length, queue, less, out);
+    } else {
+      const candidates = [...this.nodes.values()].filter((info) => this.pipeline.check(info));
+      this.placeOnNodes(candidates, tasks.length, queue, less, out);
     }
+    let i = queue.next;
     if (i === tasks.length) return;
     this.pipeline.resetCounts();
     for (const info of this.nodes.values()) this.pipeline.check(info);
@@ -292,6 +291,66 @@ export class Scheduler {
       const t = tasks[i]!;
       if (t.status.err !== err) out.push({ kind: 'pending', task: t, err });
     }
+  }
+
+  /**
+   * Places up to `n` tasks from `queue` on `nodes` (those that passed the pipeline), in spread
+   * order: each task goes to the node that comes first by `less`, re-checked against the pipeline
+   * after this pass's own placements. @returns how many were placed.
+   */
+  private placeOnNodes(nodes: readonly NodeInfo[], n: number, queue: { tasks: Task[]; next: number }, less: (a: NodeInfo, b: NodeInfo) => boolean, out: Decision[]): number {
+    const heap = new Heap<NodeInfo>(less);
+    for (const info of nodes) heap.push(info);
+    let placed = 0;
+    for (; placed < n && queue.next < queue.tasks.length; placed++) {
+      const info = this.nextFit(heap);
+      if (!info) break;
+      const t = queue.tasks[queue.next++]!;
+      this.unassigned.delete(t.id);
+      info.setTask(assigned(t, info.id));
+      heap.push(info);
+      out.push({ kind: 'assign', task: t, nodeId: info.id });
+    }
+    return placed;
+  }
+
+  /**
+   * Placement preferences (SwarmKit `scheduleNTasksOnSubtree`): `n` tasks are divided evenly
+   * between the branches of `tree` — counting the service's tasks already there, so the branches
+   * even out — and each branch divides its share the same way, down to the leaves, which place
+   * them in spread order. A branch that cannot take its share (no node fits) drops out and the
+   * rest share its tasks. Branches are visited in the order of their label values, so placements
+   * are reproducible. @returns how many were placed.
+   */
+  private placeOnTree(tree: DecisionTree, n: number, queue: { tasks: Task[]; next: number }, less: (a: NodeInfo, b: NodeInfo) => boolean, out: Decision[]): number {
+    if (!tree.next) {
+      const placed = this.placeOnNodes(tree.nodes, n, queue, less, out);
+      tree.tasks += placed;
+      return placed;
+    }
+    const branches = [...tree.next.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, b]) => b);
+    const noRoom = new Set<DecisionTree>();
+    let scheduled = 0;
+    let converging = true;
+    while (scheduled < n && noRoom.size < branches.length && converging) {
+      const usable = branches.filter((b) => !noRoom.has(b));
+      const total = usable.reduce((k, b) => k + b.tasks, 0) + (n - scheduled);
+      const perBranch = Math.floor(total / usable.length);
+      let remainder = total % usable.length;
+      converging = false;
+      for (const b of usable) {
+        if (scheduled >= n) break;
+        if (!(b.tasks < perBranch || (b.tasks === perBranch && remainder > 0))) continue;
+        converging = true;
+        const want = Math.min(perBranch - b.tasks + (remainder > 0 ? 1 : 0), n - scheduled);
+        const got = this.placeOnTree(b, want, queue, less, out);
+        scheduled += got;
+        if (got < want) noRoom.add(b);
+        else if (remainder > 0) remainder--;
+      }
+    }
+    tree.tasks += scheduled;
+    return scheduled;
   }
 
   /**
@@ -347,6 +406,46 @@ export class Scheduler {
     }
     return failed;
   }
+}
+
+/**
+ * One level of the placement-preference tree (SwarmKit `decisionTree`): `tasks` = the service's
+ * active tasks on the nodes below; `next` = one branch per value of the next preference's label
+ * (nodes without the label share the `""` branch); at the leaves, `nodes` = those that passed the
+ * filter pipeline.
+ */
+interface DecisionTree {
+  tasks: number;
+  next?: Map<string, DecisionTree>;
+  nodes: NodeInfo[];
+}
+
+/** The value of `node.labels.<name>` / `engine.labels.<name>` on a node (`""` when missing). */
+export function spreadValue(info: NodeInfo, descriptor: string): string {
+  const lower = descriptor.toLowerCase();
+  if (lower.startsWith('node.labels.')) return info.node.spec.labels[descriptor.slice('node.labels.'.length)] ?? '';
+  if (lower.startsWith('engine.labels.')) return info.node.description?.engine.labels[descriptor.slice('engine.labels.'.length)] ?? '';
+  return '';
+}
+
+/** Builds the tree over every node (all count towards `tasks`); only nodes passing `fits` can take tasks. */
+function buildTree(nodes: readonly NodeInfo[], serviceId: string, spreads: readonly string[], fits: (n: NodeInfo) => boolean): DecisionTree {
+  const root: DecisionTree = { tasks: 0, nodes: [] };
+  for (const info of nodes) {
+    const count = info.activeOf(serviceId);
+    let tree = root;
+    for (const d of spreads) {
+      tree.tasks += count;
+      tree.next ??= new Map();
+      const value = spreadValue(info, d);
+      let next = tree.next.get(value);
+      if (!next) tree.next.set(value, (next = { tasks: 0, nodes: [] }));
+      tree = next;
+    }
+    tree.tasks += count;
+    if (fits(info)) tree.nodes.push(info);
+  }
+  return root;
 }
 
 function assigned(t: Task, nodeId: string): Task {

@@ -3,9 +3,9 @@
  * (etcd/raft "datadriven" style). A command is a line, its output follows `----` up to a blank line.
  * Run with SHOAL_REWRITE=1 to rewrite the expected outputs from what the scheduler does now.
  *
- *   node <id> [labels=k:v,k:v] [availability=active|pause|drain] [state=ready|down] [role=manager] [cpus=N]
+ *   node <id> [labels=k:v,k:v] [availability=active|pause|drain] [state=ready|down] [role=manager] [cpus=N] [gpu=N]
  *   update-node <id> <same keys>        (labels=… replaces all labels)
- *   service <name> replicas=N [constraint=expr]… [max=N] [cpus=N] [hostport=P]
+ *   service <name> replicas=N [constraint=expr]… [max=N] [cpus=N] [gpu=N] [hostport=P] [pref=node.labels.X]…
  *                                        adds N pending tasks <name>.<slot> after the highest slot
  *   set <task> [state=S] [desired=S]     changes a task's observed / desired state
  *   node-down-replace <id>               marks the node down; its tasks get desired shutdown and a
@@ -65,6 +65,8 @@ function applyNode(n: Node, kv: Map<string, string[]>): void {
   if (role) n.role = role as Node['role'];
   const cpus = one(kv, 'cpus');
   if (cpus) n.description!.resources.nanoCpus = Number(cpus) * 1e9;
+  const gpu = one(kv, 'gpu');
+  if (gpu) n.description!.resources.generic = [{ kind: 'gpu', value: Number(gpu) }];
 }
 
 async function run(store: MemoryStore, sched: Scheduler, line: string): Promise<string> {
@@ -90,8 +92,14 @@ async function run(store: MemoryStore, sched: Scheduler, line: string): Promise<
       const hostport = one(kv, 'hostport');
       const spec: TaskSpec = {
         container: { image: 'busybox' }, restart: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-        placement: { constraints: [...(kv.get('constraint') ?? [])], maxReplicas: Number(one(kv, 'max') ?? 0) }, networks: [], forceUpdate: 0,
-        ...(cpus ? { resources: { reservations: { nanoCpus: Number(cpus) * 1e9 } } } : {}),
+        placement: {
+          constraints: [...(kv.get('constraint') ?? [])], maxReplicas: Number(one(kv, 'max') ?? 0),
+          ...(kv.has('pref') ? { preferences: kv.get('pref')!.map((spread) => ({ spread })) } : {}),
+        },
+        networks: [], forceUpdate: 0,
+        ...(cpus || kv.has('gpu') ? {
+          resources: { reservations: { nanoCpus: Number(cpus ?? 0) * 1e9, ...(kv.has('gpu') ? { genericResources: [{ kind: 'gpu', value: Number(one(kv, 'gpu')) }] } : {}) } },
+        } : {}),
       };
       await store.update((tx) => {
         const have = tx.tasksByService(name);

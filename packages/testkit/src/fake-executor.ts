@@ -13,6 +13,8 @@ export interface FakeContainer {
   /** How many times it was started (the agent must never restart one). */
   starts: number;
   exitCode?: number;
+  /** The last run ended by the OOM killer ({@link FakeExecutor.exit} with `oomKilled`). */
+  oomKilled?: boolean;
   /** Grace period of the last shutdown() call, ms (undefined: the spec default was asked for). */
   lastGraceMs?: number;
   /**
@@ -128,10 +130,14 @@ export class FakeExecutor implements Executor {
     return undefined;
   }
 
-  /** The task's container process exits with `code` (as if it ended or was `docker kill`ed). */
-  exit(taskId: string, code: number): void {
+  /**
+   * The task's container process exits with `code` (as if it ended or was `docker kill`ed);
+   * `oomKilled`: the kernel's OOM killer ended it (the engine's `State.OOMKilled`).
+   */
+  exit(taskId: string, code: number, opts: { oomKilled?: boolean } = {}): void {
     const c = this.byTask(taskId);
     if (!c) throw new Error(`FakeExecutor: no container for task ${taskId}`);
+    if (opts.oomKilled) c.oomKilled = true;
     this.stop(c, code);
   }
 
@@ -227,10 +233,10 @@ class FakeController implements Controller {
     this.engine.ops.push(`start ${c.name}`);
   }
 
-  wait(signal?: AbortSignal): Promise<{ exitCode: number }> {
+  wait(signal?: AbortSignal): Promise<{ exitCode: number; oomKilled?: boolean }> {
     const c = this.find();
     if (!c) return Promise.reject(new ContainerNotFoundError(this.name));
-    if (!c.running) return Promise.resolve({ exitCode: c.exitCode ?? 0 });
+    if (!c.running) return Promise.resolve({ exitCode: c.exitCode ?? 0, ...(c.oomKilled ? { oomKilled: true } : {}) });
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
         c.waiters.delete(waiter);
@@ -239,7 +245,7 @@ class FakeController implements Controller {
       const waiter = (code: number): void => {
         signal?.removeEventListener('abort', onAbort);
         if (code === -1) reject(new ContainerNotFoundError(this.name));
-        else resolve({ exitCode: code });
+        else resolve({ exitCode: code, ...(c.oomKilled ? { oomKilled: true } : {}) });
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort);
@@ -281,6 +287,7 @@ class FakeController implements Controller {
     if (!c) return { exists: false, running: false, started: false };
     const st: ContainerStatus = { exists: true, containerId: c.id, running: c.running, started: c.started };
     if (c.started && !c.running && c.exitCode !== undefined) st.exitCode = c.exitCode;
+    if (c.started && !c.running && c.oomKilled) st.oomKilled = true;
     if (c.running && this.engine.addressOf) st.addresses = [this.engine.addressOf(this.task.id)];
     if (c.running && c.health) st.health = c.health;
     return st;

@@ -1,4 +1,5 @@
 import type { Service, Task } from '@shoal/api';
+import { isJobMode } from '@shoal/api';
 import { taskName } from '../format/tables.js';
 import { type Call, err as write } from './common.js';
 
@@ -133,6 +134,7 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
   try {
     for (;;) {
       const service = await call('service.inspect', { ref: id });
+      if (isJobMode(service.spec.mode)) return await waitForJob(call, id, opts);
       const { tasks } = await call('service.ps', { ref: id });
       const s = summarize(service, tasks);
       if (firstPoll) {
@@ -191,5 +193,89 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
   } finally {
     endLine();
     process.removeListener('SIGINT', onSigint);
+  }
+}
+
+/** How a job's current run stands (what `service ps` shows of it, summed up). */
+export interface JobProgress {
+  /** Tasks of the current run that completed. */
+  completed: number;
+  /** Completions wanted: `--replicas` of a replicated job; for a global job, one per node with a task. */
+  total: number;
+  /** Tasks of the current run running now. */
+  running: number;
+  /** At most this many at once (`--max-concurrent`; global jobs: the nodes not yet done). */
+  concurrent: number;
+  /** Nothing runs, nothing more will (every unfinished slot failed for good), and not all completed. */
+  stuck: boolean;
+  /** Errors of current-run tasks, by task ID. */
+  errors: Map<string, string>;
+}
+
+/**
+ * Summarizes a job's current run (tasks with the service's `jobIteration`). A slot (node, for
+ * global jobs) is done when its newest task completed, failed for good when its newest task failed
+ * and will not be restarted (the restart policy gave up, or its condition is `none`).
+ */
+export function summarizeJob(service: Service, tasks: readonly Task[]): JobProgress {
+  const it = service.jobStatus?.jobIteration ?? 0;
+  const current = tasks.filter((t) => t.jobIteration === it);
+  const bySlot = new Map<string, Task>();
+  const errors = new Map<string, string>();
+  for (const t of current) {
+    const key = t.slot !== 0 ? String(t.slot) : t.nodeId;
+    const prev = bySlot.get(key);
+    if (!prev || prev.meta.createdAt < t.meta.createdAt) bySlot.set(key, t);
+    if (t.status.err && (t.status.state === 'failed' || t.status.state === 'rejected')) errors.set(t.id, `${taskName(t)}: ${t.status.err}`);
+  }
+  let done = 0;
+  let dead = 0;
+  for (const t of bySlot.values()) {
+    if (t.status.state === 'complete') done++;
+    else if ((t.status.state === 'failed' || t.status.state === 'rejected') && t.desiredState !== 'running'
+      && (t.spec.restart.condition === 'none' || (t.status.err ?? '').includes('not restarted'))) dead++;
+  }
+  const mode = service.spec.mode;
+  const total = 'replicatedJob' in mode ? mode.replicatedJob.totalCompletions : bySlot.size;
+  const running = current.filter((t) => t.status.state === 'running').length;
+  const concurrent = 'replicatedJob' in mode ? Math.min(mode.replicatedJob.maxConcurrent, total) : bySlot.size - done;
+  return { completed: done, total, running, concurrent, stuck: done < total && done + dead >= total, errors };
+}
+
+/**
+ * The progress display of a job (`service create/update` without `-d`): `job progress: C out of T
+ * complete; active tasks: R out of M tasks` when it changes, each task error once, and `job
+ * complete` at the end (Docker's wording). @throws Error when the run cannot complete any more.
+ */
+async function waitForJob(call: Call, id: string, opts: WaitOptions): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  const started = Date.now();
+  const seen = new Set<string>();
+  let last = '';
+  const say = (line: string) => { if (!opts.quiet) write(line); };
+  for (;;) {
+    const service = await call('service.inspect', { ref: id });
+    const { tasks } = await call('service.ps', { ref: id });
+    const j = summarizeJob(service, tasks);
+    const line = `job progress: ${j.completed} out of ${j.total} complete; active tasks: ${j.running} out of ${j.concurrent} tasks`;
+    if (line !== last) say(`${line}\n`);
+    last = line;
+    for (const [tid, e] of j.errors) {
+      if (!seen.has(tid)) write(`${e}\n`);
+      seen.add(tid);
+    }
+    const settled = j.total > 0 || 'replicatedJob' in service.spec.mode || Date.now() - started >= GLOBAL_EMPTY_MS;
+    if (settled && j.completed >= j.total) {
+      say('job complete\n');
+      return;
+    }
+    if (j.stuck) {
+      throw new Error(`job ${service.spec.name} cannot complete: ${j.completed} of ${j.total} tasks completed and the others failed for good. See 'shoal service ps ${service.spec.name}'; run it again with 'shoal service update --force ${service.spec.name}'`);
+    }
+    if (Date.now() >= deadline) {
+      write(`Operation continuing in background.\nUse \`shoal service ps ${service.spec.name}\` to check progress.\n`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 200));
   }
 }

@@ -1,4 +1,5 @@
 import type { HealthConfig, PortConfig, Service, ServiceSpecInput as ContractSpecInput, Task } from '@shoal/api';
+import { SERVICE_MODES, isGlobalMode, modeName } from '@shoal/api';
 import { UsageError } from '../errors.js';
 import { prettyService } from '../format/pretty.js';
 import { serviceIds, serviceTable } from '../format/tables.js';
@@ -9,6 +10,7 @@ import {
 } from '../parse/values.js';
 import { type Args, bool, connect, forEach, list, out, str } from './common.js';
 import { waitForService } from './progress.js';
+import { runtimeCreateFlags, runtimeUpdateFlags } from './service-options.js';
 import { filterTasks, parseTaskFilters, printTasks } from './tasks.js';
 
 /** The service spec fields `service.create` / `service.update` take (the control contract's). */
@@ -140,11 +142,17 @@ export function createSpec(a: Args, commandWords: readonly string[]): ServiceSpe
   const name = str(a, 'name');
   const spec: ServiceSpecInput = { name: name === undefined ? defaultName(image) : checkServiceName(name), image };
   const mode = str(a, 'mode');
-  if (mode !== undefined) spec.mode = oneOf(mode, ['replicated', 'global'], '--mode');
+  if (mode !== undefined) spec.mode = oneOf(mode, [...SERVICE_MODES], '--mode');
   const replicas = str(a, 'replicas');
   if (replicas !== undefined) {
-    if (spec.mode === 'global') throw new UsageError('--replicas can only be used with replicated mode');
+    if (spec.mode === 'global' || spec.mode === 'global-job') throw new UsageError('--replicas can only be used with replicated or replicated-job mode');
     spec.replicas = parseCount(replicas, 'replicas');
+  }
+  if (str(a, 'max-concurrent') !== undefined && spec.mode !== 'replicated-job') {
+    throw new UsageError('--max-concurrent can only be used with replicated-job mode; add --mode replicated-job');
+  }
+  if ((spec.mode === 'replicated-job' || spec.mode === 'global-job') && Object.keys(a).some((k) => /^(update|rollback)-/.test(k) && a[k] !== undefined)) {
+    throw new UsageError('update and rollback configuration is not supported for jobs');
   }
   if (commandWords.length) spec.args = [...commandWords];
   const env = list(a, 'env').map(parseEnv);
@@ -162,6 +170,7 @@ export function createSpec(a: Args, commandWords: readonly string[]): ServiceSpe
   const health = healthFlags(a);
   if (health) spec.healthcheck = applyHealth(health, undefined);
   commonSpecFlags(a, spec);
+  runtimeCreateFlags(a, spec);
   return spec;
 }
 
@@ -268,7 +277,7 @@ export function updateSpec(a: Args, cur: Service, networkIds: Readonly<Record<st
     spec.image = v;
   }
   if ((v = str(a, 'replicas')) !== undefined) {
-    if ('global' in cur.spec.mode) throw new UsageError(`--replicas can only be used with replicated mode; ${cur.spec.name} is global`);
+    if (isGlobalMode(cur.spec.mode)) throw new UsageError(`--replicas can only be used with replicated or replicated-job mode; ${cur.spec.name} is ${modeName(cur.spec.mode)}`);
     spec.replicas = parseCount(v, 'replicas');
   }
   if ((v = str(a, 'args')) !== undefined) spec.args = splitWords(v);
@@ -332,6 +341,7 @@ export function updateSpec(a: Args, cur: Service, networkIds: Readonly<Record<st
   const health = healthFlags(a);
   if (health) spec.healthcheck = applyHealth(health, c.healthcheck);
   commonSpecFlags(a, spec);
+  runtimeUpdateFlags(a, cur, spec);
   return spec;
 }
 

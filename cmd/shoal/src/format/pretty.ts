@@ -77,7 +77,10 @@ export function prettyService(s: Service): string {
     for (const [k, v] of Object.entries(spec.labels)) lines.push([` ${k}`, v]);
   }
   if ('replicated' in spec.mode) lines.push(['Service Mode', 'Replicated'], [' Replicas', String(spec.mode.replicated.replicas)]);
-  else lines.push(['Service Mode', 'Global']);
+  else if ('replicatedJob' in spec.mode) {
+    lines.push(['Service Mode', 'Replicated Job'], [' Max Concurrent', String(spec.mode.replicatedJob.maxConcurrent)], [' Total Completions', String(spec.mode.replicatedJob.totalCompletions)]);
+  } else lines.push(['Service Mode', 'globalJob' in spec.mode ? 'Global Job' : 'Global']);
+  if (s.jobStatus) lines.push(['JobStatus:'], [' Job Iteration', String(s.jobStatus.jobIteration)], [' Last Execution', s.jobStatus.lastExecution]);
   if (s.updateStatus) {
     lines.push(['UpdateStatus:'], [' State', s.updateStatus.state]);
     if (s.updateStatus.startedAt) lines.push([' Started', s.updateStatus.startedAt]);
@@ -86,6 +89,8 @@ export function prettyService(s: Service): string {
   }
   lines.push(['Placement:']);
   if (spec.task.placement.constraints.length) lines.push([' Constraints', `[${spec.task.placement.constraints.join(' ')}]`]);
+  const prefs = spec.task.placement.preferences ?? [];
+  if (prefs.length) lines.push([' Preferences', `[${prefs.map((p) => `spread=${p.spread}`).join(' ')}]`]);
   if (spec.task.placement.maxReplicas) lines.push([' Max Replicas Per Node', String(spec.task.placement.maxReplicas)]);
   for (const [title, u] of [['UpdateConfig', spec.update], ['RollbackConfig', spec.rollback]] as const) {
     if (!u) continue;
@@ -98,6 +103,7 @@ export function prettyService(s: Service): string {
   if (c.args?.length) lines.push([' Args', c.args.join(' ')]);
   if (c.env?.length) lines.push([' Env', c.env.join(' ')]);
   if (c.hostname) lines.push([' Hostname', c.hostname]);
+  lines.push(...runtimeLines(s));
   const hc = c.healthcheck;
   if (hc) {
     lines.push([' Healthcheck:']);
@@ -108,11 +114,32 @@ export function prettyService(s: Service): string {
     if (hc.startPeriodMs) lines.push(['  Start Period', goDuration(hc.startPeriodMs)]);
     if (hc.retries) lines.push(['  Retries', String(hc.retries)]);
   }
+  lines.push(...runtimeSections(s));
   const r = spec.task.resources?.reservations;
-  if (r && (r.nanoCpus || r.memoryBytes)) {
-    lines.push(['Resources:'], [' Reservations:']);
-    if (r.nanoCpus) lines.push(['  CPU', String(r.nanoCpus / 1e9)]);
-    if (r.memoryBytes) lines.push(['  Memory', bytesSize(r.memoryBytes)]);
+  const lim = spec.task.resources?.limits;
+  const generic = r?.genericResources ?? [];
+  const hasRes = !!(r && (r.nanoCpus || r.memoryBytes || generic.length));
+  const hasLim = !!(lim && (lim.nanoCpus || lim.memoryBytes || lim.pids));
+  if (hasRes || hasLim) lines.push(['Resources:']);
+  if (hasRes) {
+    lines.push([' Reservations:']);
+    if (r!.nanoCpus) lines.push(['  CPU', String(r!.nanoCpus / 1e9)]);
+    if (r!.memoryBytes) lines.push(['  Memory', bytesSize(r!.memoryBytes)]);
+    for (const g of generic) lines.push([`  ${g.kind}`, String(g.value)]);
+  }
+  if (hasLim) {
+    lines.push([' Limits:']);
+    if (lim!.nanoCpus) lines.push(['  CPU', String(lim!.nanoCpus / 1e9)]);
+    if (lim!.memoryBytes) lines.push(['  Memory', bytesSize(lim!.memoryBytes)]);
+    if (lim!.pids) lines.push(['  PIDs', String(lim!.pids)]);
+  }
+  const log = spec.task.logDriver;
+  if (log) {
+    lines.push(['Log Driver:'], [' Name', log.name]);
+    if (Object.keys(log.options).length) {
+      lines.push([' LogOpts:']);
+      for (const [k, v] of Object.entries(log.options)) lines.push([`  ${k}`, v]);
+    }
   }
   if (spec.task.networks.length) lines.push(['Networks', spec.task.networks.map((n) => n.target).join(' ')]);
   lines.push(['Endpoint Mode', spec.endpoint?.mode ?? 'vip']);
@@ -124,4 +151,53 @@ export function prettyService(s: Service): string {
     }
   }
   return render(lines);
+}
+
+/** The runtime options of a service's container (issue 9), in the order of Docker's pretty template, then Shoal's extras. */
+function runtimeLines(s: Service): Line[] {
+  const c = s.spec.task.container;
+  const out: Line[] = [];
+  if (c.dir) out.push([' Dir', c.dir]);
+  if (c.init !== undefined) out.push([' Init', String(c.init)]);
+  if (c.user) out.push([' User', c.user]);
+  if (c.groups?.length) out.push([' Groups', c.groups.join(' ')]);
+  if (c.tty) out.push([' TTY', 'true']);
+  if (c.readOnly) out.push([' Read Only', 'true']);
+  if (c.stopSignal) out.push([' Stop Signal', c.stopSignal]);
+  const dns = c.dnsConfig;
+  if (dns?.nameservers?.length) out.push([' DNS', dns.nameservers.join(' ')]);
+  if (dns?.search?.length) out.push([' DNS Search', dns.search.join(' ')]);
+  if (dns?.options?.length) out.push([' DNS Options', dns.options.join(' ')]);
+  if (c.hosts?.length) out.push([' Hosts', c.hosts.join(', ')]);
+  return out;
+}
+
+/** The sections after the container's own lines: capabilities, sysctls, ulimits, mounts. */
+function runtimeSections(s: Service): Line[] {
+  const c = s.spec.task.container;
+  const out: Line[] = [];
+  if (c.capabilityAdd?.length || c.capabilityDrop?.length) {
+    out.push(['Capabilities:']);
+    if (c.capabilityAdd?.length) out.push([' Add', c.capabilityAdd.join(', ')]);
+    if (c.capabilityDrop?.length) out.push([' Drop', c.capabilityDrop.join(', ')]);
+  }
+  if (c.sysctls && Object.keys(c.sysctls).length) {
+    out.push(['SysCtls:']);
+    for (const [k, v] of Object.entries(c.sysctls)) out.push([` ${k}`, v]);
+  }
+  if (c.ulimits?.length) {
+    out.push(['Ulimits:']);
+    for (const u of c.ulimits) out.push([` ${u.name}`, `${u.soft}:${u.hard}`]);
+  }
+  if (c.mounts?.length) {
+    out.push(['Mounts:']);
+    for (const m of c.mounts) {
+      out.push([' Target', m.target], ['  Source', m.source ?? ''], ['  ReadOnly', String(m.readOnly ?? false)], ['  Type', m.type]);
+      const d = m.volumeOptions?.driverConfig;
+      if (d) out.push(['  Driver', [d.name, ...Object.entries(d.options ?? {}).map(([k, v]) => `${k}=${v}`)].join(' ')]);
+      if (m.tmpfsOptions?.sizeBytes) out.push(['  Size', bytesSize(m.tmpfsOptions.sizeBytes)]);
+      if (m.tmpfsOptions?.mode !== undefined) out.push(['  Mode', m.tmpfsOptions.mode.toString(8)]);
+    }
+  }
+  return out;
 }

@@ -1,4 +1,5 @@
 import type { Network, Node, Service, Task } from '@shoal/api';
+import { modeName } from '@shoal/api';
 import { humanDuration } from './duration.js';
 import { servicePorts, taskPorts } from './ports.js';
 import { formatTable } from './table.js';
@@ -75,6 +76,8 @@ export interface ServiceSummary {
   service: Service;
   running: number;
   desired: number;
+  /** Jobs: completed tasks of the current run. */
+  completed?: number;
 }
 
 /** One `service ls` row (docker/cli `service/formatter.go` fields). */
@@ -91,14 +94,19 @@ const SERVICE_HEADERS: Record<string, string> = { ID: 'ID', Name: 'NAME', Mode: 
 
 /** Service rows sorted by name, natural order. */
 export function serviceRows(items: readonly ServiceSummary[]): ServiceRow[] {
-  return [...items].sort((a, b) => naturalCompare(a.service.spec.name, b.service.spec.name)).map(({ service: s, running, desired }) => {
-    const global = 'global' in s.spec.mode;
+  return [...items].sort((a, b) => naturalCompare(a.service.spec.name, b.service.spec.name)).map(({ service: s, running, desired, completed = 0 }) => {
+    const mode = s.spec.mode;
     const max = s.spec.task.placement.maxReplicas;
+    // docker/cli serviceContext.Replicas: jobs show their progress instead of the per-node maximum.
+    let replicas = `${running}/${desired}`;
+    if ('replicatedJob' in mode) replicas += ` (${completed}/${mode.replicatedJob.totalCompletions} completed)`;
+    else if ('globalJob' in mode) replicas += ` (${completed}/${desired + completed} completed)`;
+    else if ('replicated' in mode && max > 0) replicas += ` (max ${max} per node)`;
     return {
       ID: truncId(s.id),
       Name: s.spec.name,
-      Mode: global ? 'global' : 'replicated',
-      Replicas: `${running}/${desired}` + (!global && max > 0 ? ` (max ${max} per node)` : ''),
+      Mode: modeName(mode).replace('-', ' '),
+      Replicas: replicas,
       Image: stripDigest(s.spec.task.container.image),
       Ports: servicePorts(s.endpoint?.ports ?? s.spec.endpoint?.ports),
     };

@@ -41,3 +41,38 @@ export function splitServiceCreate(argv: readonly string[], valueFlags: Readonly
   }
   return { args: [...argv], command: [] };
 }
+
+/**
+ * In `service create`, `--host HOST:IP` is Docker's extra-host flag (an `/etc/hosts` entry), not
+ * the daemon address: this rewrites it to `--add-host` (the option the parser knows it by) in the
+ * flags between `create` and IMAGE. `-H` and a `--host` before the command keep meaning the daemon
+ * address. Pure; other command lines are returned unchanged.
+ */
+export function rewriteCreateHost(argv: readonly string[], valueFlags: ReadonlySet<string>, globalValueFlags: ReadonlySet<string>): string[] {
+  const out = [...argv];
+  const words: string[] = [];
+  let i = 0;
+  for (; i < argv.length && words.length < 2; i++) {
+    const a = argv[i]!;
+    if (a === '--') return out;
+    if (a.startsWith('-') && a !== '-') {
+      if (!a.includes('=') && globalValueFlags.has(a)) i++;
+      continue;
+    }
+    words.push(a);
+  }
+  if (words[0] !== 'service' || words[1] !== 'create') return out;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--' || !a.startsWith('-') || a === '-') break;
+    if (a === '--host') {
+      out[i] = '--add-host';
+      i++;
+    } else if (a.startsWith('--host=')) {
+      out[i] = `--add-host=${a.slice('--host='.length)}`;
+    } else if (!a.includes('=') && (valueFlags.has(a) || (/^-[a-zA-Z]{2,}$/.test(a) && valueFlags.has(`-${a.slice(-1)}`)))) {
+      i++;
+    }
+  }
+  return out;
+}
