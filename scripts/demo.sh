@@ -14,7 +14,7 @@ SOCK=${SHOAL_DEMO_SOCKET:-/run/shoal/shoal.sock}
 LOG=${SHOAL_DEMO_LOG:-/var/log/shoald.log}
 PIDFILE=/run/shoal/shoald.pid
 export SHOAL_HOST=unix://$SOCK
-shoal() { node "$ROOT/cmd/shoal/bin/shoal.js" "$@"; }
+shoal() { node -- "$ROOT/cmd/shoal/bin/shoal.js" "$@"; }
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 if [ "${1:-}" = "--down" ]; then

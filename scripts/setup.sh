@@ -65,6 +65,21 @@ if [ "$BUILD" -eq 1 ]; then
   npm run -s build || die "build failed; fix the errors above and run scripts/setup.sh again"
 fi
 
+# `shoal` and `shoald` on the PATH (wrappers: `node --` keeps Node from reading the commands' own
+# flags such as --env-file as its options).
+if [ "$(id -u)" -eq 0 ]; then
+  for cmd in shoal shoald; do
+    target=/usr/local/bin/$cmd
+    want="#!/bin/sh
+# $cmd of the Shoal checkout at $SHOAL_ROOT (made by scripts/setup.sh)
+exec node -- \"$SHOAL_ROOT/cmd/$cmd/bin/$cmd.js\" \"\$@\""
+    if [ "$(cat "$target" 2>/dev/null)" != "$want" ]; then
+      printf '%s\n' "$want" >"$target.tmp" && chmod 755 "$target.tmp" && mv "$target.tmp" "$target"
+      step "installed $target (this checkout)"
+    fi
+  done
+fi
+
 # 4–5. Docker engine and the test image.
 if [ "$DOCKER" -eq 1 ]; then
   "$SHOAL_ROOT/scripts/dockerd.sh" start

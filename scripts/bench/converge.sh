@@ -12,7 +12,7 @@ ROOT=$PWD
 N=${1:-30}
 TMP=$(mktemp -d /tmp/shoal-bench.XXXXXX)
 SOCK=$TMP/shoal.sock
-shoal() { node "$ROOT/cmd/shoal/bin/shoal.js" --host "unix://$SOCK" "$@"; }
+shoal() { node -- "$ROOT/cmd/shoal/bin/shoal.js" --host "unix://$SOCK" "$@"; }
 now() { date +%s.%N; }
 count() { docker ps -q --filter "label=shoal.service.name=$1" --filter "label=shoal.node.id=$NODE" | wc -l; }
 # Runs under set -e: every step must not fail, or the rest of the clean-up would be skipped.

@@ -96,7 +96,7 @@ export class Shoald {
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [SHOAL, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--', SHOAL, ...args], { env, timeout: 120_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // The `shoal` command. Loads the esbuild bundle (dist/shoal.mjs, built by `node cmd/shoal/build.mjs`)
 // for a fast start; falls back to the tsc output (dist/src/main.js) when the bundle is missing.
 const missing = (e, file) => e && e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes(file);

@@ -83,7 +83,7 @@ interface Result {
 function shoal(args: string[], host = 'unix:///nonexistent/shoal.sock'): Promise<Result> {
   if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing; build it with \`npx tsc -b cmd/shoal && node cmd/shoal/build.mjs\``);
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, SHOAL_HOST: host }, timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, ['--', BIN, ...args], { env: { ...process.env, SHOAL_HOST: host }, timeout: 30_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
