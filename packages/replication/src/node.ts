@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { EntryType, MessageType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
+import { EntryType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
 import type { ConfChange, ConfState, Entry, Logger as CoreLogger, Message, NodeId, Ready, Snapshot, SoftState, Status } from '@shoal/raft';
 import { nopLogger, systemClock, type Clock, type Logger, type TimerHandle } from '@shoal/runtime';
 import { LevelStorage, type RaftStorage } from './level-storage.js';
@@ -706,17 +706,21 @@ export class RaftNode extends EventEmitter {
    * Which peer messages this member takes (etcd `rafthttp` checks removed IDs the same way):
    * - a removed member's messages are refused, and the sender told (so it stops, rather than
    *   campaign or lead a configuration that no longer exists — the force-new-cluster case);
-   * - a vote request from a Raft ID outside the configuration is dropped: a non-member must never
-   *   be granted a vote. Other messages from unknown IDs are taken: a member that has not yet
-   *   applied the entry adding a new member must still accept that member's appends as leader.
+   * - a message addressed to another Raft ID is dropped: an earlier membership of this node listened
+   *   at the same address, and a member that has not yet applied its removal still writes to it;
+   * - everything else is taken, also from IDs outside this member's configuration: a member that
+   *   has not yet applied the entry adding a new member must take that member's appends as leader,
+   *   and grant it a vote (Raft thesis §4.2.3 — refusing would leave a majority of the current
+   *   configuration unable to elect anyone while the lagging member cannot learn the change).
+   *   Removed IDs never count: they are refused above.
    */
   private admit(m: Message): 'ok' | 'removed' | 'drop' {
     if (this.membership.isRemoved(m.from)) {
       this.logRefusal(m.from, 'raft: refused a message from a removed member and told it so');
       return 'removed';
     }
-    if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && this.membership.known() && !this.membership.has(m.from)) {
-      this.logRefusal(m.from, 'raft: dropped a vote request from a Raft ID outside the configuration');
+    if (m.to !== this.id) {
+      this.logRefusal(`to:${m.to}`, 'raft: dropped messages addressed to another Raft ID (an earlier membership at this address)');
       return 'drop';
     }
     return 'ok';
