@@ -8,3 +8,4 @@ export { FakeProposer, newTestStore } from './fake-proposer.js';
 export { FakeExecutor, type FakeContainer } from './fake-executor.js';
 export { FakeDispatcher, fakeTask } from './fake-dispatcher.js';
 export { until } from './until.js';
+export { parseScript, formatScript, parseArgs, runDataDriven, REWRITE, type Stanza, type Args, type DataDrivenAssert } from './datadriven.js';
