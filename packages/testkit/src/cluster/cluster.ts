@@ -352,7 +352,7 @@ export class FakeCluster {
     h.up = false;
     this.net.isolate(name);
     for (const s of this.streams) if (s.from === h || s.to === h) s.closed = true;
-    await this.run(h.stop(), 60_000, `stopping ${name}`);
+    await this.run(h.kill(), 60_000, `killing ${name}`);
     for (const c of h.executor?.running() ?? []) h.executor.stop(c, 137);
   }
 

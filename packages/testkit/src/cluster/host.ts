@@ -22,6 +22,14 @@ import type { FakeTransport } from './fake-network.js';
 import type { FakeCluster } from './cluster.js';
 import { seededRandom } from './seeded.js';
 
+/** A promise that rejects when told to (and never reports an unhandled rejection). */
+function aborter(): { promise: Promise<never>; reject(e: Error): void } {
+  let reject!: (e: Error) => void;
+  const promise = new Promise<never>((_, rj) => (reject = rj));
+  promise.catch(() => undefined);
+  return { promise, reject };
+}
+
 /** `m` once a read barrier confirmed its replica is current (cluster-port.ts `desiredRole`). */
 async function confirmed(m: Manager): Promise<Manager> {
   await m.readBarrier().catch(() => {
@@ -61,6 +69,8 @@ export class FakeHost {
   private roleTimer: ReturnType<FakeCluster['clock']['setTimeout']> | undefined;
   private checking = false;
   private stopped = false;
+  /** Rejects when the daemon is killed: what it was waiting for no longer matters. */
+  private abort = aborter();
   readonly log: Logger;
 
   constructor(private readonly cluster: FakeCluster, readonly name: string) {
@@ -107,6 +117,7 @@ export class FakeHost {
    * to add this manager to the Raft group.
    */
   async activate(o: { bootstrap?: { clusterId: string }; joinRaft?: boolean; forceNewCluster?: boolean }): Promise<void> {
+    this.alive();
     const st = this.state!;
     if (this.executor?.nodeId !== st.nodeId) this.executor = this.cluster.engine(st.nodeId, this.name);
     let dispatcher: DispatcherClient;
@@ -115,13 +126,17 @@ export class FakeHost {
       const commitBefore = this.disk.hardState.commit;
       const transport = this.cluster.net.transport({ id: st.raftId, host: this.name, addr: this.addr });
       this.transport = transport;
-      const manager = await Manager.open({
+      const manager = await this.live(Manager.open({
         nodeId: st.nodeId, raftId: st.raftId, dataDir: `/nonexistent/shoal-harness/${this.name}`, advertiseAddr: this.addr,
         logger: this.log, transport, storage: await FakeRaftStorage.open(this.disk), clock: this.cluster.clock,
         random: seededRandom(this.cluster.seed, st.raftId), tickMs: this.cluster.tickMs,
         ...(o.joinRaft ? { join: { peers: [] } } : {}),
         ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
-      });
+      }), (m) => void m.close().finally(() => transport.close()));
+      if (this.stopped) {
+        await manager.close();
+        this.alive();
+      }
       this.manager = manager;
       this.cluster.onManagerOpened(this, manager, { ...o, commitBefore });
       manager.once('fatal', (e: Error) => this.log.error({ err: String(e) }, 'Raft stopped on a fatal storage error'));
@@ -130,13 +145,16 @@ export class FakeHost {
       manager.on('member-removed', (mem: { addr: string }) => this.tellRemoved(mem.addr));
       if (manager.removed) this.cluster.later(() => this.removedFromRaft(manager));
       if (o.bootstrap) {
-        await manager.waitLeader();
-        await manager.bootstrap(this.describe(), { id: o.bootstrap.clusterId });
+        await this.live(manager.waitLeader());
+        await this.live(manager.bootstrap(this.describe(), { id: o.bootstrap.clusterId }));
       }
       if (o.joinRaft) {
         // A failed join must not leave the node without an agent: keep trying in the background.
-        await this.joinRaft().catch((e) => this.retryJoinRaft(manager, e as Error));
+        await this.live(this.joinRaft()).catch((e) => {
+          if (!this.stopped) this.retryJoinRaft(manager, e as Error);
+        });
       }
+      this.alive();
       dispatcher = this.leaderDispatcher(manager);
     } else {
       dispatcher = this.cluster.remoteDispatcher(this);
@@ -161,16 +179,38 @@ export class FakeHost {
     await transport?.close().catch(() => undefined);
   }
 
-  /** The daemon stops (kill or clean stop): no more role checks; services stopped. */
+  /** The daemon stops cleanly: no more role checks; services stopped once a change under way is done. */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.exclusive(() => this.deactivate());
   }
 
+  /**
+   * The daemon dies at once (SIGKILL): whatever it was doing stops mid-way — an activation waiting
+   * for a Raft join gives up at once rather than finish on a dead node — and its services stop now.
+   */
+  async kill(): Promise<void> {
+    this.stopped = true;
+    this.abort.reject(new Error(`node ${this.name} was killed`));
+    await this.deactivate();
+  }
+
   /** The daemon starts again on the same data (node.ts `start`). */
   async start(): Promise<void> {
     this.stopped = false;
+    this.abort = aborter();
     if (this.state) await this.exclusive(() => this.activate({}));
+  }
+
+  /** `p`, or a rejection as soon as the daemon is killed (`undo` cleans up what `p` makes, if it comes later). */
+  private live<T>(p: Promise<T>, undo?: (v: T) => void): Promise<T> {
+    if (undo) void p.then((v) => this.stopped && undo(v), () => undefined);
+    return Promise.race([p, this.abort.promise]);
+  }
+
+  /** @throws when the daemon was stopped or killed (an activation in flight stops there). */
+  private alive(): void {
+    if (this.stopped) throw new Error(`node ${this.name} was stopped`);
   }
 
   // ---- roles (node.ts `watchRole`, `checkRole`, `restartServices`) -----------------------------
