@@ -2,8 +2,9 @@
 # Usage: scripts/setup.sh [--no-build] [--no-docker] [--no-image]
 #
 # Idempotent machine set-up for Shoal on Debian 12, run as root:
-#   1. installs the missing Debian packages (docker.io nftables iproute2 busybox-static conntrack),
-#      running `apt-get update` once, only when something is missing;
+#   1. installs the missing Debian packages (docker.io nftables iproute2 busybox-static conntrack
+#      chromium — the web view's browser test drives it headless; redis-server — the demo app's
+#      Redis image is built from it), running `apt-get update` once, only when something is missing;
 #   2. `npm ci` when node_modules is missing or older than package-lock.json (stamp:
 #      node_modules/.shoal-lock.sha256 holds the lock file's sha256);
 #   3. `npm run build` (tsc -b + CLI bundle) — skipped with --no-build;
@@ -27,7 +28,7 @@ done
 cd "$SHOAL_ROOT"
 
 # 1. Debian packages.
-DEB_PACKAGES=(docker.io nftables iproute2 busybox-static conntrack)
+DEB_PACKAGES=(docker.io nftables iproute2 busybox-static conntrack chromium redis-server)
 mapfile -t missing < <(deb_missing "${DEB_PACKAGES[@]}")
 if [ "${#missing[@]}" -gt 0 ]; then
   need_root "installing ${missing[*]}"

@@ -50,6 +50,17 @@ test.serial('three managers and a worker', async (t) => {
   await shoalUntil('node1', ['node', 'ls'], (o) => (o.match(/Ready/g) ?? []).length === 4 && (o.match(/Reachable/g) ?? []).length === 2, '4 Ready, 2 Reachable');
   const c = await testnet.shoal('node1', 'service', 'create', '--name', 'probe', '--replicas', '1', '--detach', 'shoal/busybox:latest', 'sleep', '1000000');
   t.is(c.code, 0, c.stderr);
+  // Every manager prints the same service, timestamps included, also after one restarts (apply
+  // is a pure function of the log: a replayed log re-stamps nothing).
+  const inspectAll = async () => Promise.all(['node1', 'node2', 'node3'].map(async (h) => (await testnet.shoal(h, 'service', 'inspect', 'probe')).stdout));
+  const before = await inspectAll();
+  t.regex(before[0]!, /"updatedAt": "20/);
+  t.true(before.every((x) => x === before[0]), 'the same JSON on every manager');
+  await testnet.kill('node3');
+  await testnet.start('node3');
+  await shoalUntil('node1', ['node', 'ls'], (o) => (o.match(/Reachable|Leader/g) ?? []).length === 3, 'node3 back', 60_000);
+  const after = await inspectAll();
+  t.deepEqual(after, before);
 });
 
 test.serial('promote → demote → promote, twice: a working manager that counts toward quorum', async (t) => {

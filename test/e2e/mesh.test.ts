@@ -189,7 +189,9 @@ test.serial('a killed container leaves the load balancer on every host; a killed
   t.log(`killed container's backend left node1 and node3 in ${Date.now() - t0} ms`);
 
   // Kill node3 (a worker): once Down, its backends leave and the client sees no errors.
+  let want = 3;
   if ((await runningOn('node3', 'web')).length === 0) {
+    want = 4;
     await must('node1', 'service', 'scale', 'web=4', '--detach');
     await waitFor(async () => (await runningOn('node3', 'web')).length > 0, { what: 'a web task on node3', timeoutMs: 60_000 });
   }
@@ -198,7 +200,9 @@ test.serial('a killed container leaves the load balancer on every host; a killed
     const rules = await nftRules('node1');
     return node3Ips.every((x) => rules.includes(x));
   }, { what: 'node3 backends in node1\'s load balancer', timeoutMs: 20_000 });
-  const want = (await containers('web')).length;
+  // The service's replica count, not the containers seen right now: the killed container's
+  // replacement may still be starting.
+  await waitFor(async () => (await containers('web')).length === want, { what: `${want} web containers`, timeoutMs: 60_000 });
   await testnet.kill('node3');
   await shoalUntil('node1', ['node', 'ls'], (o) => /node3\s.*Down/.test(o), 'node3 Down', 30_000);
   await waitFor(async () => {

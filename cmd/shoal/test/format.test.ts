@@ -165,14 +165,15 @@ test('pretty renderings show the key facts', (t) => {
   t.regex(n, /^ Memory: +2GiB$/m);
 });
 
-test('renderTemplate: {{.Path}} and {{json .Path}} only', (t) => {
+test('renderTemplate: Go templates after Docker\'s \\t and \\n escapes; errors are UsageErrors', (t) => {
   const data = { Swarm: { LocalNodeState: 'active', Nodes: 3, Cluster: { ID: 'c1' } }, spec: { name: 'web', labels: { a: '1' } } };
   t.is(renderTemplate('{{.Swarm.LocalNodeState}}', data), 'active');
   t.is(renderTemplate('{{ .Swarm.Nodes }} nodes\\t{{.Swarm.Cluster.ID}}', data), '3 nodes\tc1');
   t.is(renderTemplate('{{json .spec.labels}}', data), '{"a":"1"}');
-  t.is(renderTemplate('{{.spec.labels}}', data), '{"a":"1"}');
+  t.is(renderTemplate('{{.spec.labels}}', data), 'map[a:1]');
   t.is(renderTemplate('{{.nope.x}}', data), '<no value>');
-  t.throws(() => renderTemplate('{{range .}}x{{end}}', data), { instanceOf: UsageError, message: /unsupported --format action \{\{range \.\}\}/ });
+  t.is(renderTemplate('{{range $k, $v := .spec.labels}}{{$k}}={{$v}}{{end}}', data), 'a=1');
+  t.throws(() => renderTemplate('{{range .}}x', data), { instanceOf: UsageError, message: /^invalid --format "\{\{range \.\}\}x": template: \{\{range .*\}\} has no \{\{end\}\}$/ });
 });
 
 test('swarmInfoText: Docker-like Swarm section', (t) => {

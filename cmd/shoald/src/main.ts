@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { pino } from 'pino';
 import { routeGrpcLogs } from '@shoal/rpc';
-import { SwarmNode } from '@shoal/node';
+import { SwarmNode, parseListenAddr } from '@shoal/node';
 import { dockerPlatform } from './platform.js';
 
 /** `shoald`: the Shoal daemon. Flags and defaults are part of the contract scripts rely on (README). */
@@ -19,6 +19,8 @@ export async function main(argv = process.argv): Promise<void> {
     .option('advertise-addr', { type: 'string', describe: 'address other nodes use to reach this node' })
     .option('lb-dataplane', { type: 'string', default: 'auto', choices: ['auto', 'nftables', 'ipvs', 'userspace'], describe: 'load-balancer dataplane (auto: nftables, else IPVS, else userspace); shown in `node inspect`' })
     .option('data-path-port', { type: 'string', default: '4789', describe: 'VXLAN UDP port of the overlay (the same on every node)' })
+    .option('metrics-addr', { type: 'string', describe: 'serve Prometheus metrics at http://ADDR/metrics (HOST:PORT, or PORT for 127.0.0.1); off by default' })
+    .option('ui-addr', { type: 'string', describe: 'serve the read-only live web view at http://ADDR/ (HOST:PORT, or PORT for 127.0.0.1; managers show the swarm); off by default' })
     .option('log-level', { type: 'string', default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] })
     .strict()
     .check((a) => {
@@ -33,6 +35,9 @@ export async function main(argv = process.argv): Promise<void> {
       const port = String(a['data-path-port']);
       if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
         throw new Error(`invalid --data-path-port "${port}"; use an integer 1–65535 (default 4789)`);
+      }
+      for (const flag of ['metrics-addr', 'ui-addr'] as const) {
+        if (a[flag] !== undefined) parseListenAddr(`--${flag}`, String(a[flag]));
       }
       return true;
     })
@@ -51,6 +56,8 @@ export async function main(argv = process.argv): Promise<void> {
     hostname: args.hostname,
     listenAddr: args['listen-addr'],
     ...(args['advertise-addr'] ? { advertiseAddr: args['advertise-addr'] } : {}),
+    ...(args['metrics-addr'] !== undefined ? { metricsAddr: String(args['metrics-addr']) } : {}),
+    ...(args['ui-addr'] !== undefined ? { uiAddr: String(args['ui-addr']) } : {}),
     logger,
     platform: dockerPlatform({
       dockerHost: args['docker-host'],

@@ -7,8 +7,8 @@ import { NodeNetwork, type NodeNetworkOptions } from '@shoal/netdp';
 import type { PlatformFactory } from '@shoal/node';
 
 export function dockerPlatform(o: { dockerHost: string; network: NodeNetworkOptions }): PlatformFactory {
-  return async (nodeId, log) => {
-    const network = await NodeNetwork.create(nodeId, o.network, log);
+  return async (nodeId, log, ctx) => {
+    const network = await NodeNetwork.create(nodeId, { ...o.network, ...(ctx ? { metrics: ctx.metrics } : {}) }, log);
     const executor = new DockerExecutor({ dockerHost: o.dockerHost, nodeId, network: network.taskNetwork });
     network.attach(executor.docker);
     return {

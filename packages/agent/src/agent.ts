@@ -1,5 +1,8 @@
-import type { Assignments, DispatcherClient, NetworkView, SessionInfo, Task, TaskStatus } from '@shoal/api';
-import { childLogger, nopLogger, ReconcileLoop, sleep, systemClock, withTimeout, type Clock, type Logger, type TimerHandle } from '@shoal/runtime';
+import { isTerminal, taskStateRank, type Assignments, type DispatcherClient, type NetworkView, type SessionInfo, type Task, type TaskStatus } from '@shoal/api';
+import {
+  childLogger, nopLogger, nopMetrics, ReconcileLoop, sleep, systemClock, withTimeout, TASK_START_BUCKETS,
+  type Clock, type Counter, type Histogram, type Logger, type Metrics, type TimerHandle,
+} from '@shoal/runtime';
 import type { Executor } from './exec.js';
 import { StatusReporter } from './reporter.js';
 import { TaskRunner } from './task.js';
@@ -44,7 +47,16 @@ export interface AgentOptions {
   retryMs?: number;
   /** ms between health-status polls of a task's container that has a health check. Default 500. */
   healthPollMs?: number;
+  /**
+   * `shoal_agent_task_start_duration_seconds` (ASSIGNED → RUNNING on this node, clock time),
+   * `shoal_agent_task_starts_total{result}`, `shoal_agent_sessions_opened_total`,
+   * `shoal_agent_session_open`, `shoal_agent_tasks` (at scrape time). Default {@link nopMetrics}.
+   */
+  metrics?: Metrics;
 }
+
+const ASSIGNED = taskStateRank('assigned');
+const RUNNING = taskStateRank('running');
 
 /** What `Agent.state()` returns, for diagnostics (`shoald` logs, tests). */
 export interface AgentState {
@@ -95,6 +107,13 @@ export class Agent {
   private readonly sweeper: ReconcileLoop;
   /** Set when a session opens: its first assignment set triggers an orphan sweep. */
   private sweepOnNextSet = false;
+  private readonly metrics: Metrics;
+  private readonly startSeconds: Histogram;
+  private readonly starts: Counter;
+  private readonly sessionsOpened: Counter;
+  /** Task ID → clock ms when the task reached this agent still ASSIGNED (start latency). */
+  private readonly starting = new Map<string, number>();
+  private uncollect: (() => void) | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     if (!opts.nodeId) throw new Error('Agent: nodeId is empty; pass the node ID the managers know this node by');
@@ -103,13 +122,30 @@ export class Agent {
     this.clock = opts.clock ?? systemClock;
     this.reporter = new StatusReporter({ batchMs: opts.statusBatchMs ?? 100, retryMs: opts.retryMs ?? 1000, logger: this.logger, clock: this.clock });
     // The sweep catches and logs its own failures (the next session's first set sweeps again), so the loop never backs off.
-    this.sweeper = new ReconcileLoop(() => this.sweepOnce(), { name: 'orphan sweep', clock: this.clock, logger: this.logger });
+    this.metrics = opts.metrics ?? nopMetrics;
+    this.sweeper = new ReconcileLoop(() => this.sweepOnce(), { name: 'orphan sweep', clock: this.clock, logger: this.logger, metrics: this.metrics });
+    this.startSeconds = this.metrics.histogram({
+      name: 'shoal_agent_task_start_duration_seconds', help: 'Time from a task reaching this node\'s agent (ASSIGNED) to RUNNING: image, container create and start, health check.', buckets: TASK_START_BUCKETS,
+    });
+    this.starts = this.metrics.counter({ name: 'shoal_agent_task_starts_total', help: 'Tasks this agent started: result="running" reached RUNNING, result="ended" failed, was rejected or was stopped before.', labelNames: ['result'] });
+    this.sessionsOpened = this.metrics.counter({ name: 'shoal_agent_sessions_opened_total', help: 'Dispatcher sessions this agent opened.' });
   }
 
   /** Starts the session loop in the background; returns at once. Calling it twice is an error. */
   start(): void {
     if (this.running) throw new Error('Agent: already started');
     this.running = true;
+    const open = this.metrics.gauge({ name: 'shoal_agent_session_open', help: '1 while this agent holds a dispatcher session, else 0.' });
+    const tasks = this.metrics.gauge({ name: 'shoal_agent_tasks', help: 'Tasks assigned to this node (the last assignment set).' });
+    const off = this.metrics.onCollect(() => {
+      open.set(this.sessionId ? 1 : 0);
+      tasks.set(this.assigned.size);
+    });
+    this.uncollect = () => {
+      off();
+      open.set(0);
+      tasks.set(0);
+    };
     this.sweeper.start();
     this.loop = this.sessionLoop();
   }
@@ -131,6 +167,8 @@ export class Agent {
     await this.sweeper.stop();
     await this.opts.network?.close?.().catch((err: unknown) => this.logger.warn({ err: String(err) }, 'network plane close failed'));
     this.runners.clear();
+    this.starting.clear();
+    this.uncollect?.();
   }
 
   state(): AgentState {
@@ -186,6 +224,7 @@ export class Agent {
     const sessionId = info.sessionId;
     this.sessionId = sessionId;
     this.sessions++;
+    this.sessionsOpened.inc();
     this.sweepOnNextSet = true;
     this.logger.info({ sessionId, heartbeatPeriodMs: info.heartbeatPeriodMs }, 'dispatcher session open');
     return new Promise<boolean>((resolve) => {
@@ -258,6 +297,7 @@ export class Agent {
     for (const [id, runner] of this.runners) {
       if (next.has(id)) continue;
       this.runners.delete(id);
+      this.starting.delete(id);
       this.removing.set(
         id,
         runner.remove().finally(() => {
@@ -273,12 +313,29 @@ export class Agent {
   }
 
   private startRunner(task: Task): void {
+    // A task that reaches this agent not yet started is timed until it runs (a restarted agent
+    // adopting running tasks times nothing).
+    if (taskStateRank(task.status.state) <= ASSIGNED) this.starting.set(task.id, this.clock.now());
     const report = (taskId: string, status: TaskStatus): void => {
+      this.observeStart(taskId, status);
       this.reporter.push({ taskId, status });
     };
     const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000, this.opts.drainDelayMs ?? 0, this.opts.healthPollMs ?? 500, this.clock);
     this.runners.set(task.id, runner);
     runner.start();
+  }
+
+  private observeStart(taskId: string, status: TaskStatus): void {
+    const t0 = this.starting.get(taskId);
+    if (t0 === undefined) return;
+    if (status.state === 'running') {
+      this.starting.delete(taskId);
+      this.startSeconds.observe(Math.max(0, this.clock.now() - t0) / 1000);
+      this.starts.inc({ result: 'running' });
+    } else if (isTerminal(status.state) || taskStateRank(status.state) > RUNNING) {
+      this.starting.delete(taskId);
+      this.starts.inc({ result: 'ended' });
+    }
   }
 
   /** Removes this node's labelled containers whose task is not assigned (one sweep at a time, on {@link sweeper}). */

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Agent } from '../src/agent.js';
 import { LABELS } from '../src/exec.js';
-import { FakeDispatcher, FakeExecutor, fakeTask, until } from '@shoal/testkit';
+import { FakeDispatcher, FakeExecutor, FakeMetrics, fakeTask, until } from '@shoal/testkit';
 
 const NODE = 'node1';
 
@@ -192,4 +192,29 @@ test('an engine that does not answer keeps the agent retrying, not crashing', as
 test('Agent needs a node ID', (t) => {
   const { dispatcher, executor } = setup();
   t.throws(() => new Agent({ nodeId: '', addr: '', dispatcher, executor }), { message: /nodeId is empty/ });
+});
+
+test('metrics: a task is timed from ASSIGNED to RUNNING; one that ends first counts as ended; session and tasks at scrape time', async (t) => {
+  const dispatcher = new FakeDispatcher(50);
+  const executor = new FakeExecutor(NODE);
+  const metrics = new FakeMetrics();
+  const agent = new Agent({ nodeId: NODE, addr: '127.0.0.1', dispatcher, executor, statusBatchMs: 5, retryMs: 20, metrics });
+  const ok = fakeTask({ nodeId: NODE, slot: 1 });
+  const bad = fakeTask({ nodeId: NODE, slot: 2, image: 'not/pullable:latest' });
+  dispatcher.setTask(ok);
+  dispatcher.setTask(bad);
+  agent.start();
+  await until(() => dispatcher.stateOf(ok.id) === 'running' && dispatcher.stateOf(bad.id) === 'rejected', 'one running, one rejected');
+  const seconds = metrics.observations('shoal_agent_task_start_duration_seconds');
+  t.is(seconds.length, 1);
+  t.true(seconds[0]! >= 0 && seconds[0]! < 10);
+  t.is(metrics.value('shoal_agent_task_starts_total', { result: 'running' }), 1);
+  t.is(metrics.value('shoal_agent_task_starts_total', { result: 'ended' }), 1);
+  t.is(metrics.value('shoal_agent_sessions_opened_total'), 1);
+  metrics.collect();
+  t.is(metrics.value('shoal_agent_session_open'), 1);
+  t.is(metrics.value('shoal_agent_tasks'), 2);
+  await agent.stop();
+  t.is(metrics.value('shoal_agent_session_open'), 0);
+  t.is(metrics.hookCount, 0);
 });

@@ -1,5 +1,5 @@
 import { DEFAULTS, type Network, type Node, type Service, type Task } from '@shoal/api';
-import { childLogger, errMessage, isoNow, nopLogger, ReconcileLoop, systemClock, type Clock, type Logger } from '@shoal/runtime';
+import { childLogger, errMessage, isoNow, nopLogger, ReconcileLoop, systemClock, type Clock, type Logger, type Metrics } from '@shoal/runtime';
 import type { MemoryStore, StoreEvent, Tx } from '@shoal/store';
 import { EndpointAllocator, ingressNetwork } from './endpoint-allocator.js';
 import { UndoJournal } from './journal.js';
@@ -34,6 +34,8 @@ export interface AllocatorOptions {
   clock?: Clock;
   /** Default {@link nopLogger}; lines carry `component: 'allocator'`. */
   logger?: Logger;
+  /** Pass durations go to `shoal_reconcile_pass_duration_seconds{loop="allocator"}`. Default: nowhere. */
+  metrics?: Metrics;
 }
 
 /**
@@ -92,6 +94,7 @@ export class Allocator {
       backoff: { initialMs: retryMs, maxMs: 30 * retryMs },
       clock: this.clock,
       logger: this.log,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
     this.networks = new NetworkAllocator(
       {

@@ -2,7 +2,7 @@ import {
   DEFAULTS, ShoalError, TASK_STATES, invalidArgument, failedPrecondition, newId, unavailable,
   type Assignments, type NetworkView, type Node, type SessionInfo, type SessionRequest, type Task, type TaskStatusUpdate,
 } from '@shoal/api';
-import { childLogger, errMessage, isoNow, nopLogger, systemClock, type Clock, type Logger } from '@shoal/runtime';
+import { childLogger, errMessage, isoNow, nopLogger, nopMetrics, systemClock, type Clock, type Counter, type Gauge, type Logger, type Metrics } from '@shoal/runtime';
 import type { MemoryStore, StoreEvent } from '@shoal/store';
 import { assignmentsOf, HandoffHolds, recordSent } from './assignments.js';
 import { Liveness, type Session, type Watcher } from './liveness.js';
@@ -33,6 +33,13 @@ export interface DispatcherOptions {
   logger?: Logger;
   /** Overlay ranges reported in the {@link NetworkView} (defaults: `DEFAULTS.overlay`). */
   network?: NetworkViewOptions;
+  /**
+   * `shoal_dispatcher_sessions` (open agent sessions, at scrape time),
+   * `shoal_dispatcher_sessions_opened_total`, `shoal_dispatcher_heartbeat_misses_total{kind}`
+   * (`expired`: a session went a grace period without a heartbeat; `no_reconnect`: a node did not
+   * reach a new leader within its reconnect window). Default {@link nopMetrics}.
+   */
+  metrics?: Metrics;
 }
 
 const KNOWN_STATES: ReadonlySet<string> = new Set(TASK_STATES);
@@ -82,6 +89,11 @@ export class Dispatcher {
   /** The network view and its JSON, recomputed lazily after a commit that touched its tables. */
   private net: { view: NetworkView; json: string } | undefined;
   private netDirty = true;
+  private readonly metrics: Metrics;
+  private readonly sessionsGauge: Gauge;
+  private readonly opened: Counter;
+  private readonly misses: Counter;
+  private uncollect: (() => void) | undefined;
 
   constructor(private readonly store: MemoryStore, opts: DispatcherOptions = {}) {
     this.heartbeatPeriodMs = opts.heartbeatPeriodMs ?? DEFAULTS.cluster.dispatcher.heartbeatPeriodMs;
@@ -92,7 +104,18 @@ export class Dispatcher {
     this.clock = opts.clock ?? systemClock;
     this.log = childLogger(opts.logger ?? nopLogger, { component: 'dispatcher' });
     this.networkOpts = opts.network ?? {};
-    this.liveness = new Liveness(this.clock, this.graceMs, (s) => this.onExpired(s), (nodeId) => void this.markDown(nodeId));
+    this.metrics = opts.metrics ?? nopMetrics;
+    this.sessionsGauge = this.metrics.gauge({ name: 'shoal_dispatcher_sessions', help: 'Agent sessions open on this manager\'s dispatcher (the leader\'s; 0 elsewhere).' });
+    this.opened = this.metrics.counter({ name: 'shoal_dispatcher_sessions_opened_total', help: 'Agent sessions opened on this manager\'s dispatcher.' });
+    this.misses = this.metrics.counter({
+      name: 'shoal_dispatcher_heartbeat_misses_total',
+      help: 'Nodes found silent: kind="expired" a session without a heartbeat for a grace period, kind="no_reconnect" a node that did not reach a new leader in time.',
+      labelNames: ['kind'],
+    });
+    this.liveness = new Liveness(this.clock, this.graceMs, (s) => this.onExpired(s), (nodeId) => {
+      this.misses.inc({ kind: 'no_reconnect' });
+      void this.markDown(nodeId);
+    });
     this.statuses = new StatusBatcher(store, opts.statusBatchMs ?? 100, opts.maxStatusBatch ?? 10_000, this.clock, this.log);
     this.holds = new HandoffHolds(this.clock, (nodeId) => this.onHandoffDue(nodeId));
   }
@@ -124,6 +147,7 @@ export class Dispatcher {
     if (this.running) return;
     this.running = true;
     this.unwatch = this.store.watch((ev) => this.onEvent(ev));
+    this.uncollect = this.metrics.onCollect(() => this.sessionsGauge.set(this.liveness.nodes().length));
     this.holds.rescan(this.store.view((tx) => tx.list('tasks')));
     const up = this.store.view((tx) => tx.list('nodes')).filter((n) => n.status.state !== 'down').map((n) => n.id);
     this.liveness.awaitReconnect(up, this.reconnectGraceMs);
@@ -145,6 +169,9 @@ export class Dispatcher {
     ]);
     if (timer) this.clock.clearTimeout(timer);
     this.liveness.endAll(unavailable('dispatcher stopped: this manager is no longer the leader; reconnect to the current leader'));
+    this.uncollect?.();
+    this.uncollect = undefined;
+    this.sessionsGauge.set(0);
   }
 
   /** Nodes with an open session (for tests and `node ls`). */
@@ -180,6 +207,7 @@ export class Dispatcher {
     this.mustRun();
     const s = this.liveness.open(newId(), req.nodeId, req.networkView === true,
       (old) => unavailable(`session ${old.id} replaced by a newer session of node ${req.nodeId}`));
+    this.opened.inc();
     this.log.info({ nodeId: s.nodeId, sessionId: s.id }, 'session open');
     return { sessionId: s.id, heartbeatPeriodMs: this.heartbeatPeriodMs, managers: this.managers() };
   }
@@ -248,6 +276,7 @@ export class Dispatcher {
   }
 
   private onExpired(s: Session): void {
+    this.misses.inc({ kind: 'expired' });
     this.log.warn({ nodeId: s.nodeId, sessionId: s.id }, 'heartbeat failure');
     this.liveness.end(s, unavailable(`session ${s.id} expired: no heartbeat for ${this.graceMs} ms`));
     void this.markDown(s.nodeId);

@@ -2,7 +2,7 @@ import test from 'ava';
 import type { Assignments, Node, NodeDescription, Task } from '@shoal/api';
 import { ShoalError } from '@shoal/api';
 import type { MemoryStore } from '@shoal/store';
-import { FakeClock, newTestStore } from '@shoal/testkit';
+import { FakeClock, FakeMetrics, newTestStore } from '@shoal/testkit';
 import { Dispatcher, localDispatcherClient } from '../src/index.js';
 
 const meta = { version: 0, createdAt: '', updatedAt: '' };
@@ -415,4 +415,30 @@ test('network view: a task handing over stays an active backend until its succes
   await advanceBeating(env.clock, client, [s.sessionId, s1.sessionId], 60_000);
   t.deepEqual(backends(), { new: 'active', old: 'draining', other: 'draining' }, '`until` passed: the view is rebuilt');
   await d.stop();
+});
+
+test('metrics: open sessions at scrape time, heartbeat misses by kind; a stopped dispatcher reports none', async (t) => {
+  const store = newTestStore();
+  const clock = new FakeClock();
+  const metrics = new FakeMetrics();
+  await store.update((tx) => tx.create('nodes', node('n1')));
+  const d = new Dispatcher(store, { heartbeatPeriodMs: 1000, graceMultiplier: 3, clock, metrics });
+  d.start();
+  const client = localDispatcherClient(d);
+  await client.openSession({ nodeId: 'w1', description: desc, addr: '' });
+  metrics.collect();
+  t.is(metrics.value('shoal_dispatcher_sessions'), 1);
+  t.is(metrics.value('shoal_dispatcher_sessions_opened_total'), 1);
+  clock.advance(3000); // w1 sends no heartbeat: its session expires
+  await settle();
+  t.is(metrics.value('shoal_dispatcher_heartbeat_misses_total', { kind: 'expired' }), 1);
+  metrics.collect();
+  t.is(metrics.value('shoal_dispatcher_sessions'), 0);
+  clock.advance(3000); // n1 never reconnects within its window (two grace periods)
+  await settle();
+  t.is(metrics.value('shoal_dispatcher_heartbeat_misses_total', { kind: 'no_reconnect' }), 1);
+  await client.openSession({ nodeId: 'w1', description: desc, addr: '' });
+  await d.stop();
+  t.is(metrics.value('shoal_dispatcher_sessions'), 0);
+  t.is(metrics.hookCount, 0, 'the scrape-time hook is gone with the dispatcher');
 });

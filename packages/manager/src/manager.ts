@@ -3,12 +3,12 @@ import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import {
   type Cluster, type DispatcherClient, type Method, type Node, type NodeDescription, type NodeRole, type Params, type Result,
-  type Task, type TaskList, type TaskState,
-  DEFAULTS, ShoalError, failedPrecondition, unavailable,
+  type Service, type Task, type TaskList, type TaskState,
+  DEFAULTS, TABLE_NAMES, ShoalError, failedPrecondition, unavailable,
 } from '@shoal/api';
+import { nopMetrics, systemClock, type Clock, type Metrics } from '@shoal/runtime';
 import { MemoryStore, type StoreEvent } from '@shoal/store';
 import { RaftNode, type Member, type NodeStatus, type PeerAddr, type RaftStorage, type Transport } from '@shoal/replication';
-import { systemClock, type Clock } from '@shoal/runtime';
 import { ControlApi, type WriteCtx } from '@shoal/controlapi';
 import { generateJoinToken } from '@shoal/ca';
 import { Orchestrators } from '@shoal/orchestrator';
@@ -50,6 +50,23 @@ export interface ManagerOptions {
   random?: () => number;
   /** Raft storage, already opened, instead of LevelDB under `<dataDir>/raft` (the harness keeps it in memory). */
   storage?: RaftStorage;
+  /**
+   * Where Raft, store and leader-component metrics go (docs/OPERATING.md lists them). Default
+   * {@link nopMetrics}.
+   */
+  metrics?: Metrics;
+}
+
+/**
+ * What the web view shows of the replicated state (`shoald --ui-addr`), read from this manager's
+ * store: live objects, shared with the store — the reader must not change them.
+ */
+export interface ObservedState {
+  nodes: readonly Node[];
+  services: readonly Service[];
+  tasks: readonly Task[];
+  /** Node ID of the Raft leader, `''` when none is known. */
+  leaderId: string;
 }
 
 /** What `node ls` shows as MANAGER STATUS for one manager, from the Raft view. */
@@ -91,10 +108,13 @@ export class Manager extends EventEmitter {
   private transition: Promise<void> = Promise.resolve();
   private joining = new Map<string, Promise<void>>();
   private log: Logger;
+  private readonly metrics: Metrics;
+  private uncollect: (() => void) | undefined;
 
   private constructor(readonly opts: ManagerOptions) {
     super();
     this.log = opts.logger;
+    this.metrics = opts.metrics ?? nopMetrics;
     this.clock = opts.clock ?? systemClock;
     this.store = new MemoryStore(undefined, { now: () => this.clock.now() });
     this.control = new ControlApi(this.store, {
@@ -120,8 +140,10 @@ export class Manager extends EventEmitter {
       ...(opts.join ? { join: opts.join } : {}),
       ...(opts.forceNewCluster ? { forceNewCluster: true } : {}),
       logger: opts.logger,
+      metrics: m.metrics,
     });
     m.store.setProposer(m.raft);
+    m.collectStoreMetrics();
     m.raft.on('leader-change', (_leader: string, isLocal: boolean) => m.onLeadership(isLocal));
     // This member was removed from the Raft group (demoted, left, or shut out by a
     // force-new-cluster elsewhere): the node turns into a worker.
@@ -240,6 +262,55 @@ export class Manager extends EventEmitter {
   /** Calls `fn` after every applied entry and snapshot restore (e.g. to reload the root CA). */
   onCommit(fn: () => void): () => void {
     return this.store.watch((ev: StoreEvent) => (ev.kind === 'commit' || ev.kind === 'restore' ? fn() : undefined));
+  }
+
+  /** The nodes (with live manager status), services and tasks of the replicated state, for the web view. */
+  observe(): ObservedState {
+    const { nodes, services, tasks } = this.store.view((tx) => ({ nodes: tx.list('nodes'), services: tx.list('services'), tasks: tx.list('tasks') }));
+    return { nodes: this.withManagerStatus(nodes), services, tasks, leaderId: this.leaderNodeId() };
+  }
+
+  /**
+   * Store gauges, read at scrape time: `shoal_store_objects{table}`, `shoal_service_tasks{service,
+   * state}` (every task the store holds, history included, by observed state; SwarmKit
+   * `swarm_manager_tasks_total`) and `shoal_nodes{role,status,availability}`.
+   */
+  private collectStoreMetrics(): void {
+    const objects = this.metrics.gauge({ name: 'shoal_store_objects', help: 'Objects in the replicated store, by table.', labelNames: ['table'] });
+    const tasks = this.metrics.gauge({ name: 'shoal_service_tasks', help: 'Tasks in the store by service name and observed state (history included).', labelNames: ['service', 'state'] });
+    const nodes = this.metrics.gauge({ name: 'shoal_nodes', help: 'Nodes of the cluster by role, status and availability.', labelNames: ['role', 'status', 'availability'] });
+    const off = this.metrics.onCollect(() => {
+      objects.reset();
+      tasks.reset();
+      nodes.reset();
+      this.store.view((tx) => {
+        for (const t of TABLE_NAMES) objects.set(tx.list(t).length, { table: t });
+        const names = new Map(tx.list('services').map((s) => [s.id, s.spec.name]));
+        const counts = new Map<string, { service: string; state: string; n: number }>();
+        for (const t of tx.list('tasks')) {
+          const service = names.get(t.serviceId) ?? t.serviceId;
+          const key = `${service}\u0000${t.status.state}`;
+          const c = counts.get(key) ?? { service, state: t.status.state, n: 0 };
+          c.n++;
+          counts.set(key, c);
+        }
+        for (const c of counts.values()) tasks.set(c.n, { service: c.service, state: c.state });
+        const byNode = new Map<string, { role: string; status: string; availability: string; n: number }>();
+        for (const n of tx.list('nodes')) {
+          const key = `${n.role}/${n.status.state}/${n.spec.availability}`;
+          const c = byNode.get(key) ?? { role: n.role, status: n.status.state, availability: n.spec.availability, n: 0 };
+          c.n++;
+          byNode.set(key, c);
+        }
+        for (const c of byNode.values()) nodes.set(c.n, { role: c.role, status: c.status, availability: c.availability });
+      });
+    });
+    this.uncollect = () => {
+      off();
+      objects.reset();
+      tasks.reset();
+      nodes.reset();
+    };
   }
 
   /** A canonical dump of the replicated state (see `MemoryStore.dump`), for replica comparisons. */
@@ -464,6 +535,7 @@ export class Manager extends EventEmitter {
           graceMultiplier: DEFAULTS.heartbeatGraceMultiplier,
           logger: this.opts.logger,
           clock,
+          metrics: this.metrics,
         });
         const roles = new RoleManager({
           store: this.store, control: this.control, raft: this.raft, log: this.log, clock,
@@ -471,8 +543,8 @@ export class Manager extends EventEmitter {
           onRemoved: (m) => this.emit('member-removed', m),
         });
         this.components = [
-          this.dispatcher, new Allocator(this.store, { logger: this.log, clock }), new Scheduler(this.store, { logger: this.log, clock }),
-          new Orchestrators(this.store, { logger: this.log, clock }), roles,
+          this.dispatcher, new Allocator(this.store, { logger: this.log, metrics: this.metrics, clock }), new Scheduler(this.store, { logger: this.log, metrics: this.metrics, clock }),
+          new Orchestrators(this.store, { logger: this.log, metrics: this.metrics, clock }), roles,
         ];
         for (const c of this.components) await c.start();
       } else {
@@ -499,6 +571,8 @@ export class Manager extends EventEmitter {
     await this.transition;
     this.leading = false;
     await this.stopComponents();
+    this.uncollect?.();
+    this.uncollect = undefined;
     await this.raft.close();
   }
 }

@@ -10,6 +10,7 @@
  * record swap. Tasks wait (`taskNetwork.ready()`) until the host part is in place.
  */
 import { DEFAULTS, type NetworkView } from '@shoal/api';
+import { LATENCY_BUCKETS, nopMetrics, type Histogram, type Metrics } from '@shoal/runtime';
 import type { Dataplane, DataplaneKind } from './dataplane.js';
 import { chooseDataplane, type DataplanePreference } from './choose.js';
 import { ServiceDns } from './dns.js';
@@ -50,6 +51,11 @@ export interface NodeNetworkOptions {
   resyncMs?: number;
   /** ms a task waits for the overlay before it is REJECTED (default 60 000). */
   readyTimeoutMs?: number;
+  /**
+   * `shoal_dataplane_sync_duration_seconds{backend,mode}`: one load-balancer sync per view (mode
+   * `noop` when nothing changed). Default {@link nopMetrics}.
+   */
+  metrics?: Metrics;
 }
 
 /** Docker network (and bridge) every task joins. */
@@ -88,6 +94,7 @@ export class NodeNetwork {
   private retry: NodeJS.Timeout | undefined;
   private resync: NodeJS.Timeout | undefined;
   private underlay: { ip: string; dev: string; mtu: number } | undefined;
+  private readonly syncSeconds: Histogram;
 
   private constructor(
     private readonly nodeId: string,
@@ -99,6 +106,12 @@ export class NodeNetwork {
     this.kind = chosen.kind;
     this.reason = chosen.reason;
     this.drainDelayMs = opts.drainDelayMs ?? 1000;
+    this.syncSeconds = (opts.metrics ?? nopMetrics).histogram({
+      name: 'shoal_dataplane_sync_duration_seconds',
+      help: 'Duration of one load-balancer dataplane sync from the network view, by backend (nftables, ipvs, userspace) and mode (noop when nothing changed).',
+      labelNames: ['backend', 'mode'],
+      buckets: LATENCY_BUCKETS,
+    });
     this.taskNetwork = { name: OVERLAY_NETWORK, ready: () => this.whenReady() };
     this.resync = setInterval(() => {
       this.hostKey = this.peersKey = '';
@@ -249,7 +262,9 @@ export class NodeNetwork {
     }
     this.dns?.setRecords(dnsRecordsFromView(view));
     if (this.kind === 'userspace') await this.ensureVipAddrs(view);
+    const t0 = performance.now();
     const r = await this.dataplane.sync(serviceTableFromView(view, { hairpin: [{ subnet: me.subnet, bridge: BRIDGE }] }));
+    this.syncSeconds.observe((performance.now() - t0) / 1000, { backend: this.kind, mode: r.mode });
     if (r.mode !== 'noop') this.log.debug({ mode: r.mode, bytes: r.bytes, ms: r.ms }, 'dataplane synced');
   }
 

@@ -22,6 +22,7 @@ import { ControlRouter, noLeaderMessage } from './control.js';
 import { clusterPortHandler } from './cluster-port.js';
 import { loadMaterial, loadState, saveMaterial, saveState, wipeAll, wipeRaft, type NodeState } from './state.js';
 import type { Logger, NodeRuntime, PlatformFactory } from './platform.js';
+import { Observability, clusterView, unavailableView, type ClusterView } from './observe/index.js';
 
 export interface NodeOptions {
   dataDir: string;
@@ -44,6 +45,16 @@ export interface NodeOptions {
    * that can change (default: exit with status 70).
    */
   onFatal?: (err: Error) => void;
+  /**
+   * `--metrics-addr`: serve Prometheus metrics at `http://ADDR/metrics` (`HOST:PORT`, or `PORT` for
+   * 127.0.0.1; port 0 picks one). Off when absent (Docker's `metrics-addr`). docs/OPERATING.md.
+   */
+  metricsAddr?: string;
+  /**
+   * `--ui-addr`: serve the read-only live web view at `http://ADDR/` (`HOST:PORT`, or `PORT` for
+   * 127.0.0.1). A manager shows the swarm; other nodes say where to look. Off when absent.
+   */
+  uiAddr?: string;
 }
 
 /** A fresh Raft ID: one per membership (never reused; see `@shoal/replication` membership.ts). */
@@ -88,9 +99,18 @@ export class SwarmNode {
   private roleTimer: NodeJS.Timeout | undefined;
   private checking = false;
   private stopped = false;
+  private readonly observe: Observability;
+  /** Web view subscribers: called after every store commit of this node's manager. */
+  private readonly viewListeners = new Set<() => void>();
 
+  /** @throws Error for a malformed `metricsAddr`/`uiAddr` (one line naming the flag and the fix). */
   constructor(private readonly opts: NodeOptions) {
     this.log = opts.logger;
+    this.observe = new Observability({
+      ...(opts.metricsAddr !== undefined ? { metricsAddr: opts.metricsAddr } : {}),
+      ...(opts.uiAddr !== undefined ? { uiAddr: opts.uiAddr } : {}),
+      log: opts.logger,
+    });
     this.router = new ControlRouter({
       nodeId: () => this.state?.nodeId,
       manager: () => this.manager,
@@ -102,6 +122,26 @@ export class SwarmNode {
   /** This node's identity (for tests and `swarm info`); undefined outside a swarm. */
   get identity(): Readonly<NodeState> | undefined {
     return this.state;
+  }
+
+  /** `http://host:port/metrics` while `metricsAddr` is served. */
+  get metricsUrl(): string | undefined {
+    return this.observe.metricsUrl;
+  }
+
+  /** `http://host:port/` of the web view while `uiAddr` is served. */
+  get uiUrl(): string | undefined {
+    return this.observe.uiUrl;
+  }
+
+  /** The web view's picture now: the swarm from this manager's store, or why this node has none. */
+  clusterView(): ClusterView {
+    const m = this.manager;
+    if (m) return clusterView(m.observe());
+    if (this.state) {
+      return unavailableView(`${this.opts.hostname} is a worker: the web view shows a manager's replicated state; open the --ui-addr of a manager`);
+    }
+    return unavailableView(`${this.opts.hostname} is not part of a swarm yet: run \`shoal swarm init\` or \`shoal swarm join\``);
   }
 
   /** The manager running on this node, if it is one (tests). */
@@ -119,8 +159,18 @@ export class SwarmNode {
     this.lockDataDir();
     await assertSocketFree(this.opts.socket);
     this.state = loadState(this.opts.dataDir);
+    await this.observe.start(
+      () => (this.state ? { nodeId: this.state.nodeId, clusterId: this.state.clusterId, role: this.state.role, hostname: this.opts.hostname } : undefined),
+      {
+        read: () => this.clusterView(),
+        subscribe: (fn) => {
+          this.viewListeners.add(fn);
+          return () => void this.viewListeners.delete(fn);
+        },
+      },
+    );
     if (this.state) await this.activate({});
-    this.http = await serveRpc(this.opts.socket, this.handlers(), this.log);
+    this.http = await serveRpc(this.opts.socket, this.handlers(), this.log, (m, sec, code) => this.observe.observeSocketCall(m, sec, code));
     this.log.info({ socket: this.opts.socket, state: this.state ? 'active' : 'inactive', role: this.state?.role }, 'shoald ready');
   }
 
@@ -128,6 +178,7 @@ export class SwarmNode {
     this.stopped = true;
     await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
     await this.exclusive(() => this.deactivate());
+    await this.observe.stop();
     if (this.ownsPid) fs.rmSync(this.pidPath, { force: true });
   }
 
@@ -180,7 +231,7 @@ export class SwarmNode {
   private async activate(o: { bootstrap?: { root: RootCA; tokens: { worker: string; manager: string } }; joinRaft?: boolean; forceNewCluster?: boolean }): Promise<void> {
     const st = this.state!;
     this.material = loadMaterial(this.opts.dataDir);
-    this.runtime = await this.opts.platform(st.nodeId, this.log);
+    this.runtime = await this.opts.platform(st.nodeId, this.log, { metrics: this.observe.metrics });
     let dispatcher: DispatcherClient;
     if (st.role === 'manager') {
       st.raftId ??= st.nodeId; // identities written before Raft IDs were separate
@@ -203,11 +254,15 @@ export class SwarmNode {
         ...(this.opts.tickMs ? { tickMs: this.opts.tickMs } : {}),
         ...(o.joinRaft ? { join: { peers: [] } } : {}),
         ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
+        metrics: this.observe.metrics,
       });
       this.manager = manager;
-      registerCluster(this.server, clusterPortHandler({
+      manager.onCommit(() => {
+        for (const fn of this.viewListeners) fn();
+      });
+      registerCluster(this.server, this.observe.timeCluster(clusterPortHandler({
         log: this.log, router: this.router, leaderClient: () => this.leaderClient(), removedFromRaft: () => this.removedFromRaft(manager),
-      }, manager, st.clusterId));
+      }, manager, st.clusterId)));
       manager.once('fatal', (e: Error) => {
         this.log.error({ err: String(e) }, 'Raft stopped on a fatal storage error; exiting so the daemon can be restarted');
         (this.opts.onFatal ?? (() => process.exit(70)))(e);
@@ -235,7 +290,7 @@ export class SwarmNode {
     const rt = this.runtime;
     this.agent = new Agent({
       nodeId: st.nodeId, addr: st.advertiseAddr, dispatcher: this.watchManagers(dispatcher), executor: rt.executor,
-      logger: this.log, hostname: this.opts.hostname,
+      logger: this.log, hostname: this.opts.hostname, metrics: this.observe.metrics,
       ...(rt.network ? { network: rt.network, dataplane: rt.network.kind, drainDelayMs: rt.network.drainDelayMs } : {}),
     });
     await this.agent.start();

@@ -5,6 +5,7 @@
  */
 import type { NetworkView, NodeDescription } from '@shoal/api';
 import type { Executor } from '@shoal/agent';
+import type { Metrics } from '@shoal/runtime';
 
 /** pino-compatible logger (object first, then message). */
 export interface Logger {
@@ -38,5 +39,10 @@ export interface NodeRuntime {
   leave(): Promise<void>;
 }
 
+/** What the node lends the machine's parts: its metrics (a no-op without `--metrics-addr`). */
+export interface PlatformContext {
+  metrics: Metrics;
+}
+
 /** Makes the runtime of node `nodeId` (called at each activation). @throws when the machine cannot run it (e.g. a chosen dataplane is missing). */
-export type PlatformFactory = (nodeId: string, log: Logger) => Promise<NodeRuntime>;
+export type PlatformFactory = (nodeId: string, log: Logger, ctx?: PlatformContext) => Promise<NodeRuntime>;

@@ -11,8 +11,14 @@ import { checkParams } from '@shoal/api/check';
  * served (`handlers` is checked complete by the compiler), and every payload is checked against
  * the method's schema before it runs: a malformed one gets one line naming the field. The socket
  * file is created with mode 0600 (root only), like Docker's.
+ *
+ * `observe`, if given, gets every call's method (`unknown` for a method not in the contract),
+ * duration in seconds and result code (`OK` or the error code), for the RPC latency metrics.
  */
-export async function serveRpc(socketPath: string, handlers: Handlers, log: { warn(o: unknown, m?: string): void }): Promise<http.Server> {
+export async function serveRpc(
+  socketPath: string, handlers: Handlers, log: { warn(o: unknown, m?: string): void },
+  observe?: (method: string, seconds: number, code: string) => void,
+): Promise<http.Server> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
   await assertSocketFree(socketPath);
   try {
@@ -23,8 +29,12 @@ export async function serveRpc(socketPath: string, handlers: Handlers, log: { wa
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
+    const t0 = performance.now();
     req.on('end', async () => {
+      let method = 'unknown';
+      let code = 'OK';
       const send = (status: number, body: unknown) => {
+        observe?.(method, (performance.now() - t0) / 1000, code);
         const text = JSON.stringify(body);
         res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         res.end(text);
@@ -32,8 +42,10 @@ export async function serveRpc(socketPath: string, handlers: Handlers, log: { wa
       const m = /^\/shoal\/v1\/([a-zA-Z.]+)$/.exec(req.url ?? '');
       const name = m?.[1];
       if (!name || !Object.prototype.hasOwnProperty.call(handlers, name)) {
+        code = 'Unimplemented';
         return send(404, { error: { code: 'Unimplemented', message: `unknown method ${req.url}; this shoald may be older than the client` } });
       }
+      method = name;
       try {
         let body: unknown;
         try {
@@ -47,6 +59,7 @@ export async function serveRpc(socketPath: string, handlers: Handlers, log: { wa
         send(200, { result: result ?? {} });
       } catch (e) {
         const err = e instanceof ShoalError ? e : new ShoalError('Internal', (e as Error)?.message ?? String(e));
+        code = err.code;
         if (!(e instanceof ShoalError)) log.warn({ err: String((e as Error)?.stack ?? e), method: m![1] }, 'rpc failed');
         send(httpStatusOf(err.code), { error: { code: err.code, message: err.message } });
       }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ShoalClient } from '@shoal/client';
 import { FakeExecutor, until } from '@shoal/testkit';
 import type { Call } from '@shoal/api';
-import { SwarmNode, type Logger, type PlatformFactory } from '../src/index.js';
+import { SwarmNode, type Logger, type NodeOptions, type PlatformFactory } from '../src/index.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const loud = (name: string): Logger => ({
@@ -40,7 +40,11 @@ export function fakePlatform(onExecutor: (e: FakeExecutor) => void): PlatformFac
   };
 }
 
-export async function startNode(name: string, o: { dir?: string } = {}): Promise<TestNode> {
+/**
+ * Starts node `name`. `o.options` adds node options, e.g. `{ metricsAddr: '127.0.0.1:0', uiAddr:
+ * '127.0.0.1:0' }` (then `node.metricsUrl` / `node.uiUrl` say where; a restart picks new ports).
+ */
+export async function startNode(name: string, o: { dir?: string; options?: Partial<NodeOptions> } = {}): Promise<TestNode> {
   const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `shoal-node-${name}-`));
   const socket = path.join(dir, 'shoal.sock');
   const client = new ShoalClient(`unix://${socket}`);
@@ -59,22 +63,23 @@ export async function startNode(name: string, o: { dir?: string } = {}): Promise
     logger: process.env['SHOAL_TEST_LOG'] ? loud(name) : quiet,
     platform: fakePlatform((e) => (t.executor = e)), roleCheckMs: 200, tickMs: 50,
     onFatal: (e) => { throw e; },
+    ...o.options,
   });
   await t.start();
   return t;
 }
 
 /** A swarm: `managers` managers (the first inits) and `workers` workers, all joined. */
-export async function startSwarm(managers: number, workers = 0): Promise<{ nodes: TestNode[]; leaderAddr: string; tokens: { manager: string; worker: string } }> {
+export async function startSwarm(managers: number, workers = 0, o: { options?: Partial<NodeOptions> } = {}): Promise<{ nodes: TestNode[]; leaderAddr: string; tokens: { manager: string; worker: string } }> {
   const nodes: TestNode[] = [];
-  const first = await startNode('node1');
+  const first = await startNode('node1', o);
   nodes.push(first);
   await first.call('swarm.init', {});
   const addr = first.node.identity!.advertiseAddr;
   const manager = (await first.call('swarm.joinToken', { role: 'manager' })).token;
   const worker = (await first.call('swarm.joinToken', { role: 'worker' })).token;
   for (let i = 2; i <= managers + workers; i++) {
-    const n = await startNode(`node${i}`);
+    const n = await startNode(`node${i}`, o);
     nodes.push(n);
     await n.call('swarm.join', { token: i <= managers ? manager : worker, remoteAddr: addr });
   }

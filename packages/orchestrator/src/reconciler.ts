@@ -1,4 +1,4 @@
-import { childLogger, errMessage, nopLogger, ReconcileLoop, systemClock, type Clock, type Logger } from '@shoal/runtime';
+import { childLogger, errMessage, nopLogger, ReconcileLoop, systemClock, type Clock, type Logger, type Metrics } from '@shoal/runtime';
 import type { MemoryStore, StoreEvent } from '@shoal/store';
 
 /** The runtime logger (`@shoal/runtime`), under the name this package always exported. */
@@ -9,6 +9,8 @@ export interface ComponentOptions {
   clock?: Clock;
   /** Default: {@link nopLogger}. Each component logs with `{ component: <class name> }` added. */
   logger?: Logger;
+  /** Pass durations go to `shoal_reconcile_pass_duration_seconds{loop=<class name>}`. Default: nowhere. */
+  metrics?: Metrics;
 }
 
 /**
@@ -25,6 +27,7 @@ export interface ComponentOptions {
 export abstract class Reconciler {
   protected readonly clock: Clock;
   protected readonly log: Logger;
+  private readonly metrics: Metrics | undefined;
   private dirtyKeys = new Set<string>();
   private everything = false;
   private unwatch?: () => void;
@@ -36,11 +39,13 @@ export abstract class Reconciler {
   constructor(protected readonly store: MemoryStore, opts: ComponentOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.log = childLogger(opts.logger ?? nopLogger, { component: this.constructor.name });
+    this.metrics = opts.metrics;
   }
 
   private get loop(): ReconcileLoop {
     this.loopInstance ??= new ReconcileLoop(() => this.pass(), {
       name: this.constructor.name, debounceMs: this.batchMs, clock: this.clock, logger: this.log,
+      ...(this.metrics ? { metrics: this.metrics } : {}),
     });
     return this.loopInstance;
   }

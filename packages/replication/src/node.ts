@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { EntryType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
 import type { ConfChange, ConfState, Entry, Logger as CoreLogger, Message, NodeId, Ready, Snapshot, SoftState, Status } from '@shoal/raft';
-import { nopLogger, systemClock, type Clock, type Logger, type TimerHandle } from '@shoal/runtime';
+import { LATENCY_BUCKETS, nopLogger, nopMetrics, systemClock, type Clock, type Logger, type Metrics, type TimerHandle } from '@shoal/runtime';
 import { LevelStorage, type RaftStorage } from './level-storage.js';
 import { GrpcTransport, type Transport, type TransportCredentials, type TransportHandler } from './transport.js';
 import { MemberRemovedError, NodeClosedError, TimeoutError } from './errors.js';
@@ -129,6 +129,64 @@ export interface RaftNodeOptions {
   /** Default deadline of propose/readIndex/membership calls, ms (default 10,000). */
   defaultTimeoutMs?: number;
   logger?: DriverLogger;
+  /** Where the member's metrics go (see {@link RaftMetrics}). Default {@link nopMetrics}. */
+  metrics?: Metrics;
+}
+
+/**
+ * The Raft metrics of one member: counters and histograms updated as things happen, gauges read at
+ * scrape time. `etcd_server_*` / SwarmKit `swarm_raft_*` in spirit; names per Prometheus practice.
+ */
+class RaftMetrics {
+  readonly leaderChanges;
+  readonly proposals;
+  readonly proposalFailures;
+  readonly snapshots;
+  readonly snapshotBytes;
+  readonly snapshotSeconds;
+  readonly fsyncSeconds;
+  private readonly gauges;
+
+  constructor(private readonly m: Metrics) {
+    this.leaderChanges = m.counter({ name: 'shoal_raft_leader_changes_total', help: 'Leader changes this member has seen (a new, known leader).' });
+    this.proposals = m.histogram({
+      name: 'shoal_raft_proposal_duration_seconds', help: 'Time from proposing an entry to applying it on the proposer (leader), for proposals that committed.', buckets: LATENCY_BUCKETS,
+    });
+    this.proposalFailures = m.counter({ name: 'shoal_raft_proposals_failed_total', help: 'Proposals that failed (not leader, dropped, timed out, refused by the state machine).' });
+    this.snapshots = m.counter({ name: 'shoal_raft_snapshots_total', help: 'Snapshots: source="local" taken here, source="leader" installed from the leader.', labelNames: ['source'] });
+    this.snapshotBytes = m.gauge({ name: 'shoal_raft_snapshot_size_bytes', help: 'Size of the last snapshot taken or installed here, bytes.' });
+    this.snapshotSeconds = m.histogram({ name: 'shoal_raft_snapshot_duration_seconds', help: 'Time to capture, serialize and persist a local snapshot.', buckets: LATENCY_BUCKETS });
+    this.fsyncSeconds = m.histogram({ name: 'shoal_raft_fsync_duration_seconds', help: 'Duration of one fsynced LevelDB batch of the Raft log (write + fsync).', buckets: LATENCY_BUCKETS });
+    this.gauges = {
+      term: m.gauge({ name: 'shoal_raft_term', help: 'Current Raft term of this member.' }),
+      commit: m.gauge({ name: 'shoal_raft_commit_index', help: 'Highest log index this member knows to be committed.' }),
+      applied: m.gauge({ name: 'shoal_raft_applied_index', help: 'Highest log index applied to the store on this member.' }),
+      snapshotIndex: m.gauge({ name: 'shoal_raft_snapshot_index', help: 'Log index of the last durable snapshot of this member.' }),
+      leader: m.gauge({ name: 'shoal_raft_is_leader', help: '1 when this member is the Raft leader, else 0 (SwarmKit swarm_manager_leader).' }),
+      hasLeader: m.gauge({ name: 'shoal_raft_has_leader', help: '1 when this member knows a leader, else 0.' }),
+      members: m.gauge({ name: 'shoal_raft_members', help: 'Members of the Raft group as this member sees it, by kind (voter, learner).', labelNames: ['kind'] }),
+    };
+  }
+
+  /** Reads `status` at every scrape until the returned function is called (which zeroes the gauges). */
+  collect(status: () => { term: number; commit: number; applied: number; snapshotIndex: number; leader: boolean; hasLeader: boolean; voters: number; learners: number }): () => void {
+    const g = this.gauges;
+    const off = this.m.onCollect(() => {
+      const st = status();
+      g.term.set(st.term);
+      g.commit.set(st.commit);
+      g.applied.set(st.applied);
+      g.snapshotIndex.set(st.snapshotIndex);
+      g.leader.set(st.leader ? 1 : 0);
+      g.hasLeader.set(st.hasLeader ? 1 : 0);
+      g.members.set(st.voters, { kind: 'voter' });
+      g.members.set(st.learners, { kind: 'learner' });
+    });
+    return () => {
+      off();
+      for (const x of Object.values(g)) x.reset();
+    };
+  }
 }
 
 export interface NodeStatus {
@@ -216,6 +274,8 @@ export class RaftNode extends EventEmitter {
   private wasRemoved = false;
   /** Raft IDs whose refused messages were already logged (each once). */
   private readonly loggedRefusals = new Set<NodeId>();
+  private readonly metrics: RaftMetrics;
+  private uncollect: (() => void) | undefined;
 
   private constructor(opts: RaftNodeOptions, storage: RaftStorage, transport: Transport | undefined, ownsTransport: boolean) {
     super();
@@ -233,11 +293,18 @@ export class RaftNode extends EventEmitter {
     this.snapshotEvery = opts.snapshotEvery ?? 10_000;
     this.maxProposalBytes = opts.maxProposalBytes ?? 8 << 20;
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 10_000;
+    this.metrics = new RaftMetrics(opts.metrics ?? nopMetrics);
+    storage.onSynced = (seconds) => this.metrics.fsyncSeconds.observe(seconds);
     this.snapshots = new Snapshotter({
       storage, source: opts.applier, keepEntries: opts.keepEntries ?? 500,
       log: { info: (o, msg) => this.log.info({ id: this.id, ...o }, msg) },
       onFatal: (err) => this.fatal(err),
       onSettled: () => this.wake(),
+      onTaken: (bytes, seconds) => {
+        this.metrics.snapshots.inc({ source: 'local' });
+        this.metrics.snapshotBytes.set(bytes);
+        this.metrics.snapshotSeconds.observe(seconds);
+      },
     });
   }
 
@@ -337,6 +404,13 @@ export class RaftNode extends EventEmitter {
       this.storage,
     );
     this.transport?.setHandler(this.handler);
+    this.uncollect = this.metrics.collect(() => {
+      const conf = this.membership.conf();
+      return {
+        term: this.curTerm, commit: this.commit, applied: this.applied, snapshotIndex: this.snapshots.index,
+        leader: this.lead === this.id, hasLeader: this.lead !== '', voters: conf.voters.length, learners: conf.learners.length,
+      };
+    });
     this.loopDone = this.run();
     this.startTicking();
     // Replay committed entries before reporting the node open.
@@ -417,7 +491,17 @@ export class RaftNode extends EventEmitter {
       return Promise.reject(err as Error);
     }
     this.wake();
-    return this.waiting.track(seq, 'propose', timeoutMs);
+    const t0 = performance.now();
+    return this.waiting.track(seq, 'propose', timeoutMs).then(
+      (r) => {
+        this.metrics.proposals.observe((performance.now() - t0) / 1000);
+        return r;
+      },
+      (err: unknown) => {
+        this.metrics.proposalFailures.inc();
+        throw err;
+      },
+    );
   }
 
   /**
@@ -616,6 +700,8 @@ export class RaftNode extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.uncollect?.();
+    this.uncollect = undefined;
     this.stopTicking();
     this.emit(STOPPED);
     this.wake();
@@ -864,6 +950,7 @@ export class RaftNode extends EventEmitter {
       // ReadIndex requests still waiting for confirmation were addressed to the old leader.
       this.waiting.failUnconfirmedReads(new NotLeaderError(this.lead));
       this.log.info({ id: this.id, leader: this.lead, term: this.curTerm }, 'raft: leader changed');
+      if (this.lead) this.metrics.leaderChanges.inc();
       // A new local leader is announced once it applied an entry of its own term (its no-op), so
       // everything committed before is applied: leader-only components then see current state.
       this.announceLeader = this.lead === this.id;
@@ -894,7 +981,11 @@ export class RaftNode extends EventEmitter {
     this.applied = snap.metadata.index;
     this.advancedApplied = Math.max(this.advancedApplied, snap.metadata.index);
     this.snapshots.index = snap.metadata.index;
-    if (fromLeader) this.log.info({ id: this.id, index: snap.metadata.index, bytes: snap.data.byteLength }, 'raft: installed snapshot from leader');
+    if (fromLeader) {
+      this.metrics.snapshots.inc({ source: 'leader' });
+      this.metrics.snapshotBytes.set(snap.data.byteLength);
+      this.log.info({ id: this.id, index: snap.metadata.index, bytes: snap.data.byteLength }, 'raft: installed snapshot from leader');
+    }
     if (snap.metadata.index > 0 && this.membership.isRemoved(this.id)) this.markRemoved('a snapshot lists this member as removed');
   }
 

@@ -24,6 +24,8 @@ export interface SnapshotterOptions {
   onFatal(err: Error): void;
   /** A snapshot finished (durable or failed): the Ready loop may want to run. */
   onSettled(): void;
+  /** A local snapshot is durable: its size (bytes) and how long capture, serialization and write took (seconds). */
+  onTaken?(bytes: number, seconds: number): void;
 }
 
 export class Snapshotter {
@@ -76,6 +78,7 @@ export class Snapshotter {
    * the background; `index` advances when the snapshot is durable.
    */
   start(index: number, conf: ConfState, header: MembershipHeader): void {
+    const t0 = performance.now();
     const later = this.o.source.snapshotLater?.();
     const eager = later ? undefined : this.o.source.snapshot();
     const compactIndex = Math.max(0, index - this.o.keepEntries);
@@ -88,6 +91,7 @@ export class Snapshotter {
       .then(
         (bytes) => {
           this.index = Math.max(this.index, index);
+          this.o.onTaken?.(bytes, (performance.now() - t0) / 1000);
           this.o.log.info({ index, bytes, compactIndex }, 'raft: snapshot taken, log compacted');
         },
         (err: Error) => this.o.onFatal(err),

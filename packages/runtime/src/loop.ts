@@ -1,5 +1,6 @@
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { errMessage, nopLogger, type Logger } from './logger.js';
+import { LATENCY_BUCKETS, type Histogram, type Metrics } from './metrics.js';
 
 export interface ReconcileLoopOptions {
   /** Names the loop in log lines (`'scheduler'`, `'allocator'`, …). */
@@ -27,6 +28,21 @@ export interface ReconcileLoopOptions {
   clock?: Clock;
   /** Where failed passes are logged (warn, with `err` and `retryInMs`). Default {@link nopLogger}. */
   logger?: Logger;
+  /**
+   * Where pass durations go: `shoal_reconcile_pass_duration_seconds{loop=<name>,result=ok|error}`
+   * (wall time, `performance.now()`, whatever the clock). Default: nowhere.
+   */
+  metrics?: Metrics;
+}
+
+/** The histogram of {@link ReconcileLoopOptions.metrics}. */
+export function passDurationHistogram(m: Metrics): Histogram {
+  return m.histogram({
+    name: 'shoal_reconcile_pass_duration_seconds',
+    help: 'Duration of one reconcile pass (scheduler, allocator, orchestrators, agent sweeps), by loop and result.',
+    labelNames: ['loop', 'result'],
+    buckets: LATENCY_BUCKETS,
+  });
 }
 
 /**
@@ -66,6 +82,7 @@ export class ReconcileLoop {
   private timer: { handle: TimerHandle; kind: 'debounce' | 'backoff'; firstKickAt: number } | undefined;
   private nextBackoffMs = 0;
   private waiters: (() => void)[] = [];
+  private readonly passes: Histogram | undefined;
 
   /**
    * @param pass one reconcile pass. It may throw (or reject): the loop logs and retries it with
@@ -78,6 +95,7 @@ export class ReconcileLoop {
     this.debounceMs = Math.max(0, opts.debounceMs ?? 0);
     this.maxDelayMs = Math.max(this.debounceMs, opts.maxDelayMs ?? this.debounceMs);
     this.backoff = opts.backoff ?? { initialMs: 50, maxMs: 2000 };
+    this.passes = opts.metrics ? passDurationHistogram(opts.metrics) : undefined;
   }
 
   readonly name: string;
@@ -185,10 +203,13 @@ export class ReconcileLoop {
     this.running = true;
     this.again = false;
     this.forced = false;
+    const t0 = this.passes ? performance.now() : 0;
     try {
       await this.pass();
+      this.passes?.observe((performance.now() - t0) / 1000, { loop: this.name, result: 'ok' });
       this.nextBackoffMs = 0;
     } catch (e) {
+      this.passes?.observe((performance.now() - t0) / 1000, { loop: this.name, result: 'error' });
       const ms = (this.nextBackoffMs = this.nextBackoffMs ? Math.min(this.backoff.maxMs, this.nextBackoffMs * 2) : this.backoff.initialMs);
       this.log.warn({ err: errMessage(e), retryInMs: ms }, `${this.name}: pass failed; retrying`);
       if (this.started) {

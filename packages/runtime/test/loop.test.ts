@@ -1,5 +1,5 @@
 import test from 'ava';
-import { FakeClock } from '@shoal/testkit';
+import { FakeClock, FakeMetrics } from '@shoal/testkit';
 import { ReconcileLoop, type Logger } from '../src/index.js';
 
 /** A loop whose passes are recorded (at clock time) and can be held open or made to fail. */
@@ -140,4 +140,23 @@ test('stop cancels waits and resolves after the in-flight pass', async (t) => {
   h.clock.advance(100);
   await h.loop.idle();
   t.deepEqual(h.passes, [10]);
+});
+
+test('metrics: every pass is timed under the loop name, by result', async (t) => {
+  const metrics = new FakeMetrics();
+  let fail = true;
+  const loop = new ReconcileLoop(() => {
+    if (fail) {
+      fail = false;
+      throw new Error('boom');
+    }
+  }, { name: 'scheduler', clock: new FakeClock(0), metrics });
+  loop.start();
+  await loop.runNow();
+  await loop.runNow();
+  t.is(metrics.observations('shoal_reconcile_pass_duration_seconds', { loop: 'scheduler', result: 'error' }).length, 1);
+  const ok = metrics.observations('shoal_reconcile_pass_duration_seconds', { loop: 'scheduler', result: 'ok' });
+  t.is(ok.length, 1);
+  t.true(ok[0]! >= 0 && ok[0]! < 10, 'seconds');
+  await loop.stop();
 });

@@ -1,5 +1,5 @@
 import { taskStateRank, type Node, type Task } from '@shoal/api';
-import { childLogger, errMessage, isoNow, nopLogger, ReconcileLoop, systemClock, type Clock, type Logger } from '@shoal/runtime';
+import { childLogger, errMessage, isoNow, nopLogger, nopMetrics, ReconcileLoop, systemClock, type Clock, type Gauge, type Logger, type Metrics } from '@shoal/runtime';
 import type { MemoryStore, StoreEvent } from '@shoal/store';
 import { noSuitableNode, Pipeline, type Filter } from './filters.js';
 import { Heap } from './heap.js';
@@ -20,6 +20,11 @@ export interface SchedulerOptions {
   clock?: Clock;
   /** Default {@link nopLogger}; lines carry `component: 'scheduler'`. */
   logger?: Logger;
+  /**
+   * Pass durations (`shoal_reconcile_pass_duration_seconds{loop="scheduler"}`) and tasks waiting
+   * for a node (`shoal_scheduler_pending_tasks`, read at scrape time). Default {@link nopMetrics}.
+   */
+  metrics?: Metrics;
 }
 
 type Decision =
@@ -64,6 +69,9 @@ export class Scheduler {
   private readonly log: Logger;
   private readonly loop: ReconcileLoop;
   private readonly pipeline: Pipeline;
+  private readonly metrics: Metrics;
+  private readonly pendingGauge: Gauge;
+  private uncollect: (() => void) | undefined;
 
   constructor(private readonly store: MemoryStore, opts: SchedulerOptions = {}) {
     this.maxBatch = opts.maxBatch ?? 500;
@@ -79,8 +87,11 @@ export class Scheduler {
       backoff: { initialMs: retryMs, maxMs: 30 * retryMs },
       clock: this.clock,
       logger: this.log,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
     });
     this.pipeline = new Pipeline(opts.filters?.());
+    this.metrics = opts.metrics ?? nopMetrics;
+    this.pendingGauge = this.metrics.gauge({ name: 'shoal_scheduler_pending_tasks', help: 'Tasks waiting for a node (PENDING), as the leader\'s scheduler sees them; 0 on other managers.' });
   }
 
   /** Loads nodes and tasks from the store, subscribes to changes, and schedules a first pass. */
@@ -89,6 +100,7 @@ export class Scheduler {
     this.stopped = false;
     this.loop.start();
     this.unwatch = this.store.watch((ev) => this.onEvent(ev));
+    this.uncollect = this.metrics.onCollect(() => this.pendingGauge.set(this.pendingCount));
     this.rebuild();
   }
 
@@ -97,6 +109,9 @@ export class Scheduler {
     this.stopped = true;
     this.unwatch?.();
     this.unwatch = undefined;
+    this.uncollect?.();
+    this.uncollect = undefined;
+    this.pendingGauge.set(0);
     await this.loop.stop();
   }
 

@@ -7,5 +7,6 @@ export { FakeClock } from './fake-clock.js';
 export { FakeProposer, newTestStore } from './fake-proposer.js';
 export { FakeExecutor, type FakeContainer } from './fake-executor.js';
 export { FakeDispatcher, fakeTask } from './fake-dispatcher.js';
+export { FakeMetrics } from './fake-metrics.js';
 export { until } from './until.js';
 export { parseScript, formatScript, parseArgs, runDataDriven, REWRITE, type Stanza, type Args, type DataDrivenAssert } from './datadriven.js';

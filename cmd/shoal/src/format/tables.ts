@@ -258,7 +258,7 @@ export function formatRows<R extends object>(rows: readonly R[], format: string,
   if (!format.startsWith('table')) return rows.map((r) => `${renderTemplate(format, r)}\n`).join('');
   let body = format.slice('table'.length).trim();
   if (body === '') body = Object.keys(headers).filter((k) => headers[k]).map((k) => `{{.${k}}}`).join('\t');
-  const header = renderTemplate(body, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, v || k.toUpperCase()])));
+  const header = renderTemplate(body, Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, v || k.toUpperCase()])), { header: true });
   const lines = [header, ...rows.map((r) => renderTemplate(body, r))];
   return formatTable(lines.map((l) => l.split('\t')));
 }

@@ -1,29 +1,18 @@
 import { UsageError } from '../errors.js';
+import { TemplateError, executeTemplate } from './gotemplate.js';
 
 /**
- * A small subset of Go's text/template for `--format` (what scripts use with `docker info` and
- * `inspect`): `{{.Field.Sub}}` prints a value (objects and arrays as JSON), `{{json .X}}` prints JSON,
- * `{{.}}` the whole value; everything else is literal text, and `\n`, `\t` escapes are expanded.
- * @throws UsageError for any other action (`{{range}}`, `{{if}}`, functions).
+ * Renders a `--format` template: Go's text/template with Docker's functions (see gotemplate.ts),
+ * after Docker's escapes (`\n` and `\t` written literally become a newline and a tab, as docker/cli
+ * does). `header` renders a table's header row (its functions pass titles through unchanged).
+ * @throws UsageError with the template error in one line.
  */
-export function renderTemplate(template: string, data: unknown): string {
+export function renderTemplate(template: string, data: unknown, opts: { header?: boolean } = {}): string {
   const text = template.replace(/\\n/g, '\n').replace(/\\t/g, '\t');
-  return text.replace(/\{\{-?\s*(.*?)\s*-?\}\}/g, (_all, action: string) => {
-    const m = /^(json\s+)?(\.[A-Za-z0-9_.]*)$/.exec(action);
-    if (!m) throw new UsageError(`unsupported --format action {{${action}}}: use {{.Field}} or {{json .Field}}`);
-    const value = lookup(data, m[2]!);
-    if (m[1]) return JSON.stringify(value ?? null);
-    if (value === undefined || value === null) return '<no value>';
-    return typeof value === 'object' ? JSON.stringify(value) : String(value);
-  });
-}
-
-function lookup(data: unknown, path: string): unknown {
-  if (path === '.') return data;
-  let cur: unknown = data;
-  for (const key of path.slice(1).split('.')) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[key];
+  try {
+    return executeTemplate(text, data, opts);
+  } catch (e) {
+    if (e instanceof TemplateError) throw new UsageError(`invalid --format ${JSON.stringify(template)}: ${e.message}`);
+    throw e;
   }
-  return cur;
 }
