@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Boundary check (design.md "Rules of the house"), on the TypeScript compiler API so that it sees
+// Boundary check (docs/ARCHITECTURE.md "Rules of the house"), on the TypeScript compiler API so that it sees
 // what the compiler sees: which imports survive to runtime, and which calls really are the store's.
 // Checks, for every workspace in scripts/deps.json (the one table; docs/ARCHITECTURE.md's is
 // generated from it):

@@ -1,8 +1,8 @@
 /**
  * A linearizability checker for operation histories: the Wing & Gong / Lowe search ("WGL") with
  * P-compositionality (Horn & Kroening, "Faster linearizability checking via
- * P-compositionality"), the algorithm Porcupine implements. Written from the papers' description
- * (see the reference notes, raft.md §5); no code was copied.
+ * P-compositionality"), the algorithm Porcupine (anishathalye/porcupine) implements. Written from
+ * the papers' description; no code was copied.
  *
  * A history is a set of operations, each with a call time and a return time. It is
  * linearizable if some total order of the operations (a) respects real time — an operation that

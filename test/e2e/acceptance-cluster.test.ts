@@ -2,9 +2,10 @@ import test from 'ava';
 import { waitFor } from '../lib/harness.js';
 import { testnet, runningOn, shoalUntil } from '../lib/testnet.js';
 
-// Acceptance cases from public swarm bug reports (shared/acceptance/swarm-cases.md) that need
-// several hosts: B02 (drain; graceful drain of a start-first service), B03 (max replicas per node), B08 (leader host killed: only its
-// tasks move), B09 (quorum loss: writes fail fast), B10 (demoting the leader).
+// Acceptance cases from public swarm bug reports that need several hosts: B02 (drain, moby/swarmkit#575;
+// graceful drain of a start-first service, docker/docs#9917), B03 (max replicas per node,
+// docker-archive/classicswarm#2979), B08 (leader host killed: only its tasks move, moby/moby#25017),
+// B09 (quorum loss: writes fail fast, moby/swarmkit#1341), B10 (demoting the leader, moby/moby#34384).
 // Hosts: node1..node3 managers, node4 and node5 workers. Cases run in order on one testnet.
 
 const MANAGERS = ['node1', 'node2', 'node3'];

@@ -3,7 +3,7 @@ import { HTTPD, IMAGE, waitFor } from '../lib/harness.js';
 import { testnet, runningOn, shoalUntil } from '../lib/testnet.js';
 import { answered, failures, requestsFromHost } from '../lib/mesh.js';
 
-// Acceptance case B07 (shared/acceptance/swarm-cases.md; moby/moby#34864): a global service with a
+// Acceptance case B07 (moby/moby#34864): a global service with a
 // published port, created right after `swarm init`, gets exactly one running task on each node that
 // joins — joined at once, as a worker and as a manager, and later — even with restart condition
 // `none`, and the routing mesh answers on the newest node.

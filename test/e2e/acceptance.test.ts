@@ -1,9 +1,11 @@
 import test from 'ava';
-import { Shoald, containers, docker, waitFor, IMAGE, HTTPD } from '../lib/harness.js';
+import { spawn } from 'node:child_process';
+import { Shoald, containers, docker, waitFor, IMAGE, HTTPD, SHOAL } from '../lib/harness.js';
 
-// Acceptance cases from public swarm bug reports (shared/acceptance/swarm-cases.md) that one host
-// can show: B01 (pending reason, re-evaluated on label change), B04 (scale to zero and back in one
-// command), B05 (restart budget reset by a spec change), B06 (task history bounded and pruned);
+// Acceptance cases from public swarm bug reports that one host can show: B01 (pending reason,
+// re-evaluated on label change; moby/moby#33807), B04 (scale to zero and back in one command;
+// docker/cli#3293), B05 (restart budget reset by a spec change; moby/moby#34007), B06 (task history
+// bounded and pruned; moby/moby#37520);
 // and health checks (a task is Running only once healthy; unhealthy → Failed and replaced).
 
 const d = new Shoald('acc');
@@ -39,11 +41,24 @@ test.serial('B01: an unsatisfiable constraint shows why tasks are pending, and t
   const typo = await d.cli('service', 'create', '--name', 'typo', '--constraint', 'zone==b', '--detach', IMAGE);
   t.not(typo.code, 0);
   t.regex(typo.stderr, /did you mean node\.labels\.zone/);
+  // The attached progress mode shows the same reason per task (not only "0 out of 1 tasks"), and
+  // ends once the label matches.
+  const attached = spawn(process.execPath, [SHOAL, '--host', `unix://${d.socket}`, 'service', 'create', '--name', 'attached',
+    '--constraint', 'node.labels.zone==b', IMAGE, 'sleep', '100000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => attached.kill());
+  let progress = '';
+  attached.stderr.on('data', (c: Buffer) => (progress += c.toString()));
+  const exited = new Promise<number | null>((r) => attached.on('exit', (code) => r(code)));
+  await waitFor(() => /^attached\.1: pending: no suitable node \(scheduling constraints not satisfied on 1 node\)$/m.test(progress),
+    { what: 'the pending reason in the attached progress output', seen: () => progress });
   t.is((await d.cli('node', 'update', '--label-add', 'zone=b', 'self')).code, 0);
   await waitFor(async () => {
     seen = await ps('pinned');
     return (await mine('pinned')).length === 2;
   }, { what: 'pinned tasks placed after the label changed', seen: () => seen });
+  t.is(await exited, 0, progress);
+  t.regex(progress, /^overall progress: 0 out of 1 tasks\n(.*\n)*attached\.1: pending: no suitable node .*\n(.*\n)*verify: Service \w+ converged\n$/);
+  await d.cli('service', 'rm', 'attached');
   // The containers run before the agent's RUNNING reports reach the store: wait for the count.
   const ls = await waitFor(async () => {
     const o = (await d.cli('service', 'ls')).stdout;

@@ -124,7 +124,7 @@ function nodeCommands(y: Argv): Argv {
   return y
     .command(['ls', 'list'], 'List nodes in the swarm', (c) => c
       .option('quiet', { alias: 'q', ...flag('Only display IDs') })
-      .option('format', str('Format output with a template, e.g. "{{.Name}}" or "table {{.ID}}\\t{{.Name}}"')),
+      .option('format', str('Format output with a template, e.g. "{{.Hostname}}" or "table {{.ID}}\\t{{.Hostname}}\\t{{.Status}}"; fields: ID, Hostname, Status, Availability, ManagerStatus, EngineVersion, Self')),
     lazy(node, (m) => m.ls))
     .command('inspect <nodes..>', 'Display detailed information on one or more nodes', (c) => c
       .positional('nodes', { type: 'string', describe: 'Node ID, name or "self"' })
@@ -292,12 +292,9 @@ function usageMessage(msg: string, args: readonly string[], commands: CommandTab
   let m: RegExpExecArray | null;
   if ((m = /^Unknown arguments?: (.*)$/.exec(msg))) {
     const items = m[1]!.split(', ');
-    const flags = items.filter((s) => s.startsWith('-') || args.includes(`--${s}`) || args.includes(`-${s}`));
+    // `-` alone is a value (stdin), not a flag.
+    const flags = items.filter((s) => (s.startsWith('-') && s !== '-') || args.includes(`--${s}`) || args.includes(`-${s}`));
     const first = items[0]!;
-    // The word where a (sub)command belongs, in a group that has subcommands: a mistyped command.
-    const group = cmdPath.length === 0 ? '' : cmdPath[cmdPath.length - 1]!;
-    const sub = cmdPath.length <= 1 ? commands.get(group) : undefined;
-    if (flags.length === 0 && sub?.length && words[cmdPath.length] === first) return unknownCommand(first, path, sub);
     if (flags.length > 0 || first.length === 1) {
       const f = flags[0] ?? first;
       const shown = f.startsWith('-') ? f : (f.length === 1 ? `-${f}` : `--${f}`);
@@ -319,6 +316,21 @@ function usageMessage(msg: string, args: readonly string[], commands: CommandTab
     return `flag ${f.length === 1 ? '-' : '--'}${f} needs a value; see '${path} --help'`;
   }
   return msg.replace(/\n+/g, ' ');
+}
+
+/**
+ * The unknown-command message when the word where a command belongs is none: the first word for
+ * `shoal`, the second for a group (`service`, `node`, …). Checked before any flag, so `shoal stack
+ * deploy -c F` names `stack` rather than `-c` (Docker: cobra finds the command before parsing flags).
+ */
+function unknownCommandIn(args: readonly string[], commands: CommandTable): string | undefined {
+  const words = commandWords(args);
+  const cmdPath = commandPath(words, commands);
+  if (cmdPath.length >= 2) return undefined;
+  const sub = commands.get(cmdPath.length === 0 ? '' : cmdPath[0]!);
+  const word = words[cmdPath.length];
+  if (!sub?.length || word === undefined) return undefined;
+  return unknownCommand(word, ['shoal', ...cmdPath].join(' '), sub);
 }
 
 /** The first flag on the command line that `known` does not contain (ignoring `=value`). */
@@ -419,6 +431,8 @@ export async function run(args: readonly string[]): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
+      const badCommand = unknownCommandIn(parseArgs, commands);
+      if (badCommand) throw new UsageError(badCommand);
       // yargs lets an unknown flag swallow the next word (an IMAGE, a SERVICE) and then complains
       // about the missing argument; name the unknown flag instead.
       const unknown = unknownFlag(parseArgs, known);

@@ -123,6 +123,13 @@ test('bad input: one line on stderr, exit 1, nothing sent to the daemon', async 
       [['service', 'lss'], `unknown command "lss" for "shoal service"; did you mean "ls"? See 'shoal service --help'`],
       [['servce', 'ls'], `unknown command "servce" for "shoal"; did you mean "service"? See 'shoal --help'`],
       [['service', 'ls', 'extra'], `unknown argument "extra" for "shoal service ls"; see 'shoal service ls --help'`],
+      // An unknown command is named as such whatever flags or `-` follow it (not "unknown flag: -c").
+      [['frobnicate', 'deploy', '-c', 'F'], /^Error: unknown command "frobnicate" for "shoal"; commands: [a-z, ]*\bservice\b[a-z, ]*; see 'shoal --help'\n$/],
+      [['frobnicate', 'create', 'x', '-'], /^Error: unknown command "frobnicate" for "shoal"; /],
+      [['-H', d.host, 'frobnicate', '--bogus'], /^Error: unknown command "frobnicate" for "shoal"; /],
+      [['servce', 'ls', '-q'], `unknown command "servce" for "shoal"; did you mean "service"? See 'shoal --help'`],
+      [['service', 'lss', '-q'], `unknown command "lss" for "shoal service"; did you mean "ls"? See 'shoal service --help'`],
+      [['node', 'frob', '--format', '{{.ID}}', 'x'], /^Error: unknown command "frob" for "shoal node"; commands: [a-z, ]*\bpromote\b[a-z, ]*; see 'shoal node --help'\n$/],
       [['service', 'create', '--name', 'x.y', 'img'], `invalid service name "x.y": use letters, digits, '-' and '_', starting and ending with a letter or digit, at most 63 characters (no dots)`],
       [['service', 'create', '-p', '-1:80', 'img'], 'invalid --publish value "-1:80": published port "-1" must be a number 1-65535'],
       [['service', 'create', '--stop-grace-period', '1000000000h', 'img'], 'invalid --stop-grace-period value "1000000000h": longer than the longest duration, 2562047h47m16.854775807s'],
@@ -219,6 +226,48 @@ test('service create exits 1 with the task error when every task is rejected', a
     t.is(r.code, 1);
     t.is(r.stdout, 'svc1\n');
     t.is(r.stderr, `overall progress: 0 out of 1 tasks\nError: service web was created, but its tasks fail: ${err}. See 'shoal service ps web'; remove it with 'shoal service rm web'\n`);
+  });
+});
+
+test('service create: a task stuck on a constraint shows why it is pending, as service ps does', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 1 });
+  const at = new Date().toISOString();
+  const why = 'no suitable node (scheduling constraints not satisfied on 1 node)';
+  let polls = 0;
+  await withDaemon({
+    'service.create': () => ({ id: 'svc1' }),
+    'service.inspect': () => svc,
+    // Pending for three polls (the user then relaxes the constraint), then running.
+    'service.ps': () => ({ tasks: [++polls <= 3 ? task({ id: 'a', slot: 1, state: 'pending', at, err: why }) : task({ id: 'a', slot: 1, state: 'running', at })], nodes: {} }),
+  }, async (d) => {
+    const r = await shoal(['service', 'create', '--name', 'web', '--constraint', 'node.labels.zone==x', 'shoal/busybox:latest'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stderr, `overall progress: 0 out of 1 tasks\nweb.1: pending: ${why}\noverall progress: 1 out of 1 tasks\nverify: Service svc1 converged\n`);
+  });
+});
+
+test('service update that changes no task: an old task\'s error is not repeated; a new one is shown', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web', replicas: 2 });
+  const at = new Date().toISOString();
+  const old = task({ id: 'old', slot: 1, state: 'failed', desired: 'shutdown', at, err: 'task: non-zero exit (1)' });
+  let polls = 0;
+  await withDaemon({
+    'service.inspect': () => svc,
+    'service.update': () => ({ id: 'svc1' }),
+    'service.ps': () => {
+      polls++;
+      const tasks = [old, task({ id: 'a', slot: 1, state: 'running', at })];
+      // Slot 2 (the new replica) fails once, then its replacement runs.
+      if (polls >= 2) tasks.push(task({ id: 'b', slot: 2, state: 'failed', desired: 'shutdown', at, err: 'task: non-zero exit (2)' }));
+      if (polls >= 3) tasks.push(task({ id: 'c', slot: 2, state: 'running', at }));
+      return { tasks, nodes: {} };
+    },
+  }, async (d) => {
+    const r = await shoal(['service', 'update', '--replicas', '2', 'web'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.notRegex(r.stderr, /non-zero exit \(1\)/);
+    t.regex(r.stderr, /^web\.2: task: non-zero exit \(2\)$/m);
+    t.regex(r.stderr, /verify: Service svc1 converged\n$/);
   });
 });
 
@@ -338,6 +387,30 @@ test('node ls marks the local node', async (t) => {
   });
 });
 
+test('the --format examples of every list command\'s --help use fields that exist', async (t) => {
+  const at = new Date().toISOString();
+  const svc = service({ id: 'svc1', name: 'web', replicas: 1 });
+  await withDaemon({
+    'node.ls': () => ({ nodes: [node({ id: 'a'.repeat(25), hostname: 'node-1', leader: true })], selfId: 'a'.repeat(25) }),
+    'node.ps': () => ({ tasks: [task({ id: 't1', slot: 1, state: 'running', at })], nodes: { n1: 'node-1' } }),
+    'service.ls': () => [{ service: svc, running: 1, desired: 1 }],
+    'service.ps': () => ({ tasks: [task({ id: 't1', slot: 1, state: 'running', at })], nodes: { n1: 'node-1' } }),
+    'network.ls': () => [],
+  }, async (d) => {
+    for (const cmd of [['node', 'ls'], ['node', 'ps'], ['service', 'ls'], ['service', 'ps', 'web']]) {
+      const help = (await shoal([...cmd.slice(0, 2), '--help'], d.host)).stdout.replace(/\s+/g, ' ');
+      const examples = [...help.matchAll(/"((?:table )?\{\{[^"]*)"/g)].map((m) => m[1]!.replace(/\\t/g, '\t'));
+      t.true(examples.length > 0, `${cmd.join(' ')} --help has examples`);
+      for (const format of examples) {
+        const r = await shoal([...cmd, '--format', format], d.host);
+        t.is(r.code, 0, `${cmd.join(' ')} --format ${format}: ${r.stderr}`);
+        t.notRegex(r.stdout, /<no value>/, `${cmd.join(' ')} --format ${format}`);
+        t.regex(r.stdout, /\S/, `${cmd.join(' ')} --format ${format}`);
+      }
+    }
+  });
+});
+
 test('node promote/demote of a node already in that role: Docker\'s message on stdout, exit 0, no update sent', async (t) => {
   await withDaemon({
     'node.inspect': (p) => node({ id: String(p['ref']), hostname: String(p['ref']), worker: p['ref'] !== 'm1' }),
@@ -351,6 +424,29 @@ test('node promote/demote of a node already in that role: Docker\'s message on s
     t.is(dm.code, 0, dm.stderr);
     t.is(dm.stdout, 'Node w1 is already a worker.\n');
     t.deepEqual(d.calls.filter((c) => c.method === 'node.update'), [{ method: 'node.update', params: { ref: 'w1', role: 'manager' } }]);
+  });
+});
+
+test('an ambiguous node name: every node command sends the name as given and prints the daemon\'s refusal', async (t) => {
+  // The daemon resolves names (controlapi resolveNode); two nodes named node2 are refused, never guessed.
+  const ambiguous = 'node node2 is ambiguous (2 matches found: aaa, bbb); use the node ID';
+  const refuse = (p: Record<string, unknown>) => {
+    if (p['ref'] === 'node2') throw new RpcFailure('InvalidArgument', ambiguous);
+    return { id: String(p['ref']) };
+  };
+  await withDaemon({
+    'node.ls': () => ({ nodes: [], selfId: 'aaa' }),
+    'node.inspect': refuse, 'node.rm': refuse, 'node.update': refuse, 'node.ps': refuse,
+  }, async (d) => {
+    for (const args of [['node', 'rm', 'node2'], ['node', 'rm', '-f', 'node2'], ['node', 'inspect', 'node2'], ['node', 'ps', 'node2'],
+      ['node', 'update', '--availability', 'drain', 'node2'], ['node', 'promote', 'node2'], ['node', 'demote', 'node2']]) {
+      const r = await shoal(args, d.host);
+      t.is(r.code, 1, args.join(' '));
+      t.is(r.stderr, `Error: ${ambiguous}\n`, args.join(' '));
+      t.is(r.stdout.replace(/^\[\]\n$/, ''), '', `${args.join(' ')}: nothing reported as done`);
+    }
+    t.true(d.calls.every((c) => c.method === 'node.ls' || c.params['ref'] === 'node2'), 'the name goes to the daemon unresolved');
+    t.false(d.calls.some((c) => c.method === 'node.update' && c.params['role'] !== undefined), 'no role change sent after the refusal');
   });
 });
 

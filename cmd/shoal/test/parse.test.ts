@@ -168,6 +168,20 @@ test('summarize counts current-spec running tasks and spots total failure', (t) 
   t.is(old.running, 0);
 });
 
+test('summarize: the pending reason of a waiting task; errors only of current-spec tasks', (t) => {
+  const svc = { ...service({ id: 's', name: 'web', replicas: 1 }), specVersion: 2 };
+  const at = '2026-01-01T00:00:00.000Z';
+  const why = 'no suitable node (scheduling constraints not satisfied on 1 node)';
+  const s = summarize(svc, [
+    task({ id: 'a', slot: 1, state: 'pending', at, err: why, specVersion: 2 }),
+    task({ id: 'b', slot: 1, state: 'failed', desired: 'shutdown', at, err: 'task: non-zero exit (1)', specVersion: 1 }),
+    task({ id: 'c', slot: 1, state: 'pending', desired: 'shutdown', at, err: why, specVersion: 2 }),
+  ]);
+  t.deepEqual([...s.pending], [['a', `web.1: pending: ${why}`]], 'only a task still wanted');
+  t.deepEqual([...s.errors], [], 'the error of a task of the previous spec is not shown');
+  t.like(s, { running: 0, desired: 1, converged: false, allFailed: false });
+});
+
 test('createSpec: --health-* flags build the health check; --no-healthcheck disables it', (t) => {
   const spec = createSpec(args({
     image: 'img', name: 'hc', 'health-cmd': 'test -f /tmp/ok', 'health-interval': '1s', 'health-timeout': '500ms',

@@ -180,7 +180,7 @@ export class NetworkAllocator {
   }
 }
 
-/** VXLAN endpoint MAC of a node subnet: `02:00:` + the subnet's 4 bytes (overlay-recipe §0). */
+/** VXLAN endpoint MAC of a node subnet: `02:00:` + the subnet's 4 bytes (so every peer computes it; docs/NETWORKING.md). */
 export function vtepMac(subnet: string): string {
   const { base } = parseCidr(subnet);
   return ['02', '00', ...[base >>> 24, (base >>> 16) & 255, (base >>> 8) & 255, base & 255].map((b) => b.toString(16).padStart(2, '0'))].join(':');

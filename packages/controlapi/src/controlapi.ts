@@ -107,7 +107,8 @@ export class ControlApi {
    * `rollback` puts the previous spec back and sets `updateStatus` to `rollback_started` (the
    * orchestrator rolls the tasks back with the rollback config and ends in `rollback_completed`);
    * any other update clears `updateStatus`, so a new rolling update (or a paused one) starts over,
-   * as in SwarmKit.
+   * as in SwarmKit. `specVersion` goes up (and the orchestrator rolls the tasks) when the task spec
+   * or the endpoint (published ports, endpoint mode) changed; replicas and labels alone do not.
    */
   async updateService(ref: string, change: { spec?: Partial<ServiceSpecInput>; version?: number; force?: boolean; rollback?: boolean }, ctx: WriteCtx = {}): Promise<{ id: string }> {
     return this.store.update((tx) => {
@@ -126,7 +127,12 @@ export class ControlApi {
       if (change.force) spec = { ...spec, task: { ...spec.task, forceUpdate: spec.task.forceUpdate + 1 } };
       spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
       checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
-      const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task);
+      // A new task spec or a new endpoint (published ports, endpoint mode) replaces the tasks
+      // through a rolling update: the endpoint decides a task's network attachments (an ingress
+      // port adds the ingress network), so SwarmKit counts it as a task change too
+      // (orchestrator.IsTaskDirty compares Spec.Endpoint with the task's endpoint).
+      const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task)
+        || JSON.stringify(spec.endpoint ?? null) !== JSON.stringify(cur.spec.endpoint ?? null);
       const { updateStatus: _old, ...rest } = cur;
       tx.update('services', {
         ...rest,

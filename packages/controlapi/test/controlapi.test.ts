@@ -138,3 +138,23 @@ test('membership: a hostname two nodes have is ambiguous; demotions check quorum
   await rejects(t, c.removeNode(fresh, true), 'FailedPrecondition', /is a cluster manager and is a member of the raft cluster/);
   t.is(c.getNode('node3').id, fresh);
 });
+
+test('a change of the published ports or the endpoint mode is a task change (specVersion + 1, tasks roll); replicas and labels are not', async (t) => {
+  const c = new ControlApi(newTestStore());
+  const { id } = await c.createService({ name: 'web', image: img, replicas: 2 });
+  const version = () => c.getService(id).specVersion;
+  t.is(version(), 1);
+  await c.updateService(id, { spec: { replicas: 3, labels: { a: 'b' } } });
+  t.is(version(), 1, 'replicas and service labels leave the tasks alone');
+  const port = { targetPort: 80, publishedPort: 8080, protocol: 'tcp' as const, publishMode: 'ingress' as const };
+  await c.updateService(id, { spec: { ports: [port] } });
+  t.is(version(), 2, '--publish-add');
+  await c.updateService(id, { spec: { ports: [port] } });
+  t.is(version(), 2, 'the same ports again change nothing');
+  await c.updateService(id, { spec: { ports: [port, { ...port, targetPort: 81, publishedPort: 8081 }] } });
+  t.is(version(), 3, 'another port');
+  await c.updateService(id, { spec: { ports: [] } });
+  t.is(version(), 4, '--publish-rm');
+  await c.updateService(id, { spec: { endpointMode: 'dnsrr' } });
+  t.is(version(), 5, 'the endpoint mode');
+});

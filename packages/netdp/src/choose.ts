@@ -1,6 +1,6 @@
 /**
  * Pick the load-balancer dataplane at agent start (`--lb-dataplane auto|nftables|ipvs|userspace`).
- * Order for `auto` follows reference/lb.md §4: nftables when `/usr/sbin/nft` works (the tested
+ * Order for `auto` (docs/NETWORKING.md, "Load-balancer backends"): nftables when `/usr/sbin/nft` works (the tested
  * default; kube-proxy measured it on par with IPVS), else IPVS when `/proc/net/ip_vs` exists, else
  * the userspace proxy. An explicit choice that the host cannot run is an error, not a fallback.
  * The agent reports `kind` in `NodeDescription.dataplane`.

@@ -1,5 +1,5 @@
 /**
- * Conntrack clean-up for backends that left a service (reference/lb.md §4 "Conntrack"): NAT is
+ * Conntrack clean-up for backends that left a service (docs/NETWORKING.md, "Load-balancer backends"): NAT is
  * decided on a flow's first packet, so removing a backend from the map keeps established flows
  * (the drain); on a hard removal their entries must go, UDP especially (kube-proxy does the same).
  */

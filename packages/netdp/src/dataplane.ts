@@ -1,5 +1,6 @@
 /**
- * The one interface every load-balancer backend implements (reference/lb.md §4), and the probe
+ * The one interface every load-balancer backend implements (docs/NETWORKING.md, "Load-balancer
+ * backends"), and the probe
  * that picks one at agent start.
  */
 import { access, constants } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
  * Service DNS: the per-node resolver tasks reach at their bridge gateway (`--dns 10.97.i.1`,
- * overlay-recipe §4). Swarm semantics (libnetwork `service_common.go`, read for behaviour only):
+ * docs/NETWORKING.md "Service discovery"). Swarm semantics (libnetwork `service_common.go`, read for behaviour only):
  * - `NAME` → the service VIP (vip mode) or the healthy task IPs (dnsrr);
  * - `tasks.NAME` → the healthy task IPs;
  * - only networks the asking task is attached to are searched (the asker is found by source IP);

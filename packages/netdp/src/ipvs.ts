@@ -2,7 +2,8 @@
  * IPVS dataplane (where the kernel has it): pure renderers of `ipvsadm -R` input and the nft
  * mark rules, and a thin applier gated on `/proc/net/ip_vs`.
  *
- * Behaviour copied from libnetwork (reference/lb.md §1, §4; read for behaviour only): one IPVS
+ * Behaviour copied from libnetwork (`service_linux.go`, read for behaviour only; docs/NETWORKING.md,
+ * "Load-balancer backends"): one IPVS
  * virtual service per (service, protocol, target port) keyed on a **firewall mark** (`-A -f <mark>
  * -s rr`), one masquerading destination per task (`-a -f <mark> -r ip:port -m`), drain = weight 0,
  * marks counted from 256. The mark is set by nft (`meta mark set … map @svc_marks`) instead of

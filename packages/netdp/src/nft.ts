@@ -1,7 +1,7 @@
 /**
  * nftables dataplane: pure renderers of one `nft -f` transaction, plus a thin applier.
  *
- * Layout (reference/overlay-recipe.md §3, kube-proxy's `pkg/proxy/nftables/README.md` for the vmap
+ * Layout (docs/NETWORKING.md "Load-balancer backends", kube-proxy's `pkg/proxy/nftables/README.md` for the vmap
  * idea; own table only, never another's):
  *
  *   table ip shoal

@@ -1,5 +1,6 @@
 /**
- * Overlay plumbing: a flannel-style routed VXLAN between hosts, per overlay-recipe.md §1–§2, §6.
+ * Overlay plumbing: a flannel-style routed VXLAN between hosts (docs/NETWORKING.md: "Model", and
+ * "Pitfalls the plumbing fixes" for why each rule is there).
  * Docker's stock `bridge` driver owns the per-host bridge (`ovl0`), IPAM and veths; this module
  * owns one VXLAN device, three static entries per remote host (fdb, neigh, route), two
  * `DOCKER-USER` rules, the VIP route and a few sysctls. No multicast, no MAC learning.
@@ -84,8 +85,9 @@ export function resolveOverlayConfig(c: OverlayConfig): Resolved {
 }
 
 /**
- * Engine API body for `POST /networks/create` (overlay-recipe §1, §6 "API mapping"): the bridge
- * driver on this host's subnet, bridge named `ovl0`, MTU, and Docker's masquerade off (pitfall 5).
+ * Engine API body for `POST /networks/create` (docs/NETWORKING.md, "Pitfalls the plumbing fixes"):
+ * the bridge driver on this host's subnet, bridge named `ovl0`, MTU, and Docker's masquerade off
+ * (pitfall 5).
  */
 export function dockerNetworkCreateBody(c: OverlayConfig): {
   Name: string; Driver: 'bridge'; CheckDuplicate: true; IPAM: { Driver: 'default'; Config: { Subnet: string; Gateway: string }[] }; Options: Record<string, string>;
@@ -146,7 +148,7 @@ export function overlaySysctls(c: OverlayConfig): Record<string, string> {
   };
 }
 
-/** iptables argv (without the -C/-I/-D verb) of the two DOCKER-USER rules (pitfalls 1 and 2). */
+/** iptables argv (without the -C/-I/-D verb) of the two DOCKER-USER rules (NETWORKING.md pitfalls 1 and 2). */
 export function dockerUserRules(c: OverlayConfig): { overlayAccept: string[]; dnatAccept: string[] } {
   const r = resolveOverlayConfig(c);
   return {
@@ -344,14 +346,14 @@ export class OverlayExecutor {
     for (const c of cmds) await this.out(c);
   }
 
-  /** Ensure the per-host part (§1 minus the docker network). @returns the commands it ran. */
+  /** Ensure the per-host part (all but the docker network). @returns the commands it ran. */
   async ensureHost(): Promise<Command[]> {
     const plan = planHost(this.cfg, await this.readHostState());
     await this.runAll(plan);
     return plan;
   }
 
-  /** Ensure the per-peer entries (§2). @returns the commands it ran. */
+  /** Ensure the per-peer entries (fdb, neighbour, route). @returns the commands it ran. */
   async ensurePeers(peers: OverlayPeer[]): Promise<Command[]> {
     const plan = planPeers(this.cfg, peers, await this.readPeerState());
     await this.runAll(plan);

@@ -2,7 +2,7 @@
  * The desired load-balancer state every {@link Dataplane} is synced to: one {@link ServiceTable},
  * recomputed in full by the agent from its assignments (level-triggered, as kube-proxy's
  * `ServiceChangeTracker` feeds its proxiers). Backends come from the dispatcher's view of tasks,
- * never from Docker directly (reference/lb.md §4 "Health and drain").
+ * never from Docker directly (docs/NETWORKING.md, "Load-balancer backends").
  */
 import { invalidArgument } from '@shoal/api';
 
@@ -67,7 +67,7 @@ export interface ServiceTable {
   services: LbService[];
   /**
    * Overlay CIDR (e.g. `10.97.0.0/16`): routing-mesh flows whose source is outside it are
-   * masqueraded so the reply goes back through the ingress host (overlay-recipe §5 pitfall 3).
+   * masqueraded so the reply goes back through the ingress host (docs/NETWORKING.md pitfall 3).
    * Absent → mesh flows are masqueraded from any source.
    */
   clusterCidr?: string;

@@ -1,6 +1,6 @@
 /**
  * Userspace TCP proxy dataplane: the last resort where neither nftables nor IPVS works, and the
- * unprivileged test double of the others (reference/lb.md §4 "Userspace proxy"; kube-proxy's old
+ * unprivileged test double of the others (docs/NETWORKING.md, "Load-balancer backends"; kube-proxy's old
  * userspace mode retried the next endpoint too). One `net.Server` per VIP:targetPort and per
  * published port; round-robin over active backends; one retry on the next backend when the
  * connect fails (before any byte moved); half-open connections and backpressure through

@@ -137,15 +137,15 @@ test('overlay + nft VIP between two netns hosts: east-west (TCP and UDP), host �
   t.is(await udpDial(ns.ta!, '10.96.0.12', 53), 'tb-udp 10.97.1.2');
   t.is(await udpDial(ns.u!, '10.98.0.11', 5353), 'tb-udp 10.97.1.0');
   t.is(await udpDial(ns.b!, '10.98.0.12', 5353), 'tb-udp 10.97.2.1');
-  // Host process → VIP (output hook + VIP route, recipe pitfall 6): source is the bridge gateway.
+  // Host process → VIP (output hook + VIP route, NETWORKING.md pitfall 6): source is the bridge gateway.
   t.is(await dial(ns.a!, '10.96.0.10', 80), 'tb 10.97.1.1');
-  // Routing mesh from the underlay (recipe pitfall 3): masqueraded to host a's VTEP address.
+  // Routing mesh from the underlay (NETWORKING.md pitfall 3): masqueraded to host a's VTEP address.
   t.is(await dial(ns.u!, '10.98.0.11', 8080), 'tb 10.97.1.0');
   // Routing mesh from host b itself (local backend host) and from host a's loopback (route_localnet).
   t.is(await dial(ns.b!, '10.98.0.12', 8080), 'tb 10.97.2.1');
   t.is(await dial(ns.a!, '127.0.0.1', 8080), 'tb 10.97.1.0');
   // Hairpin: tc reaches ta (same bridge) through the VIP; masqueraded to the gateway so the reply
-  // comes back through the NAT, with br_netfilter on and off (recipe pitfall 4).
+  // comes back through the NAT, with br_netfilter on and off (NETWORKING.md pitfall 4).
   t.is(await dial(ns.tc!, '10.96.0.11', 81), 'ta 10.97.1.1');
   await runOk(['sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0'], { netns: ns.a! });
   t.is(await dial(ns.tc!, '10.96.0.11', 81), 'ta 10.97.1.1');

@@ -19,7 +19,7 @@ test('addresses derive from the host subnet: gateway .1, VTEP .0, MAC 02:00 + su
   t.throws(() => resolveOverlayConfig({ ...cfg, vni: 0 }), { message: /invalid VNI 0/ });
 });
 
-test('docker network body and match (recipe §1 options)', (t) => {
+test('docker network body and match (bridge options, masquerade off)', (t) => {
   const body = dockerNetworkCreateBody(cfg);
   t.deepEqual(body, {
     Name: 'ovnet', Driver: 'bridge', CheckDuplicate: true,
@@ -31,7 +31,7 @@ test('docker network body and match (recipe §1 options)', (t) => {
   t.false(dockerNetworkMatches({ Driver: 'bridge', IPAM: { Config: [{ Subnet: '10.97.2.0/24', Gateway: '10.97.2.1' }] }, Options: body.Options }, cfg));
 });
 
-test('planHost: from nothing, the recipe §1 commands; once done, nothing', (t) => {
+test('planHost: from nothing, the per-host commands; once done, nothing', (t) => {
   t.deepEqual(planHost(cfg, empty), [
     ['ip', 'link', 'add', 'vxlan0', 'type', 'vxlan', 'id', '4097', 'dstport', '4789', 'local', '10.98.0.11', 'dev', 'eth0', 'nolearning'],
     ['ip', 'link', 'set', 'vxlan0', 'address', '02:00:0a:61:01:00', 'mtu', '1450'],
@@ -59,7 +59,7 @@ test('planHost: a VXLAN device with the wrong VNI is recreated; a stray address 
 const none: PeerState = { fdb: [], neigh: [], routes: [] };
 const peers = [{ underlayIp: '10.98.0.12', subnet: '10.97.2.0/24' }, { underlayIp: '10.98.0.13', subnet: '10.97.3.0/24' }, { underlayIp: '10.98.0.11', subnet: '10.97.1.0/24' }];
 
-test('planPeers: three entries per remote host (recipe §2), self skipped', (t) => {
+test('planPeers: three entries per remote host (fdb, neighbour, route), self skipped', (t) => {
   t.deepEqual(planPeers(cfg, peers, none).map((c) => c.join(' ')), [
     'bridge fdb append 02:00:0a:61:02:00 dev vxlan0 dst 10.98.0.12',
     'ip neigh replace 10.97.2.0 lladdr 02:00:0a:61:02:00 dev vxlan0 nud permanent',

@@ -42,9 +42,10 @@ export function fakePlatform(onExecutor: (e: FakeExecutor) => void): PlatformFac
 
 /**
  * Starts node `name`. `o.options` adds node options, e.g. `{ metricsAddr: '127.0.0.1:0', uiAddr:
- * '127.0.0.1:0' }` (then `node.metricsUrl` / `node.uiUrl` say where; a restart picks new ports).
+ * '127.0.0.1:0' }` (then `node.metricsUrl` / `node.uiUrl` say where; a restart picks new ports);
+ * `o.tickMs` is the Raft tick (default 50 ms; elections take 5–10 ticks).
  */
-export async function startNode(name: string, o: { dir?: string; options?: Partial<NodeOptions> } = {}): Promise<TestNode> {
+export async function startNode(name: string, o: { dir?: string; tickMs?: number; options?: Partial<NodeOptions> } = {}): Promise<TestNode> {
   const dir = o.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), `shoal-node-${name}-`));
   const socket = path.join(dir, 'shoal.sock');
   const client = new ShoalClient(`unix://${socket}`);
@@ -61,7 +62,7 @@ export async function startNode(name: string, o: { dir?: string; options?: Parti
   const make = () => new SwarmNode({
     dataDir: path.join(dir, 'data'), socket, hostname: name, listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1',
     logger: process.env['SHOAL_TEST_LOG'] ? loud(name) : quiet,
-    platform: fakePlatform((e) => (t.executor = e)), roleCheckMs: 200, tickMs: 50,
+    platform: fakePlatform((e) => (t.executor = e)), roleCheckMs: 200, tickMs: o.tickMs ?? 50,
     onFatal: (e) => { throw e; },
     ...o.options,
   });
@@ -70,7 +71,7 @@ export async function startNode(name: string, o: { dir?: string; options?: Parti
 }
 
 /** A swarm: `managers` managers (the first inits) and `workers` workers, all joined. */
-export async function startSwarm(managers: number, workers = 0, o: { options?: Partial<NodeOptions> } = {}): Promise<{ nodes: TestNode[]; leaderAddr: string; tokens: { manager: string; worker: string } }> {
+export async function startSwarm(managers: number, workers = 0, o: { tickMs?: number; options?: Partial<NodeOptions> } = {}): Promise<{ nodes: TestNode[]; leaderAddr: string; tokens: { manager: string; worker: string } }> {
   const nodes: TestNode[] = [];
   const first = await startNode('node1', o);
   nodes.push(first);

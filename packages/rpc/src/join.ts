@@ -1,6 +1,6 @@
 /**
  * Joining a cluster over the Cluster service (SwarmKit `ca/config.go` DownloadRootCA and
- * `ca/certificates.go` GetRemoteCA / GetRemoteSignedCertificate; reference/swarmkit.md §2.5):
+ * `ca/certificates.go` GetRemoteCA / GetRemoteSignedCertificate; the token format in packages/ca/README.md):
  *
  * 1. parse the join token (malformed → InvalidArgument, nothing sent);
  * 2. `ca.getRootCACertificate` over TLS that trusts any server (`bootstrapCredentials`);

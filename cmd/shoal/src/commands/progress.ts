@@ -10,8 +10,13 @@ export interface Convergence {
   converged: boolean;
   /** True when every slot has failed (FAILED/REJECTED with an error) and nothing runs. */
   allFailed: boolean;
-  /** Errors of current-spec tasks, by task ID. */
+  /** Errors of current-spec tasks that failed or were rejected, by task ID: `web.1: <err>`. */
   errors: Map<string, string>;
+  /**
+   * Why current-spec tasks wait in PENDING (the scheduler's `no suitable node (…)`), by task ID:
+   * `web.1: pending: <reason>` — what `service ps` shows in its ERROR column.
+   */
+  pending: Map<string, string>;
 }
 
 /**
@@ -25,8 +30,10 @@ export function summarize(service: Service, tasks: readonly Task[]): Convergence
   const running = live.filter((t) => t.status.state === 'running').length;
   const desired = 'replicated' in service.spec.mode ? service.spec.mode.replicated.replicas : live.length;
   const errors = new Map<string, string>();
+  const pending = new Map<string, string>();
   for (const t of current) {
     if (t.status.err && (t.status.state === 'failed' || t.status.state === 'rejected')) errors.set(t.id, `${taskName(t)}: ${t.status.err}`);
+    if (t.status.err && t.status.state === 'pending' && t.desiredState === 'running') pending.set(t.id, `${taskName(t)}: pending: ${t.status.err}`);
   }
   // Every slot (or node, for global services) has at least one failed task and none runs.
   const slots = new Map<string, boolean>();
@@ -39,7 +46,7 @@ export function summarize(service: Service, tasks: readonly Task[]): Convergence
   const failedSlots = [...slots.values()].filter(Boolean).length;
   const allFailed = desired > 0 && running === 0 && slotCount > 0 && failedSlots >= slotCount;
   const converged = running === desired;
-  return { running, desired, converged, allFailed, errors };
+  return { running, desired, converged, allFailed, errors, pending };
 }
 
 /** How long a global service must show no tasks before `0 out of 0` counts as converged. */
@@ -57,6 +64,13 @@ export interface WaitOptions {
    * so the message says so and how to look at (or undo) it. Default `updated`.
    */
   action?: 'created' | 'updated' | 'scaled' | 'rolled back';
+  /**
+   * The service's `specVersion` before the command, or `unchanged` for a command that cannot change
+   * it (`service scale`). When the service is still at that version, the tasks that had already
+   * failed at the first poll belong to an earlier command: their errors are not shown again (an
+   * update that changes no task, e.g. `--replicas`, must not repeat an old task's error).
+   */
+  specVersionBefore?: number | 'unchanged';
 }
 
 /**
@@ -76,8 +90,9 @@ export function tasksFailMessage(name: string, action: NonNullable<WaitOptions['
 
 /**
  * Polls the service until it converges, printing `overall progress: R out of D tasks` when the
- * count changes, each task error once, and `verify: Service <id> converged` at the end, on
- * stderr (stdout stays the command's result, e.g. the service ID, for scripts).
+ * count changes, each error of a current-spec task once, why a task waits in PENDING (each reason
+ * once, as `service ps` shows it), and `verify: Service <id> converged` at the end, on stderr
+ * (stdout stays the command's result, e.g. the service ID, for scripts).
  * @throws Error when every task failed (e.g. the image does not exist): one line saying the change
  *   was made, the last error, and what to run next ({@link tasksFailMessage}).
  */
@@ -86,7 +101,9 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
   const pollMs = opts.pollMs ?? 200;
   const started = Date.now();
   const deadline = started + timeoutMs;
+  // Task IDs (errors) or `ID reason` (pending reasons, which may change) already shown or not to show.
   const seenErrors = new Set<string>();
+  let firstPoll = true;
   let lastLine = '';
   let rollbackShown = '';
   // On a terminal the progress line is redrawn in place; other output starts on a fresh line.
@@ -118,6 +135,11 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
       const service = await call('service.inspect', { ref: id });
       const { tasks } = await call('service.ps', { ref: id });
       const s = summarize(service, tasks);
+      if (firstPoll) {
+        firstPoll = false;
+        const before = opts.specVersionBefore;
+        if (before !== undefined && (before === 'unchanged' || before === service.specVersion)) for (const tid of s.errors.keys()) seenErrors.add(tid);
+      }
       const rollingBack = service.updateStatus?.state.startsWith('rollback') ?? false;
       if (rollingBack && service.updateStatus && rollbackShown !== service.updateStatus.message) {
         rollbackShown = service.updateStatus.message;
@@ -139,6 +161,12 @@ export async function waitForService(call: Call, id: string, opts: WaitOptions =
           endLine();
           write(`${e}\n`);
         }
+      }
+      for (const [tid, why] of s.pending) {
+        const key = `${tid} ${why}`;
+        if (seenErrors.has(key)) continue;
+        seenErrors.add(key);
+        say(`${why}\n`);
       }
       if (service.updateStatus?.state === 'paused' || service.updateStatus?.state === 'rollback_paused') {
         endLine();

@@ -236,7 +236,7 @@ export async function scale(a: Args): Promise<void> {
     failed = e;
   }
   if (!bool(a, 'detach')) {
-    for (const id of scaled) await waitForService(call, id, { action: 'scaled' });
+    for (const id of scaled) await waitForService(call, id, { action: 'scaled', specVersionBefore: 'unchanged' });
   }
   if (failed) throw failed;
 }
@@ -358,7 +358,7 @@ export async function update(a: Args): Promise<void> {
     ...(rollback ? { rollback: true } : {}),
   });
   out(`${ref}\n`);
-  if (!bool(a, 'detach')) await waitForService(call, cur.id, { quiet: bool(a, 'quiet'), action: rollback ? 'rolled back' : 'updated' });
+  if (!bool(a, 'detach')) await waitForService(call, cur.id, { quiet: bool(a, 'quiet'), action: rollback ? 'rolled back' : 'updated', specVersionBefore: cur.specVersion });
 }
 
 /** `service rollback SERVICE`: reverts to the previous spec. */
