@@ -50,6 +50,10 @@ export interface ManagerOptions {
   random?: () => number;
   /** Raft storage, already opened, instead of LevelDB under `<dataDir>/raft` (the harness keeps it in memory). */
   storage?: RaftStorage;
+  /** Take a Raft snapshot after this many applied entries (default 10,000; tests lower it to exercise snapshots). */
+  snapshotEvery?: number;
+  /** Log entries kept behind a snapshot for slow followers (default 500). */
+  keepEntries?: number;
   /**
    * Where Raft, store and leader-component metrics go (docs/OPERATING.md lists them). Default
    * {@link nopMetrics}.
@@ -135,6 +139,8 @@ export class Manager extends EventEmitter {
       clock: m.clock,
       ...(opts.random ? { random: opts.random } : {}),
       ...(opts.storage ? { storage: opts.storage } : {}),
+      ...(opts.snapshotEvery !== undefined ? { snapshotEvery: opts.snapshotEvery } : {}),
+      ...(opts.keepEntries !== undefined ? { keepEntries: opts.keepEntries } : {}),
       applier: m.store,
       ...(opts.transport ? { transport: opts.transport } : {}),
       ...(opts.join ? { join: opts.join } : {}),

@@ -23,6 +23,11 @@ export interface ChaosOptions {
   maxHosts?: number;
   /** How long a write may take once a majority is up and connected, fake ms (default 20 s). */
   writeWithinMs?: number;
+  /**
+   * Raft snapshots every this many entries, keeping 20 behind (default 40: members that were away
+   * or join catch up from snapshots, whose headers carry the membership and the removed IDs).
+   */
+  snapshotEvery?: number;
 }
 
 export interface ChaosResult {
@@ -38,7 +43,7 @@ export interface ChaosResult {
 type Op = { name: string; weight: number; run: () => Promise<string> };
 
 export async function runMembershipChaos(o: ChaosOptions): Promise<ChaosResult> {
-  const c = new FakeCluster({ seed: o.seed });
+  const c = new FakeCluster({ seed: o.seed, snapshotEvery: o.snapshotEvery ?? 40, keepEntries: 20 });
   const chk = new MembershipChecker(c);
   const rnd = seededRandom(o.seed, 'chaos');
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length ? xs[Math.floor(rnd() * xs.length)] : undefined);

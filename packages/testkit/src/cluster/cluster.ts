@@ -46,6 +46,12 @@ export interface FakeClusterOptions {
   logger?: Logger;
   /** Images every node's engine has (default {@link HARNESS_IMAGES}); others are not pullable. */
   images?: string[];
+  /**
+   * Raft snapshots every this many applied entries, keeping `keepEntries` behind (defaults:
+   * shoald's 10,000 and 500). Low values make members catch up from snapshots.
+   */
+  snapshotEvery?: number;
+  keepEntries?: number;
 }
 
 /**
@@ -97,6 +103,8 @@ export class FakeCluster {
   readonly tickMs: number;
   readonly roleCheckMs: number;
   readonly logger: Logger;
+  /** Raft snapshot settings for every manager (see {@link FakeClusterOptions}). */
+  readonly raftOptions: { snapshotEvery?: number; keepEntries?: number };
   readonly hooks: ClusterHooks = {};
   /** By name, in the order they were added. */
   readonly hosts = new Map<string, FakeHost>();
@@ -110,6 +118,10 @@ export class FakeCluster {
     this.seed = opts.seed ?? 1;
     this.tickMs = opts.tickMs ?? 100;
     this.roleCheckMs = opts.roleCheckMs ?? 2000;
+    this.raftOptions = {
+      ...(opts.snapshotEvery !== undefined ? { snapshotEvery: opts.snapshotEvery } : {}),
+      ...(opts.keepEntries !== undefined ? { keepEntries: opts.keepEntries } : {}),
+    };
     this.logger = opts.logger ?? (process.env['SHOAL_TEST_LOG'] ? stderrLogger(this.clock) : nopLogger);
     this.images = opts.images ?? HARNESS_IMAGES;
     this.net = new FakeNetwork(this.clock, seededRandom(this.seed, 'network'));

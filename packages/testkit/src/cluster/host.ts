@@ -129,7 +129,7 @@ export class FakeHost {
       const manager = await this.live(Manager.open({
         nodeId: st.nodeId, raftId: st.raftId, dataDir: `/nonexistent/shoal-harness/${this.name}`, advertiseAddr: this.addr,
         logger: this.log, transport, storage: await FakeRaftStorage.open(this.disk), clock: this.cluster.clock,
-        random: seededRandom(this.cluster.seed, st.raftId), tickMs: this.cluster.tickMs,
+        random: seededRandom(this.cluster.seed, st.raftId), tickMs: this.cluster.tickMs, ...this.cluster.raftOptions,
         ...(o.joinRaft ? { join: { peers: [] } } : {}),
         ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
       }), (m) => void m.close().finally(() => transport.close()));
