@@ -442,23 +442,31 @@ export class SwarmNode {
 
   // ---- dispatcher and leader clients -------------------------------------------------------
 
-  /** Keeps the manager list of workers (and of ClusterClient fail-over) current from session info. */
+  /** Keeps the manager list of workers (and of ClusterClient fail-over) current from session info and the assignment stream. */
   private watchManagers(d: DispatcherClient): DispatcherClient {
+    const learn = (managers: { addr: string }[]): void => {
+      const addrs = managers.map((m) => m.addr).filter(Boolean);
+      if (this.state && addrs.length && addrs.join() !== this.state.managers.join()) {
+        this.state.managers = addrs;
+        this.client?.setManagers(addrs);
+        this.save();
+      }
+    };
     return {
       ...d,
       openSession: async (req) => {
         const info = await d.openSession(req);
-        const addrs = info.managers.map((m) => m.addr).filter(Boolean);
-        if (this.state && addrs.length && addrs.join() !== this.state.managers.join()) {
-          this.state.managers = addrs;
-          this.client?.setManagers(addrs);
-          this.save();
-        }
+        learn(info.managers);
         return info;
       },
       heartbeat: (s) => d.heartbeat(s),
       updateTaskStatus: (s, u) => d.updateTaskStatus(s, u),
-      watchAssignments: (s, on, end) => d.watchAssignments(s, on, end),
+      // The list changes during a long session too (promotions, demotions): the dispatcher sends it
+      // with the assignments, so the node can still find a manager when the leader goes.
+      watchAssignments: (s, on, end) => d.watchAssignments(s, (a) => {
+        if (a.managers) learn(a.managers);
+        on(a);
+      }, end),
     };
   }
 

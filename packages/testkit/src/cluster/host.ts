@@ -326,16 +326,23 @@ export class FakeHost {
 
   // ---- dispatcher and Raft join (node.ts `leaderDispatcher`, `watchManagers`, `joinRaft`) -------
 
-  /** Keeps the manager list (fail-over targets) current from session info. */
+  /** Keeps the manager list (fail-over targets) current from session info and the assignment stream. */
   private watchManagers(d: DispatcherClient): DispatcherClient {
+    const learn = (managers: { addr: string }[]): void => {
+      const addrs = managers.map((m) => m.addr).filter(Boolean);
+      if (this.state && addrs.length && addrs.join() !== this.state.managers.join()) this.state.managers = addrs;
+    };
     return {
       ...d,
       openSession: async (req) => {
         const info = await d.openSession(req);
-        const addrs = info.managers.map((m) => m.addr).filter(Boolean);
-        if (this.state && addrs.length && addrs.join() !== this.state.managers.join()) this.state.managers = addrs;
+        learn(info.managers);
         return info;
       },
+      watchAssignments: (s, on, end) => d.watchAssignments(s, (a) => {
+        if (a.managers) learn(a.managers);
+        on(a);
+      }, end),
     };
   }
 
