@@ -35,6 +35,8 @@ interface Epoch {
 }
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
+const sigOf = (ent: { term: number; type: unknown; data: Uint8Array }): string =>
+  `${ent.term}:${String(ent.type)}:${createHash('sha1').update(ent.data).digest('hex').slice(0, 12)}`;
 const confText = (c: { voters: Iterable<string>; learners: Iterable<string> }): string =>
   `voters [${sorted(c.voters).join(' ')}] learners [${sorted(c.learners).join(' ')}]`;
 
@@ -119,13 +121,20 @@ export class MembershipChecker {
         if (other && other !== id) this.violation(`epoch ${e.id} term ${st.term}: two leaders, ${other} and ${id}`);
         else e.leaders.set(st.term, id);
       }
-      // 2a. Committed entries agree.
+      // 2a. Committed entries agree — and stay: the last one checked is still there (by the Log
+      // Matching property, so is everything before it).
       const disk = h.disk;
       const commit = disk.hardState.commit;
-      for (let i = (this.checked.get(id) ?? 0) + 1; i <= commit; i++) {
+      const last = this.checked.get(id) ?? 0;
+      const lastEnt = last > 0 ? disk.entry(last) : undefined;
+      const lastSig = e.committed.get(last);
+      if (lastEnt && lastSig && lastSig.sig !== sigOf(lastEnt)) {
+        this.violation(`${id} on ${h.name}: committed entry ${last} was overwritten (${lastSig.sig} → ${sigOf(lastEnt)})`);
+      }
+      for (let i = last + 1; i <= commit; i++) {
         const ent = disk.entry(i);
         if (!ent) continue; // compacted into the snapshot
-        const sig = `${ent.term}:${ent.type}:${createHash('sha1').update(ent.data).digest('hex').slice(0, 12)}`;
+        const sig = sigOf(ent);
         const prev = e.committed.get(i);
         if (prev && prev.sig !== sig) this.violation(`epoch ${e.id} index ${i}: committed as ${prev.sig} on ${prev.by} but as ${sig} on ${id}`);
         else if (!prev) e.committed.set(i, { sig, by: id });

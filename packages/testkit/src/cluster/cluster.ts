@@ -333,7 +333,17 @@ export class FakeCluster {
       ...(role === 'manager' ? { raftId: h.freshRaftId() } : {}),
     };
     h.certRole = role;
-    await this.run(h.exclusive(() => h.activate({ joinRaft: role === 'manager' })), 120_000, `joining ${name}`);
+    // As `SwarmNode.join`: a node that cannot start its services leaves nothing half-joined.
+    await this.run(h.exclusive(async () => {
+      try {
+        await h.activate({ joinRaft: role === 'manager' });
+      } catch (e) {
+        await h.deactivate();
+        h.state = undefined;
+        h.disk.wipe();
+        throw e;
+      }
+    }), 120_000, `joining ${name}`);
     return h;
   }
 
