@@ -6,9 +6,10 @@
  *     ----
  *     expected output
  *
- * separated by blank lines; `#` lines are comments. The runner executes each command against
- * a small in-memory cluster and compares the output. `RAFT_REWRITE=1` rewrites the expected
- * outputs — commit the result only if you understand the diff.
+ * separated by blank lines; `#` lines are comments. The file format is the one shared by every
+ * data-driven test (`@shoal/testkit/datadriven`); the runner executes each command against a small
+ * in-memory cluster and compares the output. `SHOAL_REWRITE=1` rewrites the expected outputs —
+ * commit the result only if you understand the diff.
  *
  * Commands:
  *   add-nodes <n> [prevote=false] [checkquorum=false] [election=<ticks>] [lease=true]
@@ -36,49 +37,6 @@ import {
 
 const dec = new TextDecoder();
 const enc = new TextEncoder();
-
-interface Stanza {
-  /** Comment lines and blank lines before the command, kept verbatim when rewriting. */
-  preamble: string[];
-  command: string;
-  expected: string;
-}
-
-export function parseScript(text: string): { stanzas: Stanza[]; trailer: string[] } {
-  const lines = text.split('\n');
-  const stanzas: Stanza[] = [];
-  let preamble: string[] = [];
-  let i = 0;
-  while (i < lines.length) {
-    const line = lines[i]!;
-    if (line.trim() === '' || line.startsWith('#')) {
-      preamble.push(line);
-      i++;
-      continue;
-    }
-    const command = line;
-    i++;
-    if (lines[i] !== '----') throw new Error(`script line ${i + 1}: expected ---- after "${command}"`);
-    i++;
-    const out: string[] = [];
-    // Output runs until a blank line followed by a non-output line (or the end).
-    while (i < lines.length && lines[i] !== '') out.push(lines[i++]!);
-    stanzas.push({ preamble, command, expected: out.join('\n') });
-    preamble = [];
-  }
-  return { stanzas, trailer: preamble };
-}
-
-export function formatScript(stanzas: Stanza[], trailer: string[], outputs: string[]): string {
-  const parts: string[] = [];
-  stanzas.forEach((s, k) => {
-    parts.push(...s.preamble, s.command, '----', outputs[k]!);
-  });
-  parts.push(...trailer);
-  let text = parts.join('\n');
-  if (!text.endsWith('\n')) text += '\n';
-  return text;
-}
 
 function fmtEntry(e: Entry): string {
   if (e.type === EntryType.ConfChange) {

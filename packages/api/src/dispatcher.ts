@@ -34,6 +34,13 @@ export interface SessionInfo {
 export interface Assignments {
   tasks: Task[];
   /**
+   * The managers (as {@link SessionInfo.managers}), in the first message of a session and whenever
+   * they change (SwarmKit's session stream carries them the same way): an agent fails over to
+   * these, so a long session must not keep the list it got when it opened — every manager on it
+   * may have been demoted or gone by the time the leader goes.
+   */
+  managers?: { nodeId: string; addr: string }[];
+  /**
    * The cluster-wide network state, present when the session asked for it
    * (`SessionRequest.networkView`). Always the complete view (level-triggered).
    */

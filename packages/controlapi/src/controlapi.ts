@@ -4,6 +4,7 @@ import {
   DEFAULTS, alreadyExists, failedPrecondition, invalidArgument, isJobMode, isTerminal, modeName, newId, notFound, taskStateRank,
 } from '@shoal/api';
 import type { MemoryStore, ReadTx } from '@shoal/store';
+import { isoNow, systemClock, type Clock } from '@shoal/runtime';
 import { checkDuration, checkReplicaCount, checkReplicas, normalizeServiceSpec } from './validate.js';
 
 export type { NodeUpdate, ServiceSpecInput, ServiceSummary };
@@ -38,6 +39,8 @@ export interface MembershipView {
 
 export interface ControlApiOptions {
   membership?: MembershipView;
+  /** Time source of the timestamps it writes (default {@link systemClock}). */
+  clock?: Clock;
 }
 
 const meta0 = () => ({ version: 0, createdAt: '', updatedAt: '' });
@@ -52,9 +55,11 @@ const asExisting = (name: string, existing: string) => (existing === name ? '' :
  */
 export class ControlApi {
   private readonly membership: MembershipView | undefined;
+  private readonly clock: Clock;
 
   constructor(private readonly store: MemoryStore, opts: ControlApiOptions = {}) {
     this.membership = opts.membership;
+    this.clock = opts.clock ?? systemClock;
   }
 
   // ---- services ----------------------------------------------------------------------------
@@ -147,7 +152,7 @@ export class ControlApi {
         spec,
         previousSpec: cur.spec,
         specVersion: taskChanged ? cur.specVersion + 1 : cur.specVersion,
-        ...(change.rollback ? { updateStatus: { state: 'rollback_started', startedAt: new Date().toISOString(), message: 'manually requested rollback' } } : {}),
+        ...(change.rollback ? { updateStatus: { state: 'rollback_started', startedAt: isoNow(this.clock), message: 'manually requested rollback' } } : {}),
       });
       return { id: cur.id };
     }, { retries: change.version === undefined ? 3 : 0, ...req(ctx) });

@@ -86,6 +86,9 @@ export class Dispatcher {
   private readonly holds: HandoffHolds;
   private dirtyNodes = new Set<string>();
   private readonly networkOpts: NetworkViewOptions;
+  /** The manager list sent to agents, recomputed lazily after a commit that changed a manager. */
+  private mgrs: { list: { nodeId: string; addr: string }[]; json: string } | undefined;
+  private mgrsDirty = true;
   /** The network view and its JSON, recomputed lazily after a commit that touched its tables. */
   private net: { view: NetworkView; json: string } | undefined;
   private netDirty = true;
@@ -296,9 +299,19 @@ export class Dispatcher {
   }
 
   private managers(): { nodeId: string; addr: string }[] {
-    return this.store.view((tx) => tx.list('nodes'))
-      .filter((n) => n.role === 'manager' && n.managerStatus?.addr)
-      .map((n) => ({ nodeId: n.id, addr: n.managerStatus!.addr }));
+    return this.currentManagers().list;
+  }
+
+  /** The manager list and its JSON, recomputed after a commit that changed a node's role or manager address. */
+  private currentManagers(): { list: { nodeId: string; addr: string }[]; json: string } {
+    if (!this.mgrs || this.mgrsDirty) {
+      const list = this.store.view((tx) => tx.list('nodes'))
+        .filter((n) => n.role === 'manager' && n.managerStatus?.addr)
+        .map((n) => ({ nodeId: n.id, addr: n.managerStatus!.addr }));
+      this.mgrs = { list, json: JSON.stringify(list) };
+      this.mgrsDirty = false;
+    }
+    return this.mgrs;
   }
 
   private onEvent(ev: StoreEvent): void {
@@ -313,6 +326,11 @@ export class Dispatcher {
       return;
     }
     if (ev.table === 'tasks' || ev.table === 'services' || ev.table === 'nodes' || ev.table === 'networks') this.netDirty = true;
+    if (ev.table === 'nodes') {
+      const n = ev.object as Node;
+      const old = ev.old as Node | undefined;
+      if (ev.kind !== 'update' || !old || old.role !== n.role || old.managerStatus?.addr !== n.managerStatus?.addr) this.mgrsDirty = true;
+    }
     if (ev.table === 'tasks') {
       const t = ev.object as Task;
       const old = ev.old as Task | undefined;
@@ -336,6 +354,10 @@ export class Dispatcher {
     const nodes = new Set(this.dirtyNodes);
     this.dirtyNodes.clear();
     if (this.netDirty) for (const s of this.liveness.all()) if (s.networkView) nodes.add(s.nodeId);
+    if (this.mgrsDirty) {
+      const before = this.mgrs?.json;
+      if (this.currentManagers().json !== before) for (const s of this.liveness.all()) nodes.add(s.nodeId);
+    }
     for (const id of nodes) {
       const s = this.liveness.ofNode(id);
       if (s) for (const w of s.watchers) this.push(s, w);
@@ -350,16 +372,23 @@ export class Dispatcher {
     this.pushDirty();
   }
 
-  /** Sends the node's set to one watcher unless it equals what that watcher last got ({@link recordSent}). */
+  /**
+   * Sends the node's set to one watcher unless it equals what that watcher last got ({@link recordSent});
+   * the manager list goes with the first message and with any message after it changed.
+   */
   private push(s: Session, w: Watcher): void {
     const set = this.store.view((tx) => assignmentsOf(tx, s.nodeId, this.clock.now()));
     const net = s.networkView ? this.currentNet() : undefined;
-    if (!recordSent(w, set, net?.json)) return;
+    const mgrs = this.currentManagers();
+    const newManagers = (w.sentManagers ?? '[]') !== mgrs.json;
+    if (!recordSent(w, set, net?.json) && !newManagers) return;
+    w.sentManagers = mgrs.json;
     const tasks = set.map((x) => x.task);
+    const managers = newManagers ? mgrs.list : undefined;
     queueMicrotask(() => {
       if (!s.watchers.has(w)) return;
       try {
-        w.onAssignments(net ? { tasks, network: net.view } : { tasks });
+        w.onAssignments({ tasks, ...(net ? { network: net.view } : {}), ...(managers ? { managers } : {}) });
       } catch (e) {
         this.log.warn({ nodeId: s.nodeId, err: errMessage(e) }, 'assignment handler threw');
       }

@@ -12,6 +12,8 @@ export interface Watcher {
   sent: Map<string, { version: number; held: boolean; stable: string }> | undefined;
   /** JSON of the network view last sent (sessions that asked for it). */
   sentNet: string | undefined;
+  /** JSON of the manager list last sent. */
+  sentManagers?: string;
 }
 
 /** An agent's session with this dispatcher. */

@@ -442,3 +442,32 @@ test('metrics: open sessions at scrape time, heartbeat misses by kind; a stopped
   t.is(metrics.value('shoal_dispatcher_sessions'), 0);
   t.is(metrics.hookCount, 0, 'the scrape-time hook is gone with the dispatcher');
 });
+
+test('the manager list goes with the first assignments and again whenever it changes, not otherwise', async (t) => {
+  const mgr = (id: string, addr: string): Node => ({ ...node(id), role: 'manager', managerStatus: { leader: false, reachability: 'reachable', addr, raftId: `${id}-r1` } });
+  const env = setup({ nodes: [mgr('m1', 'm1:2377'), node('w1')] });
+  const { d, client } = await env.start();
+  const info = await client.openSession({ nodeId: 'w1', description: desc, addr: '10.0.0.7' });
+  t.deepEqual(info.managers, [{ nodeId: 'm1', addr: 'm1:2377' }]);
+  const got: Assignments[] = [];
+  client.watchAssignments(info.sessionId, (a) => got.push(a), () => {});
+  await settle();
+  t.deepEqual(got.map((a) => a.managers), [[{ nodeId: 'm1', addr: 'm1:2377' }]]);
+  // A worker is promoted (recorded as a manager): every session hears of it, without reconnecting.
+  await env.store.update((tx) => tx.create('nodes', mgr('m2', 'm2:2377')));
+  await settle();
+  t.deepEqual(got.at(-1)?.managers, [{ nodeId: 'm1', addr: 'm1:2377' }, { nodeId: 'm2', addr: 'm2:2377' }]);
+  const n = got.length;
+  // Other node changes (a label) do not resend it.
+  await env.store.update((tx) => tx.update('nodes', { ...tx.get('nodes', 'm2')!, spec: { ...tx.get('nodes', 'm2')!.spec, labels: { a: 'b' } } }));
+  await settle();
+  t.is(got.length, n);
+  // A demotion (role worker, no manager status) takes it off the list.
+  await env.store.update((tx) => {
+    const { managerStatus: _gone, ...rest } = tx.get('nodes', 'm1')!;
+    tx.update('nodes', { ...rest, role: 'worker' });
+  });
+  await settle();
+  t.deepEqual(got.at(-1)?.managers, [{ nodeId: 'm2', addr: 'm2:2377' }]);
+  await d.stop();
+});

@@ -6,9 +6,9 @@ import {
   type Service, type Task, type TaskList, type TaskState,
   DEFAULTS, TABLE_NAMES, ShoalError, failedPrecondition, unavailable,
 } from '@shoal/api';
-import { nopMetrics, type Metrics } from '@shoal/runtime';
+import { nopMetrics, systemClock, type Clock, type Metrics } from '@shoal/runtime';
 import { MemoryStore, type StoreEvent } from '@shoal/store';
-import { RaftNode, type Member, type PeerAddr, type Transport } from '@shoal/replication';
+import { RaftNode, type Member, type NodeStatus, type PeerAddr, type RaftStorage, type Transport } from '@shoal/replication';
 import { ControlApi, type WriteCtx } from '@shoal/controlapi';
 import { generateJoinToken } from '@shoal/ca';
 import { Orchestrators } from '@shoal/orchestrator';
@@ -40,6 +40,20 @@ export interface ManagerOptions {
   transport?: Transport;
   /** Joining an existing cluster: address hints of its managers (the leader adds this node as a learner). */
   join?: { peers: PeerAddr[] };
+  /**
+   * Time source of Raft, the store's timestamps and every leader component (default
+   * {@link systemClock}). The in-process cluster harness (`@shoal/testkit/cluster`) passes one fake
+   * clock to every manager and agent.
+   */
+  clock?: Clock;
+  /** Randomness of Raft's election timeouts, in [0, 1) (default `Math.random`; the harness seeds it). */
+  random?: () => number;
+  /** Raft storage, already opened, instead of LevelDB under `<dataDir>/raft` (the harness keeps it in memory). */
+  storage?: RaftStorage;
+  /** Take a Raft snapshot after this many applied entries (default 10,000; tests lower it to exercise snapshots). */
+  snapshotEvery?: number;
+  /** Log entries kept behind a snapshot for slow followers (default 500). */
+  keepEntries?: number;
   /**
    * Where Raft, store and leader-component metrics go (docs/OPERATING.md lists them). Default
    * {@link nopMetrics}.
@@ -88,8 +102,9 @@ interface LeaderComponent {
  * the node turns into a worker), `'fatal' (err)` (Raft stopped on a disk error).
  */
 export class Manager extends EventEmitter {
-  private readonly store = new MemoryStore();
+  private readonly store: MemoryStore;
   private readonly control: ControlApi;
+  private readonly clock: Clock;
   private raft!: RaftNode;
   private dispatcher: Dispatcher | undefined;
   private components: LeaderComponent[] = [];
@@ -104,20 +119,28 @@ export class Manager extends EventEmitter {
     super();
     this.log = opts.logger;
     this.metrics = opts.metrics ?? nopMetrics;
+    this.clock = opts.clock ?? systemClock;
+    this.store = new MemoryStore(undefined, { now: () => this.clock.now() });
     this.control = new ControlApi(this.store, {
       membership: { removalProblem: (id) => this.removalProblem(id), isMember: (id) => !!this.memberOfNode(id) },
+      clock: this.clock,
     });
   }
 
   /** Opens (or creates) the manager's Raft state under `<dataDir>/raft` and starts replicating. */
   static async open(opts: ManagerOptions): Promise<Manager> {
     const m = new Manager(opts);
-    migrateRaftDir(opts.dataDir, opts.logger);
+    if (!opts.storage) migrateRaftDir(opts.dataDir, opts.logger);
     m.raft = await RaftNode.open({
       id: opts.raftId,
       nodeId: opts.nodeId,
       dataDir: opts.dataDir,
       tickMs: opts.tickMs ?? 100,
+      clock: m.clock,
+      ...(opts.random ? { random: opts.random } : {}),
+      ...(opts.storage ? { storage: opts.storage } : {}),
+      ...(opts.snapshotEvery !== undefined ? { snapshotEvery: opts.snapshotEvery } : {}),
+      ...(opts.keepEntries !== undefined ? { keepEntries: opts.keepEntries } : {}),
       applier: m.store,
       ...(opts.transport ? { transport: opts.transport } : {}),
       ...(opts.join ? { join: opts.join } : {}),
@@ -164,6 +187,11 @@ export class Manager extends EventEmitter {
   /** Raft members with the nodes they run on and their addresses. */
   members(): Member[] {
     return this.raft.members();
+  }
+
+  /** This member's Raft state (term, leader, configuration, removed IDs, commit and apply indexes), for diagnostics and checkers. */
+  raftStatus(): NodeStatus {
+    return this.raft.status();
   }
 
   /** Voting members' count and how many make a quorum. */
@@ -464,10 +492,10 @@ export class Manager extends EventEmitter {
 
   /** Resolves once this node leads and its leader components run (single-voter start-up). */
   async waitLeader(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     while (!(this.leading && this.dispatcher)) {
-      if (Date.now() > deadline) throw new ShoalError('Unavailable', `no Raft leader after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 20));
+      if (this.clock.now() > deadline) throw new ShoalError('Unavailable', `no Raft leader after ${timeoutMs} ms`);
+      await new Promise<void>((r) => void this.clock.setTimeout(r, 20));
       await this.transition;
     }
   }
@@ -507,20 +535,22 @@ export class Manager extends EventEmitter {
         if (!this.raft.isLeader()) return void (this.leading = false);
         this.log.info({ nodeId: this.opts.nodeId }, 'became leader: starting dispatcher, allocator, scheduler, orchestrators, role manager');
         const cluster = this.cluster();
+        const clock = this.clock;
         this.dispatcher = new Dispatcher(this.store, {
           heartbeatPeriodMs: cluster?.spec.dispatcher.heartbeatPeriodMs ?? DEFAULTS.cluster.dispatcher.heartbeatPeriodMs,
           graceMultiplier: DEFAULTS.heartbeatGraceMultiplier,
           logger: this.opts.logger,
+          clock,
           metrics: this.metrics,
         });
         const roles = new RoleManager({
-          store: this.store, control: this.control, raft: this.raft, log: this.log,
+          store: this.store, control: this.control, raft: this.raft, log: this.log, clock,
           removalProblem: (id) => this.removalProblem(id),
           onRemoved: (m) => this.emit('member-removed', m),
         });
         this.components = [
-          this.dispatcher, new Allocator(this.store, { logger: this.log, metrics: this.metrics }), new Scheduler(this.store, { logger: this.log, metrics: this.metrics }),
-          new Orchestrators(this.store, { logger: this.log, metrics: this.metrics }), roles,
+          this.dispatcher, new Allocator(this.store, { logger: this.log, metrics: this.metrics, clock }), new Scheduler(this.store, { logger: this.log, metrics: this.metrics, clock }),
+          new Orchestrators(this.store, { logger: this.log, metrics: this.metrics, clock }), roles,
         ];
         for (const c of this.components) await c.start();
       } else {

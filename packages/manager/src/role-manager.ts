@@ -21,7 +21,7 @@ import type { Node } from '@shoal/api';
 import type { MemoryStore } from '@shoal/store';
 import type { ControlApi } from '@shoal/controlapi';
 import type { Member, RaftNode } from '@shoal/replication';
-import type { Logger } from '@shoal/runtime';
+import { ReconcileLoop, systemClock, type Clock, type Logger, type TimerHandle } from '@shoal/runtime';
 
 /** How often unfinished reconciliations are retried, ms (SwarmKit: 5 s). */
 export const ROLE_RECONCILE_INTERVAL_MS = 2_000;
@@ -31,54 +31,69 @@ export interface RoleManagerDeps {
   control: ControlApi;
   raft: RaftNode;
   log: Logger;
+  /** Time source of the periodic retry and the loop's backoff (default {@link systemClock}). */
+  clock?: Clock;
   /** Why removing `member` now would lose quorum, or undefined (Manager.removalProblem). */
   removalProblem(nodeId: string): string | undefined;
   /** A member was removed: tell its node at once (best effort; it also learns through Raft). */
   onRemoved?(member: Member): void;
 }
 
+/**
+ * The role manager. Runs its passes on the runtime's {@link ReconcileLoop} (one pass at a time; a
+ * change during a pass makes one more pass follow it; a failed pass is retried with backoff), kicked
+ * by every change to the nodes table and every {@link ROLE_RECONCILE_INTERVAL_MS} (unfinished work:
+ * a removal refused for quorum, a leadership hand-over under way).
+ */
 export class RoleManager {
   private unwatch: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private again = false;
-  private stopped = true;
+  private timer: TimerHandle | undefined;
+  private readonly clock: Clock;
+  private readonly loop: ReconcileLoop;
 
-  constructor(private readonly d: RoleManagerDeps) {}
+  constructor(private readonly d: RoleManagerDeps) {
+    this.clock = d.clock ?? systemClock;
+    this.loop = new ReconcileLoop(() => this.pass(), { name: 'role manager', clock: this.clock, logger: d.log });
+  }
 
   start(): void {
-    this.stopped = false;
+    this.loop.start();
     this.unwatch = this.d.store.watch((ev) => {
-      if (ev.kind === 'commit' || ev.kind === 'restore' || (ev.kind !== 'delete' && ev.table === 'nodes') || (ev.kind === 'delete' && ev.table === 'nodes')) this.kick();
+      if (ev.kind === 'commit' || ev.kind === 'restore' || ev.table === 'nodes') this.loop.kick();
     });
-    this.timer = setInterval(() => this.kick(), ROLE_RECONCILE_INTERVAL_MS);
-    this.timer.unref();
-    this.kick();
+    this.tick();
+    this.loop.kick();
   }
 
+  /**
+   * Stops watching and retrying. Does not wait for a running pass (it may be waiting for a
+   * leadership hand-over or a commit that this leader, stepping down, will never see); the pass
+   * checks that the loop still runs before each step.
+   */
   stop(): void {
-    this.stopped = true;
     this.unwatch?.();
-    clearInterval(this.timer);
+    this.unwatch = undefined;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    void this.loop.stop();
   }
 
-  /** Runs a pass now, or once more after the one running. */
-  private kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    void this.pass()
-      .catch((e) => this.d.log.warn({ err: String(e) }, 'role manager: pass failed; retrying'))
-      .finally(() => {
-        this.running = false;
-        if (this.again && !this.stopped) {
-          this.again = false;
-          setImmediate(() => this.kick());
-        }
-      });
+  /** Resolves once no pass is running or queued (tests). */
+  idle(): Promise<void> {
+    return this.loop.idle();
+  }
+
+  /** Kicks a pass every interval while started. */
+  private tick(): void {
+    this.timer = this.clock.setTimeout(() => {
+      if (!this.loop.isStarted) return;
+      this.loop.kick();
+      this.tick();
+    }, ROLE_RECONCILE_INTERVAL_MS);
+  }
+
+  private get stopped(): boolean {
+    return !this.loop.isStarted;
   }
 
   private async pass(): Promise<void> {

@@ -48,6 +48,19 @@ export function clusterPortHandler(host: ClusterPortHost, m: Manager, clusterId:
   loadRoot();
   m.onCommit(loadRoot);
 
+  /**
+   * A node's desired role, after a read barrier: a manager cut off from the leader, or one that
+   * restarted on old data, must not answer from its stale replica — a demoted worker asking it
+   * would promote itself (found by the cluster harness's randomized membership test).
+   * @throws Unavailable when no leader confirms the read.
+   */
+  const desiredRole = async (nodeId: string): Promise<NodeRole | undefined> => {
+    await m.readBarrier().catch(() => {
+      throw unavailable(`this manager cannot confirm it has the current cluster state; ${NO_LEADER}`);
+    });
+    return m.node(nodeId)?.spec.desiredRole;
+  };
+
   /** Runs `local` on the leader; a follower passes the call on (with `params`). */
   const onLeader = async <T>(call: ClusterCall, params: unknown, local: () => Promise<T>): Promise<T> => {
     if (m.isLeader()) return local();
@@ -93,7 +106,7 @@ export function clusterPortHandler(host: ClusterPortHost, m: Manager, clusterId:
       const who = p.nodeId && caller.role === 'manager' && m.isLeader() ? p.nodeId : caller.nodeId;
       return onLeader('node.managerRemoved', { nodeId: who, raftId: p.raftId }, () => m.managerRemoved(who, p.raftId));
     }),
-    def('node.desiredRole', async (_p, caller) => ({ desiredRole: m.node(caller.nodeId)?.spec.desiredRole })),
+    def('node.desiredRole', async (_p, caller) => ({ desiredRole: await desiredRole(caller.nodeId) })),
     def('control.call', async (p, caller) => {
       // A demoted manager keeps its certificate until renewal: check the role it has now.
       if (m.node(caller.nodeId)?.role !== 'manager') throw failedPrecondition(NOT_MANAGER);
@@ -125,7 +138,7 @@ export function clusterPortHandler(host: ClusterPortHost, m: Manager, clusterId:
         return onLeader('manager.admit', { role, advertiseAddr: addr, ...(hostname ? { hostname } : {}) }, () => m.admit(role, addr, hostname));
       },
       certExpiryMs: () => m.cluster()?.spec.caConfig.nodeCertExpiryMs,
-      roleOf: (id) => m.node(id)?.spec.desiredRole ?? null,
+      roleOf: async (id) => (await desiredRole(id)) ?? null,
     }),
     dispatcherMethods(m.localDispatcherClient()),
     {

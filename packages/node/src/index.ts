@@ -3,7 +3,7 @@
  * and certificate renewal, and the services its role needs; the local control socket and the
  * cluster port's method table. `shoald` wires it to the machine (see platform.ts).
  */
-export { SwarmNode, type NodeOptions } from './node.js';
+export { SwarmNode, FNC_NO_STATE, type NodeOptions } from './node.js';
 export type { Logger, NodeNetworkPlane, NodeRuntime, PlatformContext, PlatformFactory } from './platform.js';
 export { ControlRouter, NO_LEADER, NOT_MANAGER, NOT_IN_SWARM, noLeaderMessage } from './control.js';
 export { assertSocketFree } from './socket.js';

@@ -62,6 +62,9 @@ function freshRaftId(): string {
   return randomBytes(8).toString('hex');
 }
 
+/** Refusal of `swarm init --force-new-cluster` on a manager without cluster state. */
+export const FNC_NO_STATE = 'this manager holds no cluster state (it never caught up with the other managers\' Raft log); run `swarm init --force-new-cluster` on a manager that did';
+
 /** The message a node removed from the managers shows, with the way back. */
 function removalNotice(hostname: string): string {
   return `this node was removed from the swarm's managers (demoted, or shut out by \`swarm init --force-new-cluster\` on another manager) and continues as a worker; to make it a manager again, run \`shoal node promote ${hostname}\` on a manager`;
@@ -439,23 +442,31 @@ export class SwarmNode {
 
   // ---- dispatcher and leader clients -------------------------------------------------------
 
-  /** Keeps the manager list of workers (and of ClusterClient fail-over) current from session info. */
+  /** Keeps the manager list of workers (and of ClusterClient fail-over) current from session info and the assignment stream. */
   private watchManagers(d: DispatcherClient): DispatcherClient {
+    const learn = (managers: { addr: string }[]): void => {
+      const addrs = managers.map((m) => m.addr).filter(Boolean);
+      if (this.state && addrs.length && addrs.join() !== this.state.managers.join()) {
+        this.state.managers = addrs;
+        this.client?.setManagers(addrs);
+        this.save();
+      }
+    };
     return {
       ...d,
       openSession: async (req) => {
         const info = await d.openSession(req);
-        const addrs = info.managers.map((m) => m.addr).filter(Boolean);
-        if (this.state && addrs.length && addrs.join() !== this.state.managers.join()) {
-          this.state.managers = addrs;
-          this.client?.setManagers(addrs);
-          this.save();
-        }
+        learn(info.managers);
         return info;
       },
       heartbeat: (s) => d.heartbeat(s),
       updateTaskStatus: (s, u) => d.updateTaskStatus(s, u),
-      watchAssignments: (s, on, end) => d.watchAssignments(s, on, end),
+      // The list changes during a long session too (promotions, demotions): the dispatcher sends it
+      // with the assignments, so the node can still find a manager when the leader goes.
+      watchAssignments: (s, on, end) => d.watchAssignments(s, (a) => {
+        if (a.managers) learn(a.managers);
+        on(a);
+      }, end),
     };
   }
 
@@ -534,6 +545,9 @@ export class SwarmNode {
     return this.exclusive(async () => {
       if (p.forceNewCluster) {
         if (!this.state || this.state.role !== 'manager') throw failedPrecondition('--force-new-cluster needs a node that was a manager of a swarm');
+        // A manager that never caught up with the Raft log (it was still joining) holds no cluster
+        // state: forcing a new cluster from it would keep nothing — not even the cluster object.
+        if (this.manager && !this.manager.cluster()) throw failedPrecondition(FNC_NO_STATE);
         await this.deactivate();
         await this.activate({ forceNewCluster: true });
         await this.manager!.waitLeader();

@@ -128,3 +128,15 @@ test('swarm leave --force on a manager without quorum leaves locally and says wh
   t.regex(left.message ?? '', /could not be told|node demote/);
   t.is((await n1.call('swarm.info', {})).localNodeState, 'inactive');
 });
+
+test('a worker learns of a promoted manager during its session (the assignment stream carries the manager list)', async (t) => {
+  const { nodes } = await startSwarm(1, 2);
+  t.teardown(() => stopAll(nodes));
+  const [n1, n2, n3] = nodes as [TestNode, TestNode, TestNode];
+  t.deepEqual(n3.node.identity!.managers, [n1.node.identity!.advertiseAddr]);
+  await n1.call('node.update', { ref: 'node2', role: 'manager' });
+  await until(async () => (await role(n1, 'node2')).managerStatus?.reachability === 'reachable', 'node2 a reachable manager', 30_000);
+  const addr2 = n2.node.identity!.advertiseAddr;
+  await until(() => n3.node.identity!.managers.includes(addr2), 'node3 knows node2 is a manager, without a new session', 15_000);
+  t.pass();
+});

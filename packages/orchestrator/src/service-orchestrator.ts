@@ -198,7 +198,10 @@ export abstract class ServiceOrchestrator extends Reconciler {
       const t = ev.object as Task;
       const old = ev.old as Task | undefined;
       if (ev.kind === 'delete') this.restart.forgetTask(t.id);
-      if (ev.kind !== 'update' || !old || old.desiredState !== t.desiredState || old.status.state !== t.status.state || old.nodeId !== t.nodeId) {
+      // A scheduling reason appearing (or going) on a pending task matters too: the rolling updater
+      // does not wait for a replacement that cannot be placed (update.ts).
+      if (ev.kind !== 'update' || !old || old.desiredState !== t.desiredState || old.status.state !== t.status.state || old.nodeId !== t.nodeId
+        || !old.status.err !== !t.status.err) {
         this.mark(t.serviceId);
       }
     } else if (ev.table === 'nodes') {

@@ -52,7 +52,9 @@ const ACTIVE = new Set(['updating', 'rollback_started']);
  *   created while the old task keeps running, and the old one is shut down once the replacement is
  *   RUNNING — the one case where a slot briefly has two desired-running tasks (so a service up to
  *   `replicas + parallelism`), which is what start-first means;
- * - after a slot's replacement reaches RUNNING the next slot waits `delayMs`;
+ * - after a slot's replacement reaches RUNNING the next slot waits `delayMs`; with stop-first, a
+ *   replacement the scheduler cannot place (PENDING with a reason) also lets the next slot go and
+ *   does not keep the update from completing (acceptance case B03);
  * - `updateStatus` goes `updating` → `completed` (or `rollback_started` → `rollback_completed`)
  *   `monitorMs` (default 5 s) after the last slot finished (a new leader completes at once);
  * - a task of the new spec that ends by itself during the update (monitor window included) is a
@@ -82,10 +84,15 @@ export class RollingUpdater {
     const v = svc.specVersion;
     const stale = slots.filter((s) => s.cur && s.cur.specVersion !== v).sort((a, b) => slotOrder(a) - slotOrder(b));
     const inflight = new Set<string>();
+    // Stop-first: a replacement the scheduler cannot place (PENDING with its reason) is as far as
+    // this slot's update can go — its old task is gone already — so it no longer holds up the next
+    // slot nor the update's completion (B03: SwarmKit's updater waits for it forever). Start-first
+    // keeps waiting: its old task still runs and is shut down only once the replacement runs.
+    const unplaceable = (t: Task): boolean => cfg.order !== 'start-first' && t.status.state === 'pending' && !!t.status.err;
     for (const s of slots) {
       if (!s.cur && s.last && s.last.specVersion !== v) inflight.add(s.key); // old task stopping or replacement due
       else if (s.cur && s.cur.specVersion === v && s.prev && s.prev.specVersion !== v
-        && s.cur.status.state !== 'running' && s.cur.status.state !== 'complete') inflight.add(s.key);
+        && s.cur.status.state !== 'running' && s.cur.status.state !== 'complete' && !unplaceable(s.cur)) inflight.add(s.key);
     }
     // A slot that left the in-flight set finished: the next one waits the update delay.
     for (const k of m.inflight) {

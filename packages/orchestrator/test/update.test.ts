@@ -1,5 +1,7 @@
 import test from 'ava';
+import { DEFAULTS, type Service, type Task } from '@shoal/api';
 import { FakeCluster, node } from './helpers.js';
+import { RollingUpdater, type UpdateSlot } from '../src/update.js';
 
 test('rolling update, parallelism 1, stop-first: one slot at a time, status updating → completed', async (t) => {
   const c = await new FakeCluster().init([node('n1'), node('n2')]);
@@ -176,4 +178,29 @@ test('a manual rollback whose tasks fail pauses as rollback_paused', async (t) =
   const st = c.service(id)?.updateStatus;
   t.is(st?.state, 'rollback_paused');
   t.regex(st!.message, /^rollback paused due to failure or early termination of task /);
+});
+
+test('stop-first: a replacement the scheduler cannot place (pending with a reason) does not hold up the update (B03)', (t) => {
+  // The planner alone: slot 1's replacement is pending "no suitable node", slot 2 is still out of date.
+  const u = new RollingUpdater();
+  const svc = { id: 's1', specVersion: 2, spec: { update: { ...DEFAULTS.update, parallelism: 1 } }, updateStatus: { state: 'updating', startedAt: '', message: '' } } as unknown as Service;
+  const task = (slot: number, specVersion: number, state: Task['status']['state'], err?: string) =>
+    ({ id: `t${slot}v${specVersion}`, slot, specVersion, status: { state, timestamp: '', message: '', ...(err ? { err } : {}) } }) as unknown as Task;
+  const pending = task(1, 2, 'pending', 'no suitable node (max replicas per node limit exceed on 1 node)');
+  const slots: UpdateSlot[] = [
+    { key: '1', cur: pending, prev: task(1, 1, 'shutdown'), stopped: false },
+    { key: '2', cur: task(2, 1, 'running'), stopped: false },
+  ];
+  t.deepEqual(u.plan(svc, slots, 0).replace, ['2'], 'the next slot goes');
+  // Without a reason yet (not scheduled so far) the replacement is still in flight.
+  const u2 = new RollingUpdater();
+  t.deepEqual(u2.plan(svc, [{ ...slots[0]!, cur: task(1, 2, 'pending') }, slots[1]!], 0).replace, []);
+  // Every slot done as far as it can go: the update completes after the monitor window.
+  t.deepEqual(u.plan(svc, [slots[0]!, { key: '2', cur: task(2, 2, 'starting'), prev: task(2, 1, 'shutdown'), stopped: false }], 500).replace, []);
+  const done: UpdateSlot[] = [slots[0]!, { key: '2', cur: task(2, 2, 'running'), prev: task(2, 1, 'shutdown'), stopped: false }];
+  t.is(u.plan(svc, done, 1000).status, undefined, 'inside the monitor window');
+  t.is(u.plan(svc, done, 1000 + DEFAULTS.update.monitorMs).status?.state, 'completed');
+  // Start-first keeps waiting for its replacement (the old task still runs until it does).
+  const sf = { ...svc, spec: { update: { ...DEFAULTS.update, parallelism: 1, order: 'start-first' } } } as unknown as Service;
+  t.deepEqual(new RollingUpdater().plan(sf, slots, 0).replace, []);
 });

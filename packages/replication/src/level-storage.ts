@@ -108,10 +108,34 @@ export interface LoadedState {
 }
 
 /**
+ * What the Raft host ({@link RaftNode}) needs of its durable storage: the core's {@link Storage}
+ * (served from the in-memory mirror `mem`), what was found at open, and the two writes. Production
+ * uses {@link LevelStorage}; the in-process cluster harness (`@shoal/testkit/cluster`) passes an
+ * in-memory one that keeps its "disk" across restarts of a node.
+ *
+ * Contract of the writes (both settle after the data is durable, then update `mem`):
+ * - {@link save}: one `Ready` — a snapshot replacing the log, then entries (an entry at index i
+ *   truncates entries ≥ i), then the hard state — atomically;
+ * - {@link saveSnapshot}: a snapshot of the host's own state machine at `index`, then compaction
+ *   keeping entries from `compactIndex` on. May run while `save` calls for new entries proceed.
+ */
+export interface RaftStorage extends Storage {
+  /** The in-memory mirror the Raft core reads. Mutate it only through the storage. */
+  readonly mem: MemoryStorage;
+  /** What the open found. */
+  readonly loaded: LoadedState;
+  save(hardState: HardState | undefined, entries: readonly Entry[], snapshot?: Snapshot, sync?: boolean): Promise<void>;
+  saveSnapshot(index: number, confState: ConfState, data: Uint8Array, compactIndex: number): Promise<Snapshot>;
+  close(): Promise<void>;
+  /** Called with the seconds each fsynced write took (the host's metrics); storages without disks may ignore it. */
+  onSynced?: ((seconds: number) => void) | undefined;
+}
+
+/**
  * Raft {@link Storage} persisted in LevelDB. Reads are served from the in-memory mirror
  * (`mem`); writes go to disk first, then to the mirror.
  */
-export class LevelStorage implements Storage {
+export class LevelStorage implements RaftStorage {
   /** The in-memory mirror the Raft core reads. Mutate it only through this class. */
   readonly mem: MemoryStorage;
   /** Lowest and highest entry index held on disk (`diskLast < diskFirst` when none). */

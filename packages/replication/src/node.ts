@@ -12,10 +12,10 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { EntryType, MessageType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
+import { EntryType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfChange } from '@shoal/raft';
 import type { ConfChange, ConfState, Entry, Logger as CoreLogger, Message, NodeId, Ready, Snapshot, SoftState, Status } from '@shoal/raft';
-import { LATENCY_BUCKETS, nopLogger, nopMetrics, type Logger, type Metrics } from '@shoal/runtime';
-import { LevelStorage } from './level-storage.js';
+import { LATENCY_BUCKETS, nopLogger, nopMetrics, systemClock, type Clock, type Logger, type Metrics, type TimerHandle } from '@shoal/runtime';
+import { LevelStorage, type RaftStorage } from './level-storage.js';
 import { GrpcTransport, type Transport, type TransportCredentials, type TransportHandler } from './transport.js';
 import { MemberRemovedError, NodeClosedError, TimeoutError } from './errors.js';
 import { frameProposal, parseProposal, unwrapSnapshot, type PeerMap } from './envelope.js';
@@ -60,8 +60,23 @@ export interface RaftNodeOptions {
   id: NodeId;
   /** The cluster node this member runs on (recorded with its membership; default: `id`). */
   nodeId?: string;
-  /** Directory for durable state; Raft uses `<dataDir>/raft` (a LevelDB database). */
+  /** Directory for durable state; Raft uses `<dataDir>/raft` (a LevelDB database). Unused when `storage` is given. */
   dataDir: string;
+  /**
+   * Durable storage, already opened, instead of the LevelDB database under `dataDir` (the
+   * in-process cluster harness passes an in-memory one). The node closes it.
+   */
+  storage?: RaftStorage;
+  /**
+   * Time source of ticks, deadlines and retries (default {@link systemClock}); the in-process
+   * cluster harness passes a fake clock that drives every node.
+   */
+  clock?: Clock;
+  /**
+   * Randomness of the election timeouts, in [0, 1) (default `Math.random`); the harness passes a
+   * seeded generator so runs repeat.
+   */
+  random?: () => number;
   /** The peer transport, already started (`await transport.start()`). The caller closes it. */
   transport?: Transport;
   /** Instead of `transport`: `host:port` for a transport the node creates, starts and closes. */
@@ -220,7 +235,8 @@ export class RaftNode extends EventEmitter {
   /** The cluster node this member runs on. */
   readonly nodeId: string;
   private raw!: RawNode;
-  private readonly storage: LevelStorage;
+  private readonly storage: RaftStorage;
+  private readonly clock: Clock;
   private readonly transport: Transport | undefined;
   private readonly ownsTransport: boolean;
   private readonly applier: Applier;
@@ -230,9 +246,9 @@ export class RaftNode extends EventEmitter {
   private readonly maxProposalBytes: number;
   private readonly defaultTimeoutMs: number;
   /** Random per process start: tags this node's proposals (see envelope.ts). */
-  private readonly instance = randomInt(0, 2 ** 32 - 1);
+  private readonly instance: number;
   private seq = 0;
-  private readonly waiting = new Proposals();
+  private readonly waiting: Proposals;
   private readonly membership = new Membership();
   private readonly snapshots: Snapshotter;
   private applyWaiters: { index: number; resolve(): void }[] = [];
@@ -249,7 +265,7 @@ export class RaftNode extends EventEmitter {
   /** Term and vote as last written to disk. */
   private durableTerm = 0;
   private durableVote: NodeId = '';
-  private ticker: NodeJS.Timeout | undefined;
+  private ticker: TimerHandle | undefined;
   private wakeFn: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private closed = false;
@@ -261,9 +277,12 @@ export class RaftNode extends EventEmitter {
   private readonly metrics: RaftMetrics;
   private uncollect: (() => void) | undefined;
 
-  private constructor(opts: RaftNodeOptions, storage: LevelStorage, transport: Transport | undefined, ownsTransport: boolean) {
+  private constructor(opts: RaftNodeOptions, storage: RaftStorage, transport: Transport | undefined, ownsTransport: boolean) {
     super();
     this.id = opts.id;
+    this.clock = opts.clock ?? systemClock;
+    this.instance = opts.random ? Math.floor(opts.random() * 2 ** 32) >>> 0 : randomInt(0, 2 ** 32 - 1);
+    this.waiting = new Proposals(this.clock);
     this.nodeId = opts.nodeId ?? opts.id;
     this.storage = storage;
     this.transport = transport;
@@ -299,7 +318,7 @@ export class RaftNode extends EventEmitter {
   static async open(opts: RaftNodeOptions): Promise<RaftNode> {
     validate(opts);
     const dir = join(opts.dataDir, 'raft');
-    await mkdir(dir, { recursive: true });
+    if (!opts.storage) await mkdir(dir, { recursive: true });
     let transport = opts.transport;
     let owns = false;
     if (!transport && opts.listen) {
@@ -314,9 +333,9 @@ export class RaftNode extends EventEmitter {
       transport = t;
       owns = true;
     }
-    let storage: LevelStorage;
+    let storage: RaftStorage;
     try {
-      storage = await LevelStorage.open(dir);
+      storage = opts.storage ?? (await LevelStorage.open(dir));
     } catch (err) {
       if (owns) await transport!.close();
       throw err;
@@ -379,7 +398,7 @@ export class RaftNode extends EventEmitter {
         // (further proposals get ProposalDroppedError).
         maxInflightBytes: 32 << 20,
         maxUncommittedEntriesSize: 64 << 20,
-        random: Math.random,
+        random: opts.random ?? Math.random,
         logger: coreLogger(this.log),
       },
       this.storage,
@@ -393,17 +412,7 @@ export class RaftNode extends EventEmitter {
       };
     });
     this.loopDone = this.run();
-    this.ticker = setInterval(() => {
-      if (this.closed) return;
-      try {
-        this.raw.tick();
-      } catch (err) {
-        // The core signals impossible situations by throwing; one must never end the daemon.
-        this.log.error({ id: this.id, err: (err as Error).message }, 'raft: tick failed');
-      }
-      this.wake();
-    }, this.tickMs);
-    this.ticker.unref?.();
+    this.startTicking();
     // Replay committed entries before reporting the node open.
     await this.waitApplied(hs.commit);
     if (this.failure) throw this.failure;
@@ -416,13 +425,13 @@ export class RaftNode extends EventEmitter {
       await new Promise<void>((resolve) => {
         if (this.closed || this.failure) return resolve();
         const done = (): void => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           this.off('leader-change', on);
           this.off(STOPPED, done);
           resolve();
         };
         const on = (_lead: NodeId, local: boolean): void => void (local && done());
-        const timer = setTimeout(done, 2 * (opts.electionTick ?? 5) * this.tickMs);
+        const timer = this.clock.setTimeout(done, 2 * (opts.electionTick ?? 5) * this.tickMs);
         this.on('leader-change', on);
         this.once(STOPPED, done);
       });
@@ -609,7 +618,7 @@ export class RaftNode extends EventEmitter {
    * @throws NotLeaderError, ProposalDroppedError, TimeoutError (the member stays a learner).
    */
   async addMember(id: NodeId, addr: string, timeoutMs = 60_000, nodeId?: string): Promise<{ index: number }> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     const existing = this.members().find((m) => m.id === id);
     if (existing?.voter) return { index: this.applied };
     const added = existing ? { index: this.applied } : await this.addLearner(id, addr, timeoutMs, nodeId);
@@ -619,10 +628,10 @@ export class RaftNode extends EventEmitter {
       if (this.lead !== this.id) throw new NotLeaderError(this.lead);
       const pr = this.raw.status().progress[id];
       if (pr && pr.match >= target) break;
-      if (Date.now() > deadline) throw new TimeoutError(`addMember ${id} (catching up as a learner)`, timeoutMs);
-      await new Promise((r) => setTimeout(r, Math.min(this.tickMs, 50)));
+      if (this.clock.now() > deadline) throw new TimeoutError(`addMember ${id} (catching up as a learner)`, timeoutMs);
+      await this.pause(Math.min(this.tickMs, 50));
     }
-    return this.promote(id, Math.max(1, deadline - Date.now()));
+    return this.promote(id, Math.max(1, deadline - this.clock.now()));
   }
 
   /** Removes a voter or learner. Removing the leader itself makes it step down once applied. */
@@ -652,13 +661,13 @@ export class RaftNode extends EventEmitter {
     if (!voters.includes(target)) throw new RangeError(`transferLeadership: ${target} is not a voter; pass a voter id`);
     const dest = target;
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.off('leader-change', on);
         reject(new TimeoutError(`transferLeadership to ${dest}`, timeoutMs));
       }, timeoutMs);
       const on = (lead: NodeId): void => {
         if (lead === dest) {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           this.off('leader-change', on);
           resolve();
         }
@@ -693,7 +702,7 @@ export class RaftNode extends EventEmitter {
     this.closed = true;
     this.uncollect?.();
     this.uncollect = undefined;
-    if (this.ticker) clearInterval(this.ticker);
+    this.stopTicking();
     this.emit(STOPPED);
     this.wake();
     await this.loopDone.catch(() => {});
@@ -710,6 +719,35 @@ export class RaftNode extends EventEmitter {
 
   // ------------------------------------------------------------------ internals
 
+  /** Ticks the core every `tickMs` on the clock until {@link stopTicking}. */
+  private startTicking(): void {
+    const arm = (): void => {
+      const h: TimerHandle = this.clock.setTimeout(() => {
+        if (this.closed || this.ticker !== h) return;
+        try {
+          this.raw.tick();
+        } catch (err) {
+          // The core signals impossible situations by throwing; one must never end the daemon.
+          this.log.error({ id: this.id, err: (err as Error).message }, 'raft: tick failed');
+        }
+        this.wake();
+        if (this.ticker === h) arm();
+      }, this.tickMs);
+      this.ticker = h;
+    };
+    arm();
+  }
+
+  private stopTicking(): void {
+    if (this.ticker) this.clock.clearTimeout(this.ticker);
+    this.ticker = undefined;
+  }
+
+  /** Resolves after `ms` on the clock. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => void this.clock.setTimeout(resolve, ms));
+  }
+
   private nextSeq(): number {
     this.seq = (this.seq + 1) >>> 0;
     return this.seq;
@@ -721,7 +759,7 @@ export class RaftNode extends EventEmitter {
    * is proposed again every tick until `timeoutMs` (ms) passes, instead of failing the caller.
    */
   private async proposeConf(cc: ConfChange, addr: string, timeoutMs = this.defaultTimeoutMs, nodeId?: string): Promise<{ index: number }> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     if (this.closed || this.failure) throw this.failure ?? new NodeClosedError('membership change');
     if (!cc.nodeId) throw new RangeError('membership change: node id is empty; pass the member id');
     if (cc.type !== 'removeNode' && !addr) {
@@ -741,30 +779,34 @@ export class RaftNode extends EventEmitter {
         this.raw.proposeConfChange({ ...cc, context: JSON.stringify(ctx) });
         break;
       } catch (err) {
-        if (!(err instanceof ProposalDroppedError && err.confPending) || Date.now() >= deadline) throw err;
+        if (!(err instanceof ProposalDroppedError && err.confPending) || this.clock.now() >= deadline) throw err;
       }
-      await new Promise((r) => setTimeout(r, Math.min(this.tickMs, 50)));
+      await this.pause(Math.min(this.tickMs, 50));
     }
     if (addr) this.transport?.addPeer(cc.nodeId, addr);
     this.wake();
-    return this.waiting.track(seq, `${cc.type} ${cc.nodeId}`, Math.max(1, deadline - Date.now()));
+    return this.waiting.track(seq, `${cc.type} ${cc.nodeId}`, Math.max(1, deadline - this.clock.now()));
   }
 
   /**
    * Which peer messages this member takes (etcd `rafthttp` checks removed IDs the same way):
    * - a removed member's messages are refused, and the sender told (so it stops, rather than
    *   campaign or lead a configuration that no longer exists — the force-new-cluster case);
-   * - a vote request from a Raft ID outside the configuration is dropped: a non-member must never
-   *   be granted a vote. Other messages from unknown IDs are taken: a member that has not yet
-   *   applied the entry adding a new member must still accept that member's appends as leader.
+   * - a message addressed to another Raft ID is dropped: an earlier membership of this node listened
+   *   at the same address, and a member that has not yet applied its removal still writes to it;
+   * - everything else is taken, also from IDs outside this member's configuration: a member that
+   *   has not yet applied the entry adding a new member must take that member's appends as leader,
+   *   and grant it a vote (Raft thesis §4.2.3 — refusing would leave a majority of the current
+   *   configuration unable to elect anyone while the lagging member cannot learn the change).
+   *   Removed IDs never count: they are refused above.
    */
   private admit(m: Message): 'ok' | 'removed' | 'drop' {
     if (this.membership.isRemoved(m.from)) {
       this.logRefusal(m.from, 'raft: refused a message from a removed member and told it so');
       return 'removed';
     }
-    if ((m.type === MessageType.Vote || m.type === MessageType.PreVote) && this.membership.known() && !this.membership.has(m.from)) {
-      this.logRefusal(m.from, 'raft: dropped a vote request from a Raft ID outside the configuration');
+    if (m.to !== this.id) {
+      this.logRefusal(`to:${m.to}`, 'raft: dropped messages addressed to another Raft ID (an earlier membership at this address)');
       return 'drop';
     }
     return 'ok';
@@ -785,8 +827,7 @@ export class RaftNode extends EventEmitter {
   private markRemoved(how: string): void {
     if (this.wasRemoved) return;
     this.wasRemoved = true;
-    if (this.ticker) clearInterval(this.ticker);
-    this.ticker = undefined;
+    this.stopTicking();
     this.lead = '';
     this.role = 'follower';
     this.waiting.failAll(new MemberRemovedError('pending operation'));
@@ -998,7 +1039,7 @@ export class RaftNode extends EventEmitter {
   private fatal(err: Error): void {
     this.failure = err;
     this.log.error({ id: this.id, err: err.message }, 'raft: fatal error, node stopped');
-    if (this.ticker) clearInterval(this.ticker);
+    this.stopTicking();
     this.failAll(err);
     for (const w of this.applyWaiters) w.resolve();
     this.applyWaiters = [];

@@ -5,18 +5,19 @@
  * `instance:seq` (envelope.ts) so only the proposer settles its own.
  */
 import type { ReadState } from '@shoal/raft';
+import { systemClock, type Clock, type TimerHandle } from '@shoal/runtime';
 import { TimeoutError } from './errors.js';
 
 interface PendingOp {
   resolve(v: { index: number }): void;
   reject(e: Error): void;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
 }
 
 interface PendingRead {
   resolve(): void;
   reject(e: Error): void;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
   /** Read index once the leader confirmed it; -1 while waiting. */
   index: number;
 }
@@ -25,10 +26,13 @@ export class Proposals {
   private readonly ops = new Map<number, PendingOp>();
   private readonly reads = new Map<number, PendingRead>();
 
+  /** @param clock times the deadlines (default {@link systemClock}). */
+  constructor(private readonly clock: Clock = systemClock) {}
+
   /** A promise for the proposal `seq`, rejected with TimeoutError after `timeoutMs` ms (outcome unknown). */
   track(seq: number, op: string, timeoutMs: number): Promise<{ index: number }> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         if (this.ops.delete(seq)) reject(new TimeoutError(op, timeoutMs));
       }, timeoutMs);
       this.ops.set(seq, { resolve, reject, timer });
@@ -40,7 +44,7 @@ export class Proposals {
     const op = this.ops.get(seq);
     if (!op) return;
     this.ops.delete(seq);
-    clearTimeout(op.timer);
+    this.clock.clearTimeout(op.timer);
     if (err) op.reject(err);
     else op.resolve({ index });
   }
@@ -48,7 +52,7 @@ export class Proposals {
   /** Rejects every pending proposal (leadership lost, node closed). */
   failProposals(err: Error): void {
     for (const [seq, op] of this.ops) {
-      clearTimeout(op.timer);
+      this.clock.clearTimeout(op.timer);
       this.ops.delete(seq);
       op.reject(err);
     }
@@ -57,7 +61,7 @@ export class Proposals {
   /** A promise for the read `seq`, rejected with TimeoutError after `timeoutMs` ms. */
   trackRead(seq: number, timeoutMs: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         if (this.reads.delete(seq)) reject(new TimeoutError('readIndex', timeoutMs));
       }, timeoutMs);
       this.reads.set(seq, { resolve, reject, timer, index: -1 });
@@ -80,7 +84,7 @@ export class Proposals {
     for (const [seq, r] of this.reads) {
       if (r.index >= 0 && applied >= r.index) {
         this.reads.delete(seq);
-        clearTimeout(r.timer);
+        this.clock.clearTimeout(r.timer);
         r.resolve();
       }
     }
@@ -90,7 +94,7 @@ export class Proposals {
   failUnconfirmedReads(err: Error): void {
     for (const [seq, r] of this.reads) {
       if (r.index < 0) {
-        clearTimeout(r.timer);
+        this.clock.clearTimeout(r.timer);
         this.reads.delete(seq);
         r.reject(err);
       }
@@ -101,7 +105,7 @@ export class Proposals {
   failAll(err: Error): void {
     this.failProposals(err);
     for (const [seq, r] of this.reads) {
-      clearTimeout(r.timer);
+      this.clock.clearTimeout(r.timer);
       this.reads.delete(seq);
       r.reject(err);
     }

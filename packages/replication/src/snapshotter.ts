@@ -4,7 +4,7 @@
  * running (heartbeats, commits), so tens of MiB never stall replication.
  */
 import type { ConfState } from '@shoal/raft';
-import type { LevelStorage } from './level-storage.js';
+import type { RaftStorage } from './level-storage.js';
 import { wrapSnapshot } from './envelope.js';
 import type { MembershipHeader } from './membership.js';
 
@@ -15,7 +15,7 @@ export interface SnapshotSource {
 }
 
 export interface SnapshotterOptions {
-  storage: LevelStorage;
+  storage: RaftStorage;
   source: SnapshotSource;
   /** Log entries kept behind a snapshot for slow followers. */
   keepEntries: number;

@@ -188,9 +188,10 @@ export interface JoinMethodsOptions {
   certExpiryMs?: () => number | undefined;
   /**
    * Enables `ca.renewNodeCertificate`: the role a node's renewed certificate gets (its desired role,
-   * so promotion/demotion takes effect at renewal), or null for an unknown node (refused).
+   * so promotion/demotion takes effect at renewal), or null for an unknown node (refused). May be
+   * async (a manager answers after a read barrier) and throw (e.g. Unavailable without a leader).
    */
-  roleOf?: (nodeId: string) => NodeRole | null;
+  roleOf?: (nodeId: string) => NodeRole | null | Promise<NodeRole | null>;
 }
 
 /** `ca.renewNodeCertificate` answer. */
@@ -234,7 +235,7 @@ export function joinMethods(opts: JoinMethodsOptions): MethodTable {
         ? {
             'ca.renewNodeCertificate': async (params, peer): Promise<RenewResponse> => {
               if (!peer) throw new ShoalError('FailedPrecondition', 'ca.renewNodeCertificate needs the node certificate being renewed; join the cluster first');
-              const role = opts.roleOf!(peer.nodeId);
+              const role = await opts.roleOf!(peer.nodeId);
               if (!role) throw new ShoalError('FailedPrecondition', `node ${peer.nodeId} is not a member of this cluster; it must join again`);
               const csrPem = params !== null && typeof params === 'object' ? (params as { csrPem?: unknown }).csrPem : undefined;
               if (typeof csrPem !== 'string') throw invalidArgument(`ca.renewNodeCertificate: csrPem must be a PEM certificate request, got ${typeof csrPem}`);

@@ -1,7 +1,8 @@
 /**
  * Scheduler scenario traces: `testdata/*.txt`, each a list of commands with their expected output
- * (etcd/raft "datadriven" style). A command is a line, its output follows `----` up to a blank line.
- * Run with SHOAL_REWRITE=1 to rewrite the expected outputs from what the scheduler does now.
+ * (the data-driven format shared by every such test, `@shoal/testkit` `runDataDriven`). A command is
+ * a line, its output follows `----` up to a blank line. Run with SHOAL_REWRITE=1 to rewrite the
+ * expected outputs from what the scheduler does now.
  *
  *   node <id> [labels=k:v,k:v] [availability=active|pause|drain] [state=ready|down] [role=manager] [cpus=N] [gpu=N]
  *   update-node <id> <same keys>        (labels=… replaces all labels)
@@ -13,44 +14,15 @@
  *   schedule                             runs one scheduler pass; prints placements and reasons
  */
 import test from 'ava';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Node, Task, TaskSpec } from '@shoal/api';
 import type { MemoryStore } from '@shoal/store';
-import { FakeClock, newTestStore } from '@shoal/testkit';
+import { FakeClock, newTestStore, parseArgs, runDataDriven } from '@shoal/testkit';
 import { Scheduler } from '../src/index.js';
 
-const dir = new URL('../../testdata/', import.meta.url);
+const dir = fileURLToPath(new URL('../../testdata/', import.meta.url));
 const meta = { version: 0, createdAt: '', updatedAt: '' };
-
-interface Cmd {
-  line: string;
-  expected: string;
-}
-
-function parse(text: string): Cmd[] {
-  const out: Cmd[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (!line.trim() || line.startsWith('#')) continue;
-    if (lines[i + 1] !== '----') throw new Error(`line ${i + 1}: expected ---- after '${line}'`);
-    const exp: string[] = [];
-    for (i += 2; i < lines.length && lines[i] !== ''; i++) exp.push(lines[i]!);
-    out.push({ line, expected: exp.join('\n') });
-  }
-  return out;
-}
-
-function args(parts: string[]): { kv: Map<string, string[]>; pos: string[] } {
-  const kv = new Map<string, string[]>();
-  const pos: string[] = [];
-  for (const p of parts) {
-    const i = p.indexOf('=');
-    if (i > 0) kv.set(p.slice(0, i), [...(kv.get(p.slice(0, i)) ?? []), p.slice(i + 1)]);
-    else pos.push(p);
-  }
-  return { kv, pos };
-}
 
 const one = (kv: Map<string, string[]>, k: string) => kv.get(k)?.[0];
 
@@ -71,7 +43,7 @@ function applyNode(n: Node, kv: Map<string, string[]>): void {
 
 async function run(store: MemoryStore, sched: Scheduler, line: string): Promise<string> {
   const [cmd, ...rest] = line.trim().split(/\s+/);
-  const { kv, pos } = args(rest);
+  const { kv, pos } = parseArgs(rest);
   switch (cmd) {
     case 'node': {
       const n: Node = {
@@ -161,23 +133,15 @@ function render(store: MemoryStore): string {
 
 for (const file of readdirSync(dir).filter((f) => f.endsWith('.txt')).sort()) {
   test(`scenario ${file}`, async (t) => {
-    const path = new URL(file, dir);
-    const text = readFileSync(path, 'utf8');
     const store = newTestStore();
     // A fake clock that never moves: passes run only on the script's `schedule` (tick()).
     const sched = new Scheduler(store, { clock: new FakeClock() });
     sched.start();
-    const out: string[] = [];
-    for (const c of parse(text)) {
-      const got = await run(store, sched, c.line);
-      out.push(`${c.line}\n----\n${got ? got + '\n' : ''}`);
-      if (!process.env.SHOAL_REWRITE) t.is(got, c.expected, `${file}: ${c.line}`);
+    try {
+      await runDataDriven(dir + file, (s) => run(store, sched, s.command), t);
+    } finally {
+      await sched.stop();
     }
-    await sched.stop();
-    if (process.env.SHOAL_REWRITE) {
-      const header = text.split('\n').filter((l, i, a) => l.startsWith('#') && a.slice(0, i).every((x) => x.startsWith('#'))).join('\n');
-      writeFileSync(path, (header ? header + '\n\n' : '') + out.join('\n'));
-      t.pass();
-    }
+    t.pass();
   });
 }

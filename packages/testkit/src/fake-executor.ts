@@ -48,6 +48,8 @@ export class FakeExecutor implements Executor {
   addressOf: ((taskId: string) => string) | undefined;
   /** When set, describe() rejects with it (engine down). */
   describeError: Error | undefined;
+  /** Called after a container started (e.g. to make it exit later, as a crashing image does). */
+  onStart: ((c: FakeContainer) => void) | undefined;
   private seq = 0;
 
   constructor(
@@ -231,6 +233,7 @@ class FakeController implements Controller {
     const test = this.task.spec.container.healthcheck?.test ?? [];
     if (test[0] === 'CMD' || test[0] === 'CMD-SHELL') c.health = 'starting';
     this.engine.ops.push(`start ${c.name}`);
+    this.engine.onStart?.(c);
   }
 
   wait(signal?: AbortSignal): Promise<{ exitCode: number; oomKilled?: boolean }> {

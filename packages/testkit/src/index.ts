@@ -9,3 +9,4 @@ export { FakeExecutor, type FakeContainer } from './fake-executor.js';
 export { FakeDispatcher, fakeTask } from './fake-dispatcher.js';
 export { FakeMetrics } from './fake-metrics.js';
 export { until } from './until.js';
+export { parseScript, formatScript, parseArgs, runDataDriven, REWRITE, type Stanza, type Args, type DataDrivenAssert } from './datadriven.js';
