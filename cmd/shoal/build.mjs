@@ -15,7 +15,14 @@ if (!existsSync(entry)) {
 }
 await build({
   entryPoints: [entry],
-  outfile: join(here, 'dist/shoal.mjs'),
+  // Code splitting: commands are imported lazily (cli.ts `lazy`), so each command's code — e.g.
+  // the compose loader (yaml, ajv and the Compose Specification's schema) for `stack deploy` —
+  // is its own chunk, read only when that command runs; every start stays small.
+  outdir: join(here, 'dist'),
+  entryNames: 'shoal',
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',

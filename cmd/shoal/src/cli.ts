@@ -17,6 +17,7 @@ const node = () => import('./commands/node.js');
 const service = () => import('./commands/service.js');
 const network = () => import('./commands/network.js');
 const info = () => import('./commands/info.js');
+const stack = () => import('./commands/stack.js');
 
 const REPEAT = '(repeatable)';
 const str = (describe: string) => ({ type: 'string' as const, describe, requiresArg: true });
@@ -274,6 +275,41 @@ function serviceCommands(y: Argv, command: string[]): Argv {
     .demandCommand(1, 'missing subcommand; run \'shoal service --help\' for the list');
 }
 
+function stackCommands(y: Argv): Argv {
+  return y
+    .command(['deploy <stack>', 'up'], 'Deploy a new stack or update an existing stack', (c) => c
+      .positional('stack', { type: 'string', describe: 'Stack name' })
+      .option('compose-file', { alias: 'c', ...str(`Path to a Compose file, or "-" to read from stdin ${REPEAT}`) })
+      .option('env-file', str('Read variables from this file (default: .env beside the first compose file)'))
+      .option('prune', flag('Prune services that are no longer referenced'))
+      .option('detach', { alias: 'd', type: 'boolean', describe: 'Do not wait for depends_on conditions or convergence (--detach=false waits for every service)' })
+      .option('quiet', { alias: 'q', ...flag('Suppress progress output') })
+      .option('resolve-image', str('Query the registry to resolve image digest and supported platforms: always, changed or never'))
+      .option('with-registry-auth', flag('Send registry authentication details to Swarm agents'))
+      .example('$0 stack deploy -c docker-compose.yml app', 'deploy (or update) the stack "app"')
+      .example('$0 stack deploy -c base.yml -c prod.yml --prune app', 'merge two files; remove services no longer in them'),
+    lazy(stack, (m) => m.deploy))
+    .command(['ls', 'list'], 'List stacks', (c) => c
+      .option('format', str('Format output with a template, e.g. "{{.Name}}: {{.Services}}"')),
+    lazy(stack, (m) => m.ls))
+    .command('services <stack>', 'List the services in the stack', (c) => c
+      .positional('stack', { type: 'string' })
+      .option('quiet', { alias: 'q', ...flag('Only display IDs') })
+      .option('format', str('Format output with a template, e.g. "{{.Name}}"')),
+    lazy(stack, (m) => m.services))
+    .command('ps <stack>', 'List the tasks in the stack', (c) => c
+      .positional('stack', { type: 'string' })
+      .option('filter', { alias: 'f', ...str(`Filter output: desired-state=STATE, name=NAME, id=ID, node=NODE ${REPEAT}`) })
+      .option('no-trunc', flag('Do not truncate output'))
+      .option('format', str('Format output with a template, e.g. "{{.Name}}"'))
+      .option('quiet', { alias: 'q', ...flag('Only display task IDs') }),
+    lazy(stack, (m) => m.ps))
+    .command(['rm <stacks..>', 'remove', 'down'], 'Remove one or more stacks', (c) => c
+      .positional('stacks', { type: 'string' }),
+    lazy(stack, (m) => m.rm))
+    .demandCommand(1, 'missing subcommand; run \'shoal stack --help\' for the list');
+}
+
 function networkCommands(y: Argv): Argv {
   return y
     .command('create <name>', 'Create a network', (c) => c
@@ -479,6 +515,7 @@ export async function run(args: readonly string[]): Promise<number> {
     .command('node', 'Manage swarm nodes', nodeCommands)
     .command('service', 'Manage swarm services', (c) => serviceCommands(c, command))
     .command('network', 'Manage networks', networkCommands)
+    .command('stack', 'Manage swarm stacks', stackCommands)
     .command('info', 'Display the swarm state of this node', (c) => c
       .option('format', { alias: 'f', ...str('Format the output with a template, e.g. {{.Swarm.LocalNodeState}}') }),
     lazy(info, (m) => m.info))

@@ -138,7 +138,8 @@ export const ServiceSpecInputSchema = Obj({
   restart: Opt(Obj({ condition: Opt(Str), delayMs: Opt(Num), maxAttempts: Opt(Num), windowMs: Opt(Num) })),
   constraints: Opt(T.Array(Str)),
   maxReplicasPerNode: Opt(Num),
-  networks: Opt(T.Array(Str)),
+  /** Networks by name or ID, or `{target, aliases}` (extra DNS names of the service on that network). */
+  networks: Opt(T.Array(T.Union([Str, Obj({ target: Str, aliases: Opt(T.Array(Str)) })]))),
   ports: Opt(T.Array(Obj({ name: Opt(Str), protocol: Opt(Str), targetPort: Opt(Num), publishedPort: Opt(Num), publishMode: Opt(Str) }))),
   endpointMode: Opt(Str),
   update: Opt(UpdateConfigInput),
@@ -193,6 +194,56 @@ export interface SwarmInfo {
   error?: string;
 }
 
+/** A network of a stack (`stack deploy`): created when missing; `external` ones must exist. */
+const StackNetworkSchema = Obj({
+  name: Str, external: Bool, driver: Opt(Str), attachable: Opt(Bool), internal: Opt(Bool), labels: Opt(Labels), options: Opt(Labels), subnet: Opt(Str),
+});
+/** A secret or config of a stack: `data` (base64) for objects the stack creates; `external` ones must exist. */
+const StackObjectSchema = Obj({ name: Str, external: Bool, data: Opt(Str), labels: Opt(Labels), templateDriver: Opt(Str) });
+
+/**
+ * `stack deploy`: every object of a stack, applied in ONE store transaction — all of it or nothing.
+ * `only` (full service names) deploys just those services now and leaves the others of the stack as
+ * they are (the CLI deploys `depends_on` in waves); every service is still checked. `prune` removes
+ * the stack's services that are not in `services`. `dryRun` checks everything and writes nothing.
+ */
+const StackDeploySchema = Obj({
+  stack: Str,
+  networks: T.Array(StackNetworkSchema),
+  secrets: Opt(T.Array(StackObjectSchema)),
+  configs: Opt(T.Array(StackObjectSchema)),
+  services: T.Array(ServiceSpecInputSchema),
+  only: Opt(T.Array(Str)),
+  prune: Opt(Bool),
+  dryRun: Opt(Bool),
+});
+export type StackDeployInput = Static<typeof StackDeploySchema>;
+
+/** What `stack deploy` did (full names). */
+export interface StackDeployResult {
+  created: string[];
+  updated: string[];
+  unchanged: string[];
+  removed: string[];
+  networks: string[];
+  secrets: string[];
+  configs: string[];
+}
+
+/** A stack as `stack ls` shows it. */
+export interface StackSummary {
+  name: string;
+  services: number;
+}
+
+/** What `stack rm` removed, in order. */
+export interface StackRemoved {
+  services: string[];
+  networks: string[];
+  secrets: string[];
+  configs: string[];
+}
+
 /**
  * The local control methods. Keys are the wire names (`POST /shoal/v1/<name>` on the socket,
  * `control.call` on the cluster port).
@@ -230,6 +281,11 @@ export const METHODS = {
   'network.inspect': def<Network>()('read', Ref, 'one network'),
   'network.rm': def<{ id: string }>()('write', Ref, 'remove a network'),
   'task.inspect': def<Task>()('read', Ref, 'one task by ID or unique ID prefix'),
+  'stack.deploy': def<StackDeployResult>()('write', StackDeploySchema, 'create or update a stack\'s networks, secrets, configs and services in one transaction'),
+  'stack.ls': def<StackSummary[]>()('read', Empty, 'list stacks (services labelled com.docker.stack.namespace)'),
+  'stack.services': def<ServiceSummary[]>()('read', Obj({ stack: Str }), 'the services of a stack'),
+  'stack.ps': def<TaskList>()('read', Obj({ stack: Str, desiredState: Opt(Str) }), 'the tasks of a stack'),
+  'stack.rm': def<StackRemoved>()('write', Obj({ stack: Str }), 'remove a stack\'s services, networks, secrets and configs (not volumes, not external objects)'),
 } as const;
 
 export type Methods = typeof METHODS;

@@ -3,5 +3,5 @@
  * live in `@shoal/api/contract` and `@shoal/api/check`, which servers import).
  */
 export type {
-  Call, Handlers, Method, MethodKind, Methods, NodeUpdate, Params, Result, ServiceSpecInput, ServiceSummary, SwarmInfo, TaskList,
+  Call, Handlers, Method, MethodKind, Methods, NodeUpdate, Params, Result, ServiceSpecInput, ServiceSummary, SwarmInfo, TaskList, StackDeployInput, StackDeployResult, StackSummary, StackRemoved,
 } from './contract.js';

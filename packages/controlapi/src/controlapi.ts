@@ -1,9 +1,9 @@
 import {
-  type Cluster, type Network, type Node, type NodeDescription, type NodeRole, type NodeUpdate, type Service, type ServiceSpecInput,
-  type ServiceSummary, type Task, type TaskState,
-  DEFAULTS, alreadyExists, failedPrecondition, invalidArgument, isJobMode, isTerminal, modeName, newId, notFound, taskStateRank,
+  type Cluster, type Network, type Node, type NodeDescription, type NodeRole, type NodeUpdate, type Service, type ServiceSpec, type ServiceSpecInput,
+  type ServiceSummary, type StackDeployInput, type StackDeployResult, type StackRemoved, type StackSummary, type Task, type TaskState,
+  DEFAULTS, ShoalError, alreadyExists, failedPrecondition, invalidArgument, isJobMode, isTerminal, modeName, newId, notFound, taskStateRank,
 } from '@shoal/api';
-import type { MemoryStore, ReadTx } from '@shoal/store';
+import type { MemoryStore, ReadTx, Tx } from '@shoal/store';
 import { isoNow, systemClock, type Clock } from '@shoal/runtime';
 import { checkDuration, checkReplicaCount, checkReplicas, normalizeServiceSpec } from './validate.js';
 
@@ -72,12 +72,7 @@ export class ControlApi {
     const spec = normalizeServiceSpec(input);
     const id = newId();
     return this.store.update((tx) => {
-      const existing = tx.byName('services', spec.name);
-      if (existing) throw alreadyExists(`service ${spec.name} already exists${asExisting(spec.name, existing.spec.name)}; use another name or update it`);
-      spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
-      checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
-      const jobStatus = isJobMode(spec.mode) ? { jobStatus: { jobIteration: 0, lastExecution: new Date().toISOString() } } : {};
-      tx.create('services', { id, meta: meta0(), spec, specVersion: 1, ...jobStatus });
+      createServiceIn(tx, id, spec, isoNow(this.clock));
       return { id };
     }, { retries: 0, ...req(ctx) });
   }
@@ -135,25 +130,7 @@ export class ControlApi {
         if (spec.name !== cur.spec.name) throw invalidArgument('renaming a service is not supported');
       }
       if (change.force) spec = { ...spec, task: { ...spec.task, forceUpdate: spec.task.forceUpdate + 1 } };
-      spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
-      checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
-      // A new task spec or a new endpoint (published ports, endpoint mode) replaces the tasks
-      // through a rolling update: the endpoint decides a task's network attachments (an ingress
-      // port adds the ingress network), so SwarmKit counts it as a task change too
-      // (orchestrator.IsTaskDirty compares Spec.Endpoint with the task's endpoint).
-      const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task)
-        || JSON.stringify(spec.endpoint ?? null) !== JSON.stringify(cur.spec.endpoint ?? null);
-      const { updateStatus: _old, ...rest } = cur;
-      // A job runs again on every update, changed or not (SwarmKit bumps JobIteration on each one).
-      const jobStatus = cur.jobStatus ? { jobStatus: { jobIteration: cur.jobStatus.jobIteration + 1, lastExecution: new Date().toISOString() } } : {};
-      tx.update('services', {
-        ...rest,
-        ...jobStatus,
-        spec,
-        previousSpec: cur.spec,
-        specVersion: taskChanged ? cur.specVersion + 1 : cur.specVersion,
-        ...(change.rollback ? { updateStatus: { state: 'rollback_started', startedAt: isoNow(this.clock), message: 'manually requested rollback' } } : {}),
-      });
+      applyServiceUpdate(tx, cur, spec, { rollback: !!change.rollback, now: isoNow(this.clock) });
       return { id: cur.id };
     }, { retries: change.version === undefined ? 3 : 0, ...req(ctx) });
   }
@@ -166,7 +143,7 @@ export class ControlApi {
       const mode = cur.spec.mode;
       if ('replicatedJob' in mode) {
         // Docker: scaling a replicated job sets its completions (and runs it again, as any update).
-        const jobStatus = { jobIteration: (cur.jobStatus?.jobIteration ?? 0) + 1, lastExecution: new Date().toISOString() };
+        const jobStatus = { jobIteration: (cur.jobStatus?.jobIteration ?? 0) + 1, lastExecution: isoNow(this.clock) };
         tx.update('services', { ...cur, jobStatus, spec: { ...cur.spec, mode: { replicatedJob: { ...mode.replicatedJob, totalCompletions: replicas } } } });
         return { id: cur.id, replicas };
       }
@@ -184,10 +161,7 @@ export class ControlApi {
   async removeService(ref: string, ctx: WriteCtx = {}): Promise<{ id: string }> {
     return this.store.update((tx) => {
       const cur = resolveService(tx, ref);
-      for (const t of tx.tasksByService(cur.id)) {
-        if (taskStateRank(t.desiredState) < taskStateRank('remove')) tx.update('tasks', { ...t, desiredState: 'remove' });
-      }
-      tx.delete('services', cur.id);
+      removeServiceIn(tx, cur);
       return { id: cur.id };
     }, req(ctx));
   }
@@ -400,23 +374,153 @@ export class ControlApi {
     }, req(ctx));
   }
 
+  // ---- stacks --------------------------------------------------------------------------------
+
+  /**
+   * Deploys a stack in ONE transaction: external networks must exist (Docker's message otherwise);
+   * the stack's networks are created when missing; each service is created, or updated when its
+   * spec differs from what runs (a redeploy of the same file changes nothing and restarts
+   * nothing; a changed service rolls with its update config); `prune` removes the stack's other
+   * services. Every service is normalized and checked first — one bad service deploys nothing.
+   * `only` limits which services are written now (the CLI's `depends_on` waves); `dryRun` checks
+   * and writes nothing.
+   * @throws InvalidArgument / NotFound / AlreadyExists / FailedPrecondition naming the object.
+   */
+  async deployStack(input: StackDeployInput, ctx: WriteCtx = {}): Promise<StackDeployResult> {
+    const stack = input.stack;
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(stack)) throw invalidArgument(`invalid stack name ${JSON.stringify(stack)}: use letters, digits, '_', '.' and '-', starting with a letter or digit`);
+    const only = input.only ? new Set(input.only) : undefined;
+    for (const n of input.only ?? []) {
+      if (!input.services.some((x) => x.name === n)) throw invalidArgument(`stack ${stack}: "only" names ${JSON.stringify(n)}, which is not one of its services`);
+    }
+    // Normalize every service first: one bad spec deploys nothing.
+    const specs = input.services.map((inp) => {
+      if (inp.labels?.[STACK_LABEL] !== undefined && inp.labels[STACK_LABEL] !== stack) {
+        throw invalidArgument(`service ${inp.name}: label ${STACK_LABEL}=${inp.labels[STACK_LABEL]} does not name stack ${stack}`);
+      }
+      const labels = { ...(inp.labels ?? {}), [STACK_LABEL]: stack };
+      try {
+        return normalizeServiceSpec({ ...inp, labels });
+      } catch (e) {
+        throw e instanceof ShoalError ? new ShoalError(e.code, `service ${inp.name}: ${e.message}`) : e;
+      }
+    });
+    const networks = (input.networks ?? []).map((n) => (n.external ? undefined : checkNetworkInput({
+      name: n.name, ...(n.driver ? { driver: n.driver } : {}), ...(n.subnet ? { subnet: n.subnet } : {}), ...(n.attachable !== undefined ? { attachable: n.attachable } : {}),
+      labels: { ...(n.labels ?? {}), [STACK_LABEL]: stack },
+    })));
+    const run = (tx: Tx): StackDeployResult => {
+      const r: StackDeployResult = { created: [], updated: [], unchanged: [], removed: [], networks: [], secrets: [], configs: [] };
+      (input.networks ?? []).forEach((n, i) => {
+        const existing = tx.byName('networks', n.name);
+        if (n.external) {
+          if (!existing) throw notFound(`network "${n.name}" is declared as external, but could not be found. You need to create a swarm-scoped network before the stack is deployed`);
+          return;
+        }
+        if (!existing) {
+          createNetworkIn(tx, networks[i]!);
+          r.networks.push(n.name);
+        }
+      });
+      for (const kind of ['secrets', 'configs'] as const) {
+        for (const o of input[kind] ?? []) {
+          if (o.external) throw invalidArgument(`stack ${stack}: ${kind} are not supported by this manager yet (${o.name})`);
+          throw invalidArgument(`stack ${stack}: ${kind} are not supported by this manager yet (${o.name})`);
+        }
+      }
+      specs.forEach((spec) => {
+        if (only && !only.has(spec.name)) return;
+        const cur = tx.byName('services', spec.name);
+        if (!cur) {
+          createServiceIn(tx, newId(), spec, isoNow(this.clock));
+          r.created.push(spec.name);
+          return;
+        }
+        if (modeName(cur.spec.mode) !== modeName(spec.mode)) {
+          throw invalidArgument(`service ${spec.name}: its mode cannot change from ${modeName(cur.spec.mode)} to ${modeName(spec.mode)}; remove the service (or the stack) and deploy again`);
+        }
+        // Compare with what runs (networks as IDs; a forced update's counter is kept).
+        const next: ServiceSpec = { ...spec, task: { ...spec.task, forceUpdate: cur.spec.task.forceUpdate, networks: spec.task.networks.map((n) => ({ ...n, target: resolveNetwork(tx, n.target).id })) } };
+        if (JSON.stringify(next) === JSON.stringify(cur.spec)) {
+          r.unchanged.push(spec.name);
+          return;
+        }
+        applyServiceUpdate(tx, cur, next, { rollback: false, now: isoNow(this.clock) });
+        r.updated.push(spec.name);
+      });
+      if (input.prune) {
+        const keep = new Set(specs.map((x) => x.name));
+        for (const svc of tx.list('services')) {
+          if (svc.spec.labels[STACK_LABEL] !== stack || keep.has(svc.spec.name)) continue;
+          removeServiceIn(tx, svc);
+          r.removed.push(svc.spec.name);
+        }
+      }
+      return r;
+    };
+    if (input.dryRun) return this.store.view((tx) => run(dryTx(tx)));
+    return this.store.update(run, { retries: 3, ...req(ctx) });
+  }
+
+  /** Stacks: the namespaces of services labelled `com.docker.stack.namespace`. */
+  listStacks(): StackSummary[] {
+    return this.store.view((tx) => {
+      const count = new Map<string, number>();
+      for (const s of tx.list('services')) {
+        const st = s.spec.labels[STACK_LABEL];
+        if (st !== undefined) count.set(st, (count.get(st) ?? 0) + 1);
+      }
+      return [...count].sort(([a], [b]) => a.localeCompare(b)).map(([name, services]) => ({ name, services }));
+    });
+  }
+
+  /** The services of stack `stack` (as `service ls` shows them). @throws NotFound naming the stack. */
+  stackServices(stack: string): ServiceSummary[] {
+    const list = this.listServices().filter((x) => x.service.spec.labels[STACK_LABEL] === stack);
+    if (list.length === 0) throw notFound(`Nothing found in stack: ${stack}`);
+    return list;
+  }
+
+  /** The tasks of stack `stack`. @throws NotFound naming the stack. */
+  stackTasks(stack: string, desiredState?: TaskState): Task[] {
+    const ids = new Set(this.stackServices(stack).map((x) => x.service.id));
+    return this.listTasks(desiredState ? { desiredState } : {}).filter((t) => ids.has(t.serviceId));
+  }
+
+  /**
+   * Removes stack `stack`: its services (tasks go to REMOVE), then the networks, secrets and
+   * configs it created (labelled with it; never external ones, never volumes), in one transaction.
+   * @throws NotFound naming the stack.
+   */
+  async removeStack(stack: string, ctx: WriteCtx = {}): Promise<StackRemoved> {
+    return this.store.update((tx) => {
+      const r: StackRemoved = { services: [], networks: [], secrets: [], configs: [] };
+      for (const svc of tx.list('services')) {
+        if (svc.spec.labels[STACK_LABEL] !== stack) continue;
+        removeServiceIn(tx, svc);
+        r.services.push(svc.spec.name);
+      }
+      for (const net of tx.list('networks')) {
+        if (net.spec.labels[STACK_LABEL] !== stack || net.spec.ingress) continue;
+        const users = tx.list('services').filter((s) => s.spec.task.networks.some((n) => n.target === net.id));
+        if (users.length) continue; // another stack's service uses it: keep it
+        tx.delete('networks', net.id);
+        r.networks.push(net.spec.name);
+      }
+      if (r.services.length + r.networks.length === 0) throw notFound(`Nothing found in stack: ${stack}`);
+      r.services.sort();
+      r.networks.sort();
+      return r;
+    }, req(ctx));
+  }
+
   // ---- networks ----------------------------------------------------------------------------
 
-  async createNetwork(input: { name: string; driver?: string; subnet?: string; attachable?: boolean; labels?: Record<string, string> }, ctx: WriteCtx = {}): Promise<{ id: string }> {
-    if (!input?.name || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(input.name)) throw invalidArgument(`invalid network name ${JSON.stringify(input?.name)}`);
-    const driver = input.driver ?? 'overlay';
-    if (driver !== 'overlay') throw invalidArgument(`invalid driver ${JSON.stringify(driver)}: only overlay networks are swarm-scoped`);
-    if (input.subnet !== undefined && !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(input.subnet)) throw invalidArgument(`invalid subnet ${JSON.stringify(input.subnet)}: expected CIDR like 10.1.0.0/24`);
-    const id = newId();
-    const net: Network = {
-      id, meta: meta0(),
-      spec: { name: input.name, labels: input.labels ?? {}, driver, attachable: !!input.attachable, ingress: false, ...(input.subnet ? { subnet: input.subnet } : {}) },
-    };
+  async createNetwork(input: NetworkCreateInput, ctx: WriteCtx = {}): Promise<{ id: string }> {
+    const net = checkNetworkInput(input);
     return this.store.update((tx) => {
-      const existing = tx.byName('networks', input.name);
-      if (existing) throw alreadyExists(`network with name ${input.name} already exists${asExisting(input.name, existing.spec.name)}`);
-      tx.create('networks', net);
-      return { id };
+      createNetworkIn(tx, net);
+      return { id: net.id };
     }, { retries: 0, ...req(ctx) });
   }
 
@@ -438,6 +542,103 @@ export class ControlApi {
       return { id: net.id };
     }, req(ctx));
   }
+}
+
+/** Deletes service `cur` and gives its tasks desired state REMOVE, in `tx`. */
+function removeServiceIn(tx: Tx, cur: Service): void {
+  for (const t of tx.tasksByService(cur.id)) {
+    if (taskStateRank(t.desiredState) < taskStateRank('remove')) tx.update('tasks', { ...t, desiredState: 'remove' });
+  }
+  tx.delete('services', cur.id);
+}
+
+/** The label Docker puts on every object of a stack (`docker stack deploy`). */
+export const STACK_LABEL = 'com.docker.stack.namespace';
+
+/**
+ * A transaction over a read view that checks but writes nothing (a stack's dry run): creations and
+ * updates are checked for name clashes against what is visible, then dropped.
+ */
+function dryTx(r: ReadTx): Tx {
+  const made = new Map<string, string>();
+  return {
+    ...r,
+    byName: (t, name) => r.byName(t, name) ?? (made.has(`${t}/${name.toLowerCase()}`) ? ({ id: made.get(`${t}/${name.toLowerCase()}`), spec: { name } } as never) : undefined),
+    create: (t, o) => {
+      const name = (o as { spec?: { name?: string } }).spec?.name;
+      if (name) made.set(`${t}/${name.toLowerCase()}`, o.id);
+    },
+    update: () => undefined,
+    delete: () => undefined,
+  };
+}
+
+// ---- writes inside a transaction (shared by the single-object methods and stacks) --------------
+
+/** What `network.create` (and a stack's network) asks for. */
+export interface NetworkCreateInput {
+  name: string;
+  driver?: string;
+  subnet?: string;
+  attachable?: boolean;
+  labels?: Record<string, string>;
+}
+
+/** Checks a network request and builds its object. @throws InvalidArgument naming the value. */
+function checkNetworkInput(input: NetworkCreateInput): Network {
+  if (!input?.name || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(input.name)) throw invalidArgument(`invalid network name ${JSON.stringify(input?.name)}`);
+  const driver = input.driver ?? 'overlay';
+  if (driver !== 'overlay') throw invalidArgument(`invalid driver ${JSON.stringify(driver)}: only overlay networks are swarm-scoped`);
+  if (input.subnet !== undefined && !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(input.subnet)) throw invalidArgument(`invalid subnet ${JSON.stringify(input.subnet)}: expected CIDR like 10.1.0.0/24`);
+  return {
+    id: newId(), meta: meta0(),
+    spec: { name: input.name, labels: input.labels ?? {}, driver, attachable: !!input.attachable, ingress: false, ...(input.subnet ? { subnet: input.subnet } : {}) },
+  };
+}
+
+/** Creates network `net` in `tx`. @throws AlreadyExists when the name is taken (in any case). */
+function createNetworkIn(tx: Tx, net: Network): void {
+  const existing = tx.byName('networks', net.spec.name);
+  if (existing) throw alreadyExists(`network with name ${net.spec.name} already exists${asExisting(net.spec.name, existing.spec.name)}`);
+  tx.create('networks', net);
+}
+
+/**
+ * Creates service `id` with the normalized `spec` in `tx`: networks resolved to IDs, published
+ * ports checked against other services. @throws AlreadyExists, NotFound (a network), InvalidArgument.
+ */
+function createServiceIn(tx: Tx, id: string, spec: ServiceSpec, now: string): void {
+  const existing = tx.byName('services', spec.name);
+  if (existing) throw alreadyExists(`service ${spec.name} already exists${asExisting(spec.name, existing.spec.name)}; use another name or update it`);
+  spec.task.networks = spec.task.networks.map((n) => ({ ...n, target: resolveNetwork(tx, n.target).id }));
+  checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
+  const jobStatus = isJobMode(spec.mode) ? { jobStatus: { jobIteration: 0, lastExecution: now } } : {};
+  tx.create('services', { id, meta: meta0(), spec, specVersion: 1, ...jobStatus });
+}
+
+/**
+ * Replaces service `cur`'s spec with `spec` (normalized; its networks resolved here). A new task
+ * spec or a new endpoint (published ports, endpoint mode) replaces the tasks through a rolling
+ * update: the endpoint decides a task's network attachments (an ingress port adds the ingress
+ * network), so SwarmKit counts it as a task change too (orchestrator.IsTaskDirty compares
+ * Spec.Endpoint with the task's endpoint). A job runs again on every update (SwarmKit bumps
+ * JobIteration). `rollback` marks a manual rollback; any other update clears `updateStatus`.
+ */
+function applyServiceUpdate(tx: Tx, cur: Service, spec: ServiceSpec, o: { rollback: boolean; now: string }): void {
+  spec.task.networks = spec.task.networks.map((n) => ({ ...n, target: resolveNetwork(tx, n.target).id }));
+  checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
+  const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task)
+    || JSON.stringify(spec.endpoint ?? null) !== JSON.stringify(cur.spec.endpoint ?? null);
+  const { updateStatus: _old, ...rest } = cur;
+  const jobStatus = cur.jobStatus ? { jobStatus: { jobIteration: cur.jobStatus.jobIteration + 1, lastExecution: o.now } } : {};
+  tx.update('services', {
+    ...rest,
+    ...jobStatus,
+    spec,
+    previousSpec: cur.spec,
+    specVersion: taskChanged ? cur.specVersion + 1 : cur.specVersion,
+    ...(o.rollback ? { updateStatus: { state: 'rollback_started', startedAt: o.now, message: 'manually requested rollback' } } : {}),
+  });
 }
 
 // ---- resolution helpers (Docker: full ID, then exact name, then unique ID prefix) -------------

@@ -231,7 +231,9 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
       container,
       restart,
       placement: { constraints, maxReplicas },
-      networks: (input.networks ?? base?.task.networks.map((n) => n.target) ?? []).map((target) => ({ target })),
+      networks: input.networks
+        ? input.networks.map((n) => (typeof n === 'string' ? { target: n } : { target: n.target, ...(n.aliases?.length ? { aliases: [...n.aliases] } : {}) }))
+        : (base?.task.networks.map((n) => ({ ...n })) ?? []),
       resources: { reservations },
       forceUpdate: base?.task.forceUpdate ?? 0,
     },

@@ -362,6 +362,11 @@ export class Manager extends EventEmitter {
     'network.inspect': (p) => this.control.getNetwork(p.ref),
     'network.rm': (p, ctx) => this.control.removeNetwork(p.ref, ctx),
     'task.inspect': (p) => this.control.getTask(p.ref),
+    'stack.deploy': (p, ctx) => this.control.deployStack(p, ctx),
+    'stack.ls': () => this.control.listStacks(),
+    'stack.services': (p) => this.control.stackServices(p.stack),
+    'stack.ps': (p) => this.taskList(this.control.stackTasks(p.stack, p.desiredState as TaskState | undefined)),
+    'stack.rm': (p, ctx) => this.control.removeStack(p.stack, ctx),
   };
 
   /** Tasks with the hostnames of their nodes. */

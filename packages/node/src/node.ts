@@ -713,6 +713,11 @@ export class SwarmNode {
       'network.inspect': c('network.inspect'),
       'network.rm': c('network.rm'),
       'task.inspect': c('task.inspect'),
+      'stack.deploy': c('stack.deploy'),
+      'stack.ls': c('stack.ls'),
+      'stack.services': c('stack.services'),
+      'stack.ps': c('stack.ps'),
+      'stack.rm': c('stack.rm'),
     };
   }
 }
