@@ -107,12 +107,12 @@ export class DockerController implements Controller {
   /**
    * Whether the engine says the OOM killer ended the container. The engine may record the OOM
    * event just after the exit (on a loaded host, up to a second later), so a SIGKILL exit (137) is
-   * looked at again every 100 ms for up to 1.5 s.
+   * looked at again every 100 ms for up to 1 s.
    */
   private async oomKilled(exitCode: number): Promise<boolean> {
     for (let i = 0; ; i++) {
       const oom = await this.container().inspect().then((info) => info.State.OOMKilled, () => false);
-      if (oom || exitCode !== 137 || i >= 15) return oom;
+      if (oom || exitCode !== 137 || i >= 10) return oom;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
