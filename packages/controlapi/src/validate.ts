@@ -3,6 +3,7 @@ import {
   DEFAULTS, MAX_DURATION_MS, MAX_DURATION_TEXT, invalidArgument, parseConstraint, serviceNameProblem,
   type HealthConfig, type PortConfig, type RestartPolicy, type ServiceSpec, type UpdateConfig,
 } from '@shoal/api';
+import { checkFileRefs } from './secrets.js';
 
 /**
  * Most replicas one service may have. Each node's overlay /24 holds about 250 tasks, and every
@@ -217,6 +218,16 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
   };
   const healthcheck = input.healthcheck ?? prev?.healthcheck;
   if (healthcheck !== undefined) container.healthcheck = checkHealthcheck(healthcheck);
+  // Secret and config references: checked here, resolved to IDs in the write transaction
+  // (controlapi resolveFileRefs); until then the source (name or ID) sits in the name field.
+  const secrets = input.secrets !== undefined
+    ? checkFileRefs('secrets', input.secrets).map((r) => ({ secretId: '', secretName: r.source, file: r.file }))
+    : prev?.secrets;
+  if (secrets?.length) container.secrets = secrets;
+  const configs = input.configs !== undefined
+    ? checkFileRefs('configs', input.configs).map((r) => ({ configId: '', configName: r.source, file: r.file }))
+    : prev?.configs;
+  if (configs?.length) container.configs = configs;
   const update = checkUpdateConfig('update', { ...DEFAULTS.update, ...(base?.update ?? {}), ...(input.update ?? {}) });
   const rollback = checkUpdateConfig('rollback', { ...DEFAULTS.update, ...(base?.rollback ?? {}), ...(input.rollback ?? {}) });
   const reservations = {

@@ -8,3 +8,5 @@ export type { Logger, NodeNetworkPlane, NodeRuntime, PlatformFactory } from './p
 export { ControlRouter, NO_LEADER, NOT_MANAGER, NOT_IN_SWARM, noLeaderMessage } from './control.js';
 export { assertSocketFree } from './socket.js';
 export { type NodeState } from './state.js';
+export { SWARM_LOCKED, LEAVE_LOCKED } from './node.js';
+export { NodeKeys, keyPaths, writeSecretFile, type DataKey, type KekChange } from './keys.js';

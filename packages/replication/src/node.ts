@@ -16,6 +16,8 @@ import { EntryType, MessageType, NotLeaderError, ProposalDroppedError, RawNode, 
 import type { ConfChange, ConfState, Entry, Logger as CoreLogger, Message, NodeId, Ready, Snapshot, SoftState, Status } from '@shoal/raft';
 import { nopLogger, type Logger } from '@shoal/runtime';
 import { LevelStorage } from './level-storage.js';
+import type { RecordCipher } from './cipher.js';
+import { prepareEncryptedDir } from './encrypt.js';
 import { GrpcTransport, type Transport, type TransportCredentials, type TransportHandler } from './transport.js';
 import { MemberRemovedError, NodeClosedError, TimeoutError } from './errors.js';
 import { frameProposal, parseProposal, unwrapSnapshot, type PeerMap } from './envelope.js';
@@ -109,6 +111,12 @@ export interface RaftNodeOptions {
   readOnly?: 'safe' | 'lease';
   /** Cluster id checked on every envelope by the transport created from `listen`. */
   clusterId?: string;
+  /**
+   * Encryption at rest (docs/SECURITY.md): every record is sealed with `cipher` (the member's data
+   * encryption key). Unencrypted data, or data sealed with a key in `previous`, is rewritten under
+   * `cipher` before it is opened (`encrypt.ts`). Absent: records are stored in the clear.
+   */
+  encryption?: { cipher: RecordCipher; previous?: RecordCipher[] };
   /** Largest proposal payload in bytes (default 8 MiB). */
   maxProposalBytes?: number;
   /** Default deadline of propose/readIndex/membership calls, ms (default 10,000). */
@@ -249,7 +257,9 @@ export class RaftNode extends EventEmitter {
     }
     let storage: LevelStorage;
     try {
-      storage = await LevelStorage.open(dir);
+      const enc = opts.encryption;
+      if (enc) await prepareEncryptedDir(dir, enc.cipher, enc.previous ?? [], opts.logger);
+      storage = await LevelStorage.open(dir, enc ? { cipher: enc.cipher } : {});
     } catch (err) {
       if (owns) await transport!.close();
       throw err;
