@@ -167,12 +167,13 @@ export function targetPath(kind: 'secret' | 'config', name: string): string {
  */
 export function resolveFileRefs(tx: ReadTx, spec: ServiceSpec): void {
   const c = spec.task.container;
-  const seen = new Map<string, string>();
+  const seen = new Map<string, { kind: 'secret' | 'config'; name: string }>();
   const check = (kind: 'secret' | 'config', name: string, target: string) => {
     const path = targetPath(kind, target);
     const prev = seen.get(path);
-    if (prev !== undefined) throw invalidArgument(`${kind} references '${prev}' and '${name}' have a conflicting target: '${target}'`);
-    seen.set(path, name);
+    if (prev?.kind === kind) throw invalidArgument(`${kind} references '${prev.name}' and '${name}' have a conflicting target: '${target}'`);
+    if (prev) throw invalidArgument(`${prev.kind} '${prev.name}' and ${kind} '${name}' have a conflicting target: '${path}'`);
+    seen.set(path, { kind, name });
   };
   if (c.secrets?.length) {
     const missing: string[] = [];

@@ -12,6 +12,8 @@ export interface Watcher {
   sent: Map<string, { version: number; held: boolean; stable: string }> | undefined;
   /** JSON of the network view last sent (sessions that asked for it). */
   sentNet: string | undefined;
+  /** IDs of the secrets and configs last sent (see `dependenciesOf`). */
+  sentDeps?: string;
 }
 
 /** An agent's session with this dispatcher. */

@@ -1,10 +1,11 @@
 import type Dockerode from 'dockerode';
 import type { HealthConfig, PortConfig, Task } from '@shoal/api';
 import { DEFAULTS } from '@shoal/api';
-import type { ContainerStatus, Controller, HealthStatus } from '@shoal/agent';
+import type { ContainerStatus, Controller, HealthStatus, TaskFile } from '@shoal/agent';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, expandTemplate, normalizeImageRef, taskLabels } from '@shoal/agent';
 import type { TemplateContext } from '@shoal/agent';
 import { engineMessage, statusCodeOf } from './docker-host.js';
+import type { FileMount, TaskFileMounts } from './files.js';
 
 export interface DockerControllerOptions {
   /** Written to the `shoal.node.id` label (the executor's node, whatever the task says). */
@@ -15,6 +16,10 @@ export interface DockerControllerOptions {
   node: () => Promise<TemplateContext['node']>;
   /** The node's overlay network, if any (see {@link TaskNetwork}). */
   network?: TaskNetwork;
+  /** Where the task's secret and config files are kept in memory (see files.ts); absent: a task with any is REJECTED. */
+  taskFiles?: TaskFileMounts;
+  /** The task's secret and config files (the agent renders them; see `Executor.controller`). */
+  files?: () => TaskFile[];
 }
 
 /**
@@ -53,12 +58,18 @@ export class DockerController implements Controller {
     this.name = containerName(task);
   }
 
-  /** Pulls the image only when it is missing, then creates the container (nothing if it exists). */
+  /**
+   * Pulls the image only when it is missing, then creates the container (nothing if it exists).
+   * The task's secrets and configs are put on its tmpfs first — also for an existing container
+   * (after an agent restart), whose bind mounts need them.
+   */
   async prepare(): Promise<void> {
-    if ((await this.inspect()).exists) return;
+    const exists = (await this.inspect()).exists;
+    const mounts = await this.fileMounts();
+    if (exists) return;
     await this.ensureImage();
     try {
-      await this.docker.createContainer(await this.createOptions());
+      await this.docker.createContainer(await this.createOptions(mounts));
     } catch (err) {
       // 409: created meanwhile under the same name (a concurrent prepare); adopt it if it is ours.
       if (statusCodeOf(err) === 409 && (await this.inspect()).exists) return;
@@ -115,14 +126,25 @@ export class DockerController implements Controller {
     }
   }
 
+  /** Removes the container, then the task's secret and config files (unmounting their tmpfs). */
   async remove(): Promise<void> {
     try {
       await this.container().remove({ force: true });
     } catch (err) {
       const code = statusCodeOf(err);
-      if (code === 404 || (code === 409 && /already in progress/.test(engineMessage(err)))) return;
-      throw new Error(`remove container ${this.name}: ${engineMessage(err)}`);
+      if (!(code === 404 || (code === 409 && /already in progress/.test(engineMessage(err))))) {
+        throw new Error(`remove container ${this.name}: ${engineMessage(err)}`);
+      }
     }
+    await this.opts.taskFiles?.release(this.task.id);
+  }
+
+  /** The bind mounts of the task's secret and config files, put on its tmpfs (none without files). */
+  private async fileMounts(): Promise<FileMount[]> {
+    const files = this.opts.files?.() ?? [];
+    if (files.length === 0) return [];
+    if (!this.opts.taskFiles) throw new Error('this node cannot give tasks secrets or configs (no place to keep them in memory)');
+    return this.opts.taskFiles.ensure(this.task.id, files);
   }
 
   /** Throws if a container of this name exists but is not this task's (no matching `shoal.task.id` label). */
@@ -199,7 +221,7 @@ export class DockerController implements Controller {
     });
   }
 
-  private async createOptions(): Promise<Dockerode.ContainerCreateOptions> {
+  private async createOptions(fileMounts: FileMount[] = []): Promise<Dockerode.ContainerCreateOptions> {
     const spec = this.task.spec.container;
     const needsNode = [spec.hostname ?? '', ...(spec.env ?? [])].some((v) => v.includes('{{'));
     const ctx: TemplateContext = { task: this.task, node: needsNode ? await this.opts.node() : { hostname: '' } };
@@ -241,6 +263,8 @@ export class DockerController implements Controller {
         o.HostConfig!.PortBindings[key] = [{ HostPort: p.publishedPort > 0 ? String(p.publishedPort) : '' }];
       }
     }
+    // Secrets and configs: read-only binds of single files from the task's tmpfs (files.ts).
+    if (fileMounts.length) o.HostConfig!.Mounts = [...(o.HostConfig!.Mounts ?? []), ...fileMounts];
     return o;
   }
 }

@@ -1,5 +1,5 @@
 import type { NodeDescription, Task } from '@shoal/api';
-import type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer } from '@shoal/agent';
+import type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer, TaskFile } from '@shoal/agent';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, managedFromLabels, normalizeImageRef, taskLabels } from '@shoal/agent';
 
 /** One container of the {@link FakeExecutor}'s pretend engine. */
@@ -38,6 +38,11 @@ export class FakeExecutor implements Executor {
   /** Images "present locally"; anything else is not pullable. */
   readonly images: Set<string>;
   readonly ops: string[] = [];
+  /**
+   * The secret and config files each task's container got (by task ID), as a real executor would
+   * keep them in memory: set by prepare(), dropped by remove(), removeOrphan() and pruneTaskFiles().
+   */
+  readonly files = new Map<string, TaskFile[]>();
   /** When set, the next prepare() rejects with it (then it is cleared). */
   failNextPrepare: Error | undefined;
   /** While set, every controller's inspect() rejects with it (engine trouble). */
@@ -68,8 +73,12 @@ export class FakeExecutor implements Executor {
     };
   }
 
-  controller(task: Task): Controller {
-    return new FakeController(this, task);
+  controller(task: Task, files?: () => TaskFile[]): Controller {
+    return new FakeController(this, task, files);
+  }
+
+  async pruneTaskFiles(keep: (taskId: string) => boolean): Promise<void> {
+    for (const id of [...this.files.keys()]) if (!keep(id)) this.files.delete(id);
   }
 
   async list(): Promise<ManagedContainer[]> {
@@ -91,6 +100,8 @@ export class FakeExecutor implements Executor {
     this.ops.push(`remove ${c.name}`);
     this.stop(c, 137);
     this.containers.delete(c.id);
+    const taskId = c.labels[LABELS.taskId];
+    if (taskId) this.files.delete(taskId);
   }
 
   /** Adds a container directly (a leftover of an earlier agent, or a foreign one without labels). */
@@ -192,6 +203,7 @@ class FakeController implements Controller {
   constructor(
     private readonly engine: FakeExecutor,
     private readonly task: Task,
+    private readonly files?: () => TaskFile[],
   ) {
     this.name = containerName(task);
   }
@@ -207,6 +219,8 @@ class FakeController implements Controller {
       this.engine.failNextPrepare = undefined;
       throw failure;
     }
+    const files = this.files?.() ?? [];
+    if (files.length) this.engine.files.set(this.task.id, files);
     if (this.find()) return;
     const image = normalizeImageRef(this.task.spec.container.image);
     if (!this.engine.images.has(image)) throw new ImageUnavailableError(image, 'fake registry has no such image');
@@ -267,6 +281,7 @@ class FakeController implements Controller {
 
   async remove(): Promise<void> {
     await Promise.resolve();
+    this.engine.files.delete(this.task.id);
     const c = this.find();
     if (!c) return;
     this.engine.ops.push(`remove ${c.name}`);
