@@ -94,6 +94,7 @@ export class DockerController implements Controller {
       const opts: Dockerode.ContainerWaitOptions = { condition: 'not-running' };
       if (signal) opts.abortSignal = signal;
       const res = (await this.container().wait(opts)) as { StatusCode?: number };
+      await this.releaseFiles();
       return { exitCode: res.StatusCode ?? -1 };
     } catch (err) {
       if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(this.name);
@@ -111,9 +112,10 @@ export class DockerController implements Controller {
       await this.container().stop({ t: Math.max(0, Math.ceil(ms / 1000)) });
     } catch (err) {
       const code = statusCodeOf(err);
-      if (code === 304 || code === 404) return; // already stopped / gone
-      throw new Error(`stop container ${this.name}: ${engineMessage(err)}`);
+      // 304/404: already stopped / gone
+      if (code !== 304 && code !== 404) throw new Error(`stop container ${this.name}: ${engineMessage(err)}`);
     }
+    await this.releaseFiles();
   }
 
   async terminate(): Promise<void> {
@@ -121,9 +123,19 @@ export class DockerController implements Controller {
       await this.container().kill();
     } catch (err) {
       const code = statusCodeOf(err);
-      if (code === 404 || code === 409) return; // gone / not running
-      throw new Error(`kill container ${this.name}: ${engineMessage(err)}`);
+      // 404/409: gone / not running
+      if (code !== 404 && code !== 409) throw new Error(`kill container ${this.name}: ${engineMessage(err)}`);
     }
+    await this.releaseFiles();
+  }
+
+  /**
+   * The container stopped: its secret and config files go (moby cleans its secrets directory up
+   * when a container stops, too). The agent never starts a stopped task container again.
+   */
+  private async releaseFiles(): Promise<void> {
+    if (!this.opts.files) return;
+    await this.opts.taskFiles?.release(this.task.id);
   }
 
   /** Removes the container, then the task's secret and config files (unmounting their tmpfs). */

@@ -53,20 +53,20 @@ test('a secret with mode 0400 and a target name: that content, mode and owner in
   ];
   const task = fakeTask({
     nodeId: NODE, serviceName: `${RUN}-svc`, labels: { [RUN_LABEL]: RUN },
-    command: ['sh', '-c', 'stat -c "%a %u %g %s" /run/secrets/db /etc/app.conf; cat /run/secrets/db; echo; cat /etc/app.conf; echo x > /run/secrets/db 2>/dev/null || echo read-only'],
+    command: ['sh', '-c', 'stat -c "%a %u %g %s" /run/secrets/db /etc/app.conf; cat /run/secrets/db; echo; cat /etc/app.conf; echo x > /run/secrets/db 2>/dev/null || echo read-only; echo ready; trap "exit 0" TERM; sleep 60 & wait'],
   });
   const ctl = exec.controller(task, () => files);
   await ctl.prepare();
   await ctl.start();
-  const { exitCode } = await ctl.wait();
-  t.is(exitCode, 0);
   const id = (await ctl.inspect()).containerId!;
-  const logs = (await docker.getContainer(id).logs({ stdout: true, stderr: true })).toString('utf8').replace(/[\x00-\x08]/g, '');
-  t.regex(logs, /400 1000 1001 14\b/);
-  t.regex(logs, /444 0 0 8\b/);
-  t.regex(logs, new RegExp(SECRET));
-  t.regex(logs, /port=80/);
-  t.regex(logs, /read-only/);
+  const logs = async () => (await docker.getContainer(id).logs({ stdout: true, stderr: true })).toString('utf8').replace(/[\x00-\x08]/g, '');
+  await until(async () => (await logs()).includes('ready'), 'the container read its files');
+  const out = await logs();
+  t.regex(out, /400 1000 1001 14\b/);
+  t.regex(out, /444 0 0 8\b/);
+  t.regex(out, new RegExp(SECRET));
+  t.regex(out, /port=80/);
+  t.regex(out, /read-only/);
   // The container's mounts: only binds of files on the task's tmpfs, read-only.
   const info = await docker.getContainer(id).inspect();
   const binds = (info.Mounts as { Type: string; Source: string; Destination: string; RW: boolean }[]).filter((m) => m.Type === 'bind');
@@ -79,10 +79,11 @@ test('a secret with mode 0400 and a target name: that content, mode and owner in
   const dir = path.join(execRoot, 'tasks', NODE, task.id);
   t.true(mountPoints().has(fs.realpathSync(dir)));
   t.deepEqual(exec.taskFiles.mounted(), [task.id]);
-  // The task's container goes: so does the tmpfs with the data.
-  await ctl.remove();
+  // The task ends: the tmpfs goes with the data, before the container is removed.
+  await ctl.shutdown();
   t.false(fs.existsSync(dir));
   t.deepEqual(exec.taskFiles.mounted(), []);
+  await ctl.remove();
 });
 
 test('an agent restart adopts a task whose tmpfs is still mounted; prune drops the files of tasks not kept; a task without files gets no tmpfs', async (t) => {

@@ -118,6 +118,11 @@ export class SwarmNode {
     return this.manager;
   }
 
+  /** This node's agent while its services run (tests). */
+  get agentForTests(): Agent | undefined {
+    return this.agent;
+  }
+
   /**
    * Starts: takes the data directory (one daemon per directory), activates the node's services
    * if it is in a swarm, and serves the socket.

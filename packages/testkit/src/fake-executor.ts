@@ -40,7 +40,8 @@ export class FakeExecutor implements Executor {
   readonly ops: string[] = [];
   /**
    * The secret and config files each task's container got (by task ID), as a real executor would
-   * keep them in memory: set by prepare(), dropped by remove(), removeOrphan() and pruneTaskFiles().
+   * keep them in memory: set by prepare(), dropped when the container stops or is removed, and by
+   * pruneTaskFiles().
    */
   readonly files = new Map<string, TaskFile[]>();
   /** When set, the next prepare() rejects with it (then it is cleared). */
@@ -172,6 +173,9 @@ export class FakeExecutor implements Executor {
   /** @internal */
   stop(c: FakeContainer, code: number): void {
     if (!c.running) return;
+    // A stopped task's secret and config files go (as the Docker executor unmounts them).
+    const taskId = c.labels[LABELS.taskId];
+    if (taskId) this.files.delete(taskId);
     c.running = false;
     c.exitCode = code;
     for (const w of c.waiters) w(code);
