@@ -66,6 +66,8 @@ export class NodeKeys {
   static load(dataDir: string): NodeKeys {
     const k = new NodeKeys(dataDir);
     const p = keyPaths(dataDir);
+    // Temporary files of a write cut short (writeSecretFile): never read, so never needed.
+    for (const f of [p.file, p.kek, certPaths(dataDir).key]) fs.rmSync(`${f}.tmp`, { force: true });
     if (fs.existsSync(p.file)) {
       const f = JSON.parse(fs.readFileSync(p.file, 'utf8')) as KeyFile;
       if (f.v !== 1 || !f.dek?.wrapped) throw new Error(`unreadable key file ${p.file}; restore it from a backup or leave the swarm (\`swarm leave --force\`)`);
