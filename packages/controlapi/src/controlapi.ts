@@ -125,7 +125,8 @@ export class ControlApi {
       }
       if (change.force) spec = { ...spec, task: { ...spec.task, forceUpdate: spec.task.forceUpdate + 1 } };
       spec.task.networks = spec.task.networks.map((n) => ({ target: resolveNetwork(tx, n.target).id }));
-      if (!change.rollback) resolveFileRefs(tx, spec);
+      // Also on rollback: the previous spec may name a secret removed since (refused, not REJECTED tasks).
+      resolveFileRefs(tx, spec);
       checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
       const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task);
       const { updateStatus: _old, ...rest } = cur;

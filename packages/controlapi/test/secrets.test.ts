@@ -103,6 +103,7 @@ test('secret rm is refused while a service uses it (Docker\'s words); rotation: 
   t.deepEqual(after.spec.task.container.secrets!.map((r) => [r.secretName, r.file.name]), [['s_v2', 'db']]);
   await c.removeSecretLike('secrets', 's_v1');
   t.deepEqual(c.listSecretLike('secrets').map((s) => s.spec.name), ['s_v2']);
+  await rejects(t, c.updateService('web', { rollback: true }), 'InvalidArgument', 'secret not found: s_v1; create it first with `shoal secret create`');
   // An update that does not touch the secrets keeps them.
   await c.updateService('web', { spec: { env: ['A=1'] } });
   t.deepEqual(c.getService(id).spec.task.container.secrets!.map((r) => r.secretName), ['s_v2']);

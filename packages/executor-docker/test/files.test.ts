@@ -46,7 +46,7 @@ function fsTypeOf(p: string): string {
 const SECRET = 'hunter2-4b1d9e';
 const file = (o: Partial<TaskFile> & Pick<TaskFile, 'target'>): TaskFile => ({ kind: 'secret', name: 'db_pass', data: Buffer.from(SECRET), uid: 0, gid: 0, mode: 0o444, ...o });
 
-test('a secret with mode 0400 and a target name: that content, mode and owner in the container; bound from a tmpfs, never the disk; gone with the task', async (t) => {
+test.serial('a secret with mode 0400 and a target name: that content, mode and owner in the container; bound from a tmpfs, never the disk; gone with the task', async (t) => {
   const files = [
     file({ target: '/run/secrets/db', uid: 1000, gid: 1001, mode: 0o400 }),
     file({ kind: 'config', name: 'app.conf', target: '/etc/app.conf', data: Buffer.from('port=80\n'), mode: 0o444 }),
@@ -86,7 +86,7 @@ test('a secret with mode 0400 and a target name: that content, mode and owner in
   await ctl.remove();
 });
 
-test('an agent restart adopts a task whose tmpfs is still mounted; prune drops the files of tasks not kept; a task without files gets no tmpfs', async (t) => {
+test.serial('an agent restart adopts a task whose tmpfs is still mounted; prune drops the files of tasks not kept; a task without files gets no tmpfs', async (t) => {
   const task = fakeTask({ nodeId: NODE, serviceName: `${RUN}-adopt`, labels: { [RUN_LABEL]: RUN }, command: ['sh', '-c', 'cat /run/secrets/db_pass; echo; sleep 30'] });
   await exec.controller(task, () => [file({ target: '/run/secrets/db_pass' })]).prepare();
   // A second controller (as after an agent restart) prepares again: same mount, nothing rewritten.

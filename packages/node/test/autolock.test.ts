@@ -104,8 +104,9 @@ test('unlock-key rotation re-wraps the keys: after a restart only the new key un
 test('no manager\'s data directory holds a secret\'s or config\'s plaintext or the root CA key; workers hold no manager keys', async (t) => {
   const { nodes } = await startSwarm(3, 1);
   t.teardown(() => stopAll(nodes));
-  const [n1] = nodes as [TestNode];
-  await n1.call('secret.create', { name: 'db_pass', data: b64(SECRET) });
+  const [n1, n2] = nodes as [TestNode, TestNode];
+  // Through another manager: the data is forwarded to the leader over the cluster port.
+  await n2.call('secret.create', { name: 'db_pass', data: b64(SECRET) });
   await n1.call('config.create', { name: 'app_conf', data: b64(`listen=8080 ${SECRET}-config`) });
   await n1.call('service.create', { name: 'app', image: 'shoal/busybox:latest', replicas: 4, secrets: [{ source: 'db_pass' }], configs: [{ source: 'app_conf' }] });
   // Force snapshots too, so their chunks are checked as well as log entries.
