@@ -18,6 +18,8 @@ const service = () => import('./commands/service.js');
 const network = () => import('./commands/network.js');
 const info = () => import('./commands/info.js');
 const stack = () => import('./commands/stack.js');
+const secretCmd = () => import('./commands/secret.js').then((m) => m.secretCommands);
+const configCmd = () => import('./commands/secret.js').then((m) => m.configCommands);
 
 const REPEAT = '(repeatable)';
 const str = (describe: string) => ({ type: 'string' as const, describe, requiresArg: true });
@@ -37,6 +39,8 @@ const CREATE_ONLY: readonly StringOpt[] = [
   ['constraint', undefined, `Placement constraint, e.g. node.labels.zone==a ${REPEAT}`],
   ['publish', 'p', `Publish a port: [PUBLISHED:]TARGET[/PROTO] or published=P,target=T,mode=ingress|host,protocol=tcp|udp ${REPEAT}`],
   ['network', undefined, `Network to attach ${REPEAT}`],
+  ['secret', undefined, `Secret for the service: NAME or source=NAME,target=PATH,uid=0,gid=0,mode=0444 ${REPEAT}`],
+  ['config', undefined, `Config for the service: NAME or source=NAME,target=PATH,uid=0,gid=0,mode=0444 ${REPEAT}`],
 ];
 
 /** Flags `service create` and `service update` share (Docker's names). */
@@ -157,7 +161,8 @@ function swarmCommands(y: Argv): Argv {
       .option('advertise-addr', str('Advertised address (format: <ip|interface>[:port])'))
       .option('listen-addr', str('Listen address (format: <ip|interface>[:port]), default 0.0.0.0:2377'))
       .option('force-new-cluster', flag('Force create a new cluster from current state'))
-      .option('task-history-limit', str('Task history retention limit (default 5)')),
+      .option('task-history-limit', str('Task history retention limit (default 5)'))
+      .option('autolock', flag('Enable manager autolocking (requiring an unlock key to start a stopped manager)')),
     lazy(swarm, (m) => m.init))
     .command('join <host-port>', 'Join a swarm as a node and/or manager', (c) => c
       .positional('host-port', { type: 'string', describe: 'Address of a manager, HOST[:PORT] (default port 2377)' })
@@ -175,8 +180,14 @@ function swarmCommands(y: Argv): Argv {
     lazy(swarm, (m) => m.leave))
     .command('update', 'Update the swarm', (c) => c
       .option('task-history-limit', str('Task history retention limit'))
-      .option('dispatcher-heartbeat', str('Dispatcher heartbeat period (ns|us|ms|s|m|h)')),
+      .option('dispatcher-heartbeat', str('Dispatcher heartbeat period (ns|us|ms|s|m|h)'))
+      .option('autolock', flag('Change manager autolocking setting (true|false)')),
     lazy(swarm, (m) => m.update))
+    .command('unlock', 'Unlock swarm', (c) => c, lazy(swarm, (m) => m.unlock))
+    .command('unlock-key', 'Manage the unlock key', (c) => c
+      .option('quiet', { alias: 'q', ...flag('Only display token') })
+      .option('rotate', flag('Rotate unlock key')),
+    lazy(swarm, (m) => m.unlockKey))
     .demandCommand(1, 'missing subcommand; run \'shoal swarm --help\' for the list');
 }
 
@@ -261,6 +272,10 @@ function serviceCommands(y: Argv, command: string[]): Argv {
       .option('publish-rm', str(`Remove a published port by its target port ${REPEAT}`))
       .option('network-add', str(`Add a network ${REPEAT}`))
       .option('network-rm', str(`Remove a network ${REPEAT}`))
+      .option('secret-add', str(`Add or update a secret on a service ${REPEAT}`))
+      .option('secret-rm', str(`Remove a secret ${REPEAT}`))
+      .option('config-add', str(`Add or update a config file on a service ${REPEAT}`))
+      .option('config-rm', str(`Remove a configuration file ${REPEAT}`))
       .option('force', flag('Force update even if no changes require it'))
       .option('rollback', flag('Rollback to previous specification')), false),
     lazy(service, (m) => m.update))
@@ -331,6 +346,33 @@ function networkCommands(y: Argv): Argv {
       .positional('networks', { type: 'string' }),
     lazy(network, (m) => m.rm))
     .demandCommand(1, 'missing subcommand; run \'shoal network --help\' for the list');
+}
+
+/** `secret` and `config` subcommands (Docker's). */
+function secretLikeCommands(y: Argv, kind: 'secret' | 'config'): Argv {
+  const load = kind === 'secret' ? secretCmd : configCmd;
+  const what = kind === 'secret' ? 'secrets' : 'configs';
+  return y
+    .command(`create <name> <file>`, `Create a ${kind} from a file or STDIN as content`, (c) => c
+      .positional('name', { type: 'string', describe: `${kind === 'secret' ? 'Secret' : 'Config'} name` })
+      .positional('file', { type: 'string', describe: 'File to read the content from, or - for STDIN' })
+      .option('label', { alias: 'l', ...str(`${kind === 'secret' ? 'Secret' : 'Config'} labels KEY=VALUE ${REPEAT}`) })
+      .option('template-driver', str('Template driver (golang)')),
+    lazy(load, (m) => m.create))
+    .command(['ls', 'list'], `List ${what}`, (c) => c
+      .option('quiet', { alias: 'q', ...flag('Only display IDs') })
+      .option('filter', { alias: 'f', ...str(`Filter output: id=ID, name=NAME, label=KEY[=VALUE] ${REPEAT}`) })
+      .option('format', str('Format output with a template, e.g. "{{.Name}}" or "table {{.ID}}\\t{{.Name}}"')),
+    lazy(load, (m) => m.ls))
+    .command(`inspect <${what}..>`, `Display detailed information on one or more ${what}`, (c) => c
+      .positional(what, { type: 'string' })
+      .option('format', { alias: 'f', ...str('Format the output with a template, e.g. {{.spec.name}} or {{json .spec}}') })
+      .option('pretty', flag('Print the information in a human friendly format')),
+    lazy(load, (m) => m.inspect))
+    .command([`rm <${what}..>`, 'remove'], `Remove one or more ${what}`, (c) => c
+      .positional(what, { type: 'string' }),
+    lazy(load, (m) => m.rm))
+    .demandCommand(1, `missing subcommand; run 'shoal ${kind} --help' for the list`);
 }
 
 /**
@@ -516,6 +558,8 @@ export async function run(args: readonly string[]): Promise<number> {
     .command('service', 'Manage swarm services', (c) => serviceCommands(c, command))
     .command('network', 'Manage networks', networkCommands)
     .command('stack', 'Manage swarm stacks', stackCommands)
+    .command('secret', 'Manage swarm secrets', (c) => secretLikeCommands(c, 'secret'))
+    .command('config', 'Manage swarm configs', (c) => secretLikeCommands(c, 'config'))
     .command('info', 'Display the swarm state of this node', (c) => c
       .option('format', { alias: 'f', ...str('Format the output with a template, e.g. {{.Swarm.LocalNodeState}}') }),
     lazy(info, (m) => m.info))

@@ -536,3 +536,132 @@ test('health flags on the command line: create sends the check, update merges it
     t.deepEqual(d.calls.slice(sent).map((c) => c.method), ['service.inspect'], 'only the update read the service; nothing was written');
   });
 });
+
+// ---- secrets, configs, autolock --------------------------------------------------------------
+
+test('secret and config commands: create from a file or STDIN, ls tables, inspect (--pretty shows a config\'s data, never a secret\'s), rm', async (t) => {
+  const created = '2024-01-02T03:04:05.000Z';
+  const info = (id: string, name: string, labels: Record<string, string> = {}) => ({ id, meta: { version: 1, createdAt: created, updatedAt: created }, spec: { name, labels } });
+  await withDaemon({
+    'secret.create': () => ({ id: 'sec1' }),
+    'config.create': () => ({ id: 'cfg1' }),
+    'secret.ls': () => [info('s2'.padEnd(25, '0'), 'b_secret'), info('s1'.padEnd(25, '0'), 'a_secret', { env: 'prod' })],
+    'config.ls': () => [info('c1'.padEnd(25, '0'), 'conf')],
+    'secret.inspect': (p) => info('sec1', String(p['ref']), { env: 'prod' }),
+    'config.inspect': (p) => ({ ...info('cfg1', String(p['ref'])), spec: { name: String(p['ref']), labels: {}, data: Buffer.from('port=80').toString('base64') } }),
+    'secret.rm': () => ({ id: 'sec1' }),
+  }, async (d) => {
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-secret-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'pw.txt');
+    (await import('node:fs')).writeFileSync(file, 'hunter2');
+    let r = await shoal(['secret', 'create', '--label', 'env=prod', 'db_pass', file], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.is(r.stdout, 'sec1\n');
+    t.deepEqual(d.calls.at(-1), { method: 'secret.create', params: { name: 'db_pass', data: Buffer.from('hunter2').toString('base64'), labels: { env: 'prod' } } });
+    r = await new Promise<Result>((resolve) => {
+      const child = execFile(process.execPath, [BIN, 'config', 'create', '--template-driver', 'golang', 'conf', '-'], { env: { ...process.env, SHOAL_HOST: d.host } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
+      child.stdin!.end('slot={{ .Task.Slot }}');
+    });
+    t.is(r.stdout, 'cfg1\n');
+    t.deepEqual(d.calls.at(-1), { method: 'config.create', params: { name: 'conf', data: Buffer.from('slot={{ .Task.Slot }}').toString('base64'), templateDriver: 'golang' } });
+    r = await shoal(['secret', 'ls'], d.host);
+    const lines = r.stdout.split('\n');
+    t.regex(lines[0]!, /^ID\s+NAME\s+DRIVER\s+CREATED\s+UPDATED$/);
+    t.regex(lines[1]!, /^s1000+\s+a_secret\s+\d+ \w+ ago\s+\d+ \w+ ago$/);
+    t.regex(lines[2]!, /^s2000+\s+b_secret\s/);
+    t.is((await shoal(['secret', 'ls', '-q'], d.host)).stdout, `${'s1'.padEnd(25, '0')}\n${'s2'.padEnd(25, '0')}\n`);
+    r = await shoal(['secret', 'ls', '--filter', 'name=a', '--filter', 'label=env=prod', '--format', '{{.Name}} {{.Labels}}'], d.host);
+    t.deepEqual(d.calls.at(-1)!.params, { filters: { name: ['a'], label: ['env=prod'] } });
+    t.regex((await shoal(['config', 'ls'], d.host)).stdout, /^ID\s+NAME\s+CREATED\s+UPDATED\n/);
+    r = await shoal(['secret', 'inspect', '--pretty', 'db_pass'], d.host);
+    t.is(r.stdout, 'ID:              sec1\nName:              db_pass\nLabels:\n - env=prod\nDriver:            \nCreated at:        2024-01-02 03:04:05.000 +0000 UTC\nUpdated at:        2024-01-02 03:04:05.000 +0000 UTC\n');
+    r = await shoal(['config', 'inspect', '--pretty', 'conf'], d.host);
+    t.regex(r.stdout, /^ID:\t\t\tcfg1\nName:\t\t\tconf\nCreated at: +\t2024-01-02 03:04:05.000 \+0000 UTC\nUpdated at: +\t.*\nData:\nport=80\n$/);
+    t.is(JSON.parse((await shoal(['secret', 'inspect', 'db_pass'], d.host)).stdout)[0].id, 'sec1');
+    r = await shoal(['secret', 'rm', 'db_pass'], d.host);
+    t.is(r.stdout, 'db_pass\n');
+  });
+});
+
+test('--secret and --config flags: create sends the references, update adds and removes; bad values are one line, nothing sent', async (t) => {
+  const svc = service({ id: 'svc1', name: 'web' });
+  svc.spec.task.container.secrets = [
+    { secretId: 'id_v1', secretName: 's_v1', file: { name: 'db', uid: '0', gid: '0', mode: 0o400 } },
+    { secretId: 'id_k', secretName: 'key', file: { name: 'key', uid: '0', gid: '0', mode: 0o444 } },
+  ];
+  await withDaemon({ 'service.create': () => ({ id: 'svc1' }), 'service.inspect': () => svc, 'service.update': () => ({ id: 'svc1' }) }, async (d) => {
+    let r = await shoal(['service', 'create', '-d', '--name', 'web', '--secret', 'db_pass', '--secret', 'source=api_key,target=key,uid=1000,gid=1000,mode=0400',
+      '--config', 'src=app.conf,target=/etc/app.conf', 'shoal/busybox:latest'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.like(d.calls.at(-1)!.params, {
+      secrets: [{ source: 'db_pass' }, { source: 'api_key', target: 'key', uid: '1000', gid: '1000', mode: 0o400 }],
+      configs: [{ source: 'app.conf', target: '/etc/app.conf' }],
+    });
+    r = await shoal(['service', 'update', '-d', '--secret-rm', 's_v1', '--secret-add', 'source=s_v2,target=db,mode=0400', 'web'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.deepEqual((d.calls.at(-1)!.params['spec'] as { secrets: unknown }).secrets, [
+      { source: 'id_k', target: 'key', uid: '0', gid: '0', mode: 0o444 },
+      { source: 's_v2', target: 'db', mode: 0o400 },
+    ]);
+    const sent = d.calls.length;
+    const cases: [string[], string][] = [
+      [['service', 'create', '--secret', 'source=x,mode=400', 'img'], 'invalid mode "400" in --secret: give octal permission bits with a leading 0, e.g. 0400'],
+      [['service', 'create', '--secret', 'source=x,mode=0999', 'img'], 'invalid mode "0999" in --secret: give octal permission bits with a leading 0, e.g. 0400'],
+      [['service', 'create', '--secret', 'source=x,uid=root', 'img'], 'invalid uid "root" in --secret: must be a numeric ID such as 0 or 1000'],
+      [['service', 'create', '--config', 'target=/x', 'img'], 'invalid --config "target=/x": source is required, e.g. source=db_pass'],
+      [['service', 'create', '--secret', 'source=x,owner=1', 'img'], 'invalid field key "owner" in --secret "source=x,owner=1": use source, target, uid, gid or mode'],
+      [['secret', 'create', 'x', '/nonexistent/file'], 'error reading content from "/nonexistent/file": ENOENT'],
+      [['secret', 'ls', '--filter', 'driver=x'], 'invalid filter "driver=x": use id=ID, name=NAME or label=KEY[=VALUE]'],
+      [['config', 'create', '--template-driver', 'jinja', 'x', '-'], 'invalid --template-driver value "jinja": only golang is supported'],
+    ];
+    for (const [args, expected] of cases) oneLineError(t, await shoal(args, d.host), expected);
+    t.is(d.calls.length, sent);
+  });
+});
+
+test('autolock on the command line: init --autolock and update --autolock print the key; unlock-key [-q] [--rotate]; unlock reads STDIN', async (t) => {
+  const key = `SWMKEY-1-${'A'.repeat(43)}`;
+  let locked = false;
+  let state = 'locked';
+  const text = `To unlock a swarm manager after it restarts, run the \`shoal swarm unlock\`\ncommand and provide the following key:\n\n    ${key}\n\nRemember to store this key in a password manager, since without it you\nwill not be able to restart the manager.\n`;
+  await withDaemon({
+    'swarm.init': () => ({ nodeId: 'abc' }),
+    'swarm.unlockKey': () => ({ key: locked ? key : '' }),
+    'swarm.rotateUnlockKey': () => ({ key }),
+    'swarm.update': (p) => {
+      locked = p['autolock'] === true;
+      return {};
+    },
+    'swarm.info': () => ({ localNodeState: state, nodeId: 'abc' }),
+    'swarm.unlock': (p) => {
+      if (p['key'] !== key) throw new RpcFailure('InvalidArgument', 'swarm could not be unlocked: invalid key provided');
+      return {};
+    },
+  }, async (d) => {
+    locked = true;
+    let r = await shoal(['swarm', 'init', '--autolock'], d.host);
+    t.is(r.code, 0, r.stderr);
+    t.true(r.stdout.endsWith(text));
+    t.deepEqual(d.calls[0], { method: 'swarm.init', params: { autolock: true } });
+    locked = false;
+    r = await shoal(['swarm', 'update', '--autolock=true'], d.host);
+    t.is(r.stdout, `Swarm updated.\n${text}`);
+    r = await shoal(['swarm', 'update', '--autolock=false'], d.host);
+    t.is(r.stdout, 'Swarm updated.\n');
+    t.deepEqual(d.calls.filter((c) => c.method === 'swarm.update').map((c) => c.params), [{ autolock: true }, { autolock: false }]);
+    oneLineError(t, await shoal(['swarm', 'unlock-key'], d.host), 'no unlock key is set');
+    locked = true;
+    t.is((await shoal(['swarm', 'unlock-key', '-q'], d.host)).stdout, `${key}\n`);
+    t.is((await shoal(['swarm', 'unlock-key', '--rotate'], d.host)).stdout, `Successfully rotated manager unlock key.\n\n${text}`);
+    const unlock = (input: string) => new Promise<Result>((resolve) => {
+      const child = execFile(process.execPath, [BIN, 'swarm', 'unlock'], { env: { ...process.env, SHOAL_HOST: d.host } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
+      child.stdin!.end(input);
+    });
+    oneLineError(t, await unlock('SWMKEY-1-wrong\n'), 'swarm could not be unlocked: invalid key provided');
+    r = await unlock(`${key}\n`);
+    t.is(r.code, 0, r.stderr);
+    state = 'active';
+    oneLineError(t, await unlock(`${key}\n`), 'swarm is not locked');
+  });
+});

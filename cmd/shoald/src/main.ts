@@ -1,4 +1,5 @@
 import os from 'node:os';
+import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { pino } from 'pino';
@@ -13,6 +14,7 @@ export async function main(argv = process.argv): Promise<void> {
     .usage('$0 [options]\n\nRuns the Shoal daemon: local control socket, agent, and (on managers) Raft and the manager components.')
     .option('data-dir', { type: 'string', default: '/var/lib/shoal', describe: 'state directory (node identity, Raft log in LevelDB)' })
     .option('socket', { type: 'string', default: '/run/shoal/shoal.sock', describe: 'local control socket (mode 0600)' })
+    .option('exec-root', { type: 'string', describe: 'runtime state: task secrets and configs on per-task tmpfs mounts under <exec-root>/tasks (default: the directory of --socket)' })
     .option('docker-host', { type: 'string', default: process.env['DOCKER_HOST'] || 'unix:///var/run/docker.sock', describe: 'Docker engine to run tasks on' })
     .option('hostname', { type: 'string', default: os.hostname(), describe: 'node name shown in `node ls`' })
     .option('listen-addr', { type: 'string', default: '0.0.0.0:2377', describe: 'cluster (gRPC) listen address' })
@@ -61,6 +63,7 @@ export async function main(argv = process.argv): Promise<void> {
     logger,
     platform: dockerPlatform({
       dockerHost: args['docker-host'],
+      execRoot: args['exec-root'] ?? path.dirname(args.socket),
       network: { prefer: args['lb-dataplane'] as 'auto' | 'nftables' | 'ipvs' | 'userspace', dataPathPort: Number(args['data-path-port']) },
     }),
   });

@@ -1,4 +1,4 @@
-import { isTerminal, taskStateRank, type Assignments, type DispatcherClient, type NetworkView, type SessionInfo, type Task, type TaskStatus } from '@shoal/api';
+import { isTerminal, taskStateRank, type Assignments, type Config, type DispatcherClient, type NetworkView, type Secret, type SessionInfo, type Task, type TaskStatus } from '@shoal/api';
 import {
   childLogger, nopLogger, nopMetrics, ReconcileLoop, sleep, systemClock, withTimeout, TASK_START_BUCKETS,
   type Clock, type Counter, type Histogram, type Logger, type Metrics, type TimerHandle,
@@ -6,6 +6,8 @@ import {
 import type { Executor } from './exec.js';
 import { StatusReporter } from './reporter.js';
 import { TaskRunner } from './task.js';
+import { taskFiles, type TaskDependencies } from './files.js';
+import type { TemplateContext } from './template.js';
 
 export interface AgentOptions {
   /** This node's ID (also the `shoal.node.id` label on its containers). */
@@ -68,6 +70,10 @@ export interface AgentState {
   assigned: string[];
   /** Task statuses queued and not yet acknowledged by the dispatcher. */
   pendingStatuses: number;
+  /** IDs of the secrets this agent holds (in memory), from the last assignment set. */
+  secrets: string[];
+  /** IDs of the configs this agent holds, from the last assignment set. */
+  configs: string[];
 }
 
 /**
@@ -114,6 +120,13 @@ export class Agent {
   /** Task ID → clock ms when the task reached this agent still ASSIGNED (start latency). */
   private readonly starting = new Map<string, number>();
   private uncollect: (() => void) | undefined;
+  /**
+   * The secrets and configs of the last assignment set, in memory only — exactly those the
+   * node's current tasks use (the dispatcher sends no others), replaced by every set.
+   */
+  private deps: TaskDependencies = { secrets: new Map(), configs: new Map() };
+  /** This node as templates see it (from the last describe()). */
+  private nodeInfo: TemplateContext['node'] = { hostname: '' };
 
   constructor(private readonly opts: AgentOptions) {
     if (!opts.nodeId) throw new Error('Agent: nodeId is empty; pass the node ID the managers know this node by');
@@ -169,6 +182,7 @@ export class Agent {
     this.runners.clear();
     this.starting.clear();
     this.uncollect?.();
+    this.deps = { secrets: new Map(), configs: new Map() };
   }
 
   state(): AgentState {
@@ -177,6 +191,8 @@ export class Agent {
       sessions: this.sessions,
       assigned: [...this.assigned],
       pendingStatuses: this.reporter.size,
+      secrets: [...this.deps.secrets.keys()],
+      configs: [...this.deps.configs.keys()],
     };
   }
 
@@ -190,6 +206,7 @@ export class Agent {
         const description = await this.call(this.opts.executor.describe(), 'describe');
         if (this.opts.hostname) description.hostname = this.opts.hostname;
         if (this.opts.dataplane) description.dataplane = this.opts.dataplane;
+        this.nodeInfo = { hostname: description.hostname, os: description.platform.os, architecture: description.platform.architecture };
         const info = await this.call(
           this.opts.dispatcher.openSession({ nodeId: this.nodeId, description, addr: this.opts.addr, ...(this.opts.network ? { networkView: true } : {}) }),
           'openSession',
@@ -282,6 +299,10 @@ export class Agent {
 
   /** Applies one complete assignment set. */
   private reconcile(a: Assignments): void {
+    this.deps = {
+      secrets: new Map((a.secrets ?? []).map((x: Secret) => [x.id, x])),
+      configs: new Map((a.configs ?? []).map((x: Config) => [x.id, x])),
+    };
     const next = new Set<string>();
     for (const task of a.tasks) {
       if (task.nodeId && task.nodeId !== this.nodeId) {
@@ -320,7 +341,8 @@ export class Agent {
       this.observeStart(taskId, status);
       this.reporter.push({ taskId, status });
     };
-    const runner = new TaskRunner(task, this.opts.executor.controller(task), report, this.logger, this.opts.retryMs ?? 1000, this.opts.drainDelayMs ?? 0, this.opts.healthPollMs ?? 500, this.clock);
+    const files = () => taskFiles(task, this.deps, { task, node: this.nodeInfo });
+    const runner = new TaskRunner(task, this.opts.executor.controller(task, files), report, this.logger, this.opts.retryMs ?? 1000, this.opts.drainDelayMs ?? 0, this.opts.healthPollMs ?? 500, this.clock);
     this.runners.set(task.id, runner);
     runner.start();
   }
@@ -353,6 +375,9 @@ export class Agent {
         if (this.assigned.has(c.taskId) || this.removing.has(c.taskId)) continue;
         this.logger.info({ containerId: c.containerId, name: c.name, taskId: c.taskId }, 'removing container of unassigned task');
         await this.opts.executor.removeOrphan(c.containerId);
+      }
+      if (this.opts.executor.pruneTaskFiles && !this.stopping) {
+        await this.opts.executor.pruneTaskFiles((id) => this.assigned.has(id) || this.removing.has(id) || this.runners.has(id));
       }
     } catch (err) {
       this.logger.warn({ err: String(err) }, 'orphan sweep failed');

@@ -1,4 +1,5 @@
 import type { NodeDescription, PortConfig, Task } from '@shoal/api';
+import type { TaskFile } from './files.js';
 
 /**
  * The executor ports: how the agent runs tasks without knowing the container runtime
@@ -15,8 +16,12 @@ export interface Executor {
    * A controller for one task. Cheap and synchronous: no runtime call happens until a method of
    * the controller is called. Calling it twice for the same task gives controllers of the same
    * container (the container is found by its deterministic name, {@link containerName}).
+   * `files`, when given, yields the task's secret and config files (called at `prepare`; it throws
+   * when they cannot be made, and the task is REJECTED): the executor must give them to the
+   * container without writing them to the node's disk, and drop them when the task's container is
+   * removed (docs/SECURITY.md).
    */
-  controller(task: Task): Controller;
+  controller(task: Task, files?: () => TaskFile[]): Controller;
   /** Every container labelled as a Shoal task of this node, running or not. */
   list(): Promise<ManagedContainer[]>;
   /**
@@ -25,6 +30,12 @@ export interface Executor {
    * container carrying this node's Shoal labels.
    */
   removeOrphan(containerId: string): Promise<void>;
+  /**
+   * Drops the in-memory secret and config files of every task for which `keep(taskId)` is false
+   * when it is asked (after an agent restart, a crash, or a task removed unseen). Optional:
+   * executors without such files omit it.
+   */
+  pruneTaskFiles?(keep: (taskId: string) => boolean): Promise<void>;
 }
 
 /** A container carrying the Shoal labels, as `Executor.list()` reports it. */

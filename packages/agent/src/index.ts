@@ -20,4 +20,7 @@ export { StatusReporter } from './reporter.js';
 export type { SendStatuses, StatusReporterOptions } from './reporter.js';
 export { TaskRunner, isBackend, wantsStop } from './task.js';
 export { expandTemplate } from './template.js';
+export { taskFiles, targetPathOf } from './files.js';
+export type { TaskFile, TaskDependencies } from './files.js';
+export { renderGoTemplate, TemplateError, type TemplateFunc } from './gotemplate.js';
 export type { TemplateContext } from './template.js';

@@ -18,7 +18,7 @@
  * This module is the only place a method name is written down.
  */
 import { Type as T, type Static, type TSchema } from '@sinclair/typebox';
-import type { Network, Node, Service, Task, TaskState } from './objects.js';
+import type { Config, Meta, Network, Node, SecretSpec, Service, Task, TaskState } from './objects.js';
 
 /** Where a method runs (see the file header). */
 export type MethodKind = 'local' | 'read' | 'write';
@@ -117,6 +117,20 @@ const RuntimeOptionsInput = {
 };
 
 /**
+ * A service's use of a secret or config (`--secret source=S,target=T,uid=U,gid=G,mode=M`):
+ * `source` is the name or ID; the control API fills in the defaults (target = the name; uid and
+ * gid `"0"`; mode 0444) and resolves the ID. `mode` is the permission bits as a number (0o400).
+ */
+export const FileRefInputSchema = Obj({
+  source: Str,
+  target: Opt(Str),
+  uid: Opt(Str),
+  gid: Opt(Str),
+  mode: Opt(Num),
+});
+export type FileRefInput = Static<typeof FileRefInputSchema>;
+
+/**
  * What a client sends to create a service (or, every field optional, to update one): a ServiceSpec
  * whose optional parts get Docker's defaults in the control API. Durations in ms, sizes in bytes,
  * CPUs in nano-CPUs (1e9 = one CPU).
@@ -147,6 +161,10 @@ export const ServiceSpecInputSchema = Obj({
   reserveNanoCpus: Opt(Num),
   reserveMemoryBytes: Opt(Num),
   ...RuntimeOptionsInput,
+  /** Secrets for the tasks (`--secret`); replaces the whole list on update. */
+  secrets: Opt(T.Array(FileRefInputSchema)),
+  /** Configs for the tasks (`--config`); replaces the whole list on update. */
+  configs: Opt(T.Array(FileRefInputSchema)),
 });
 export type ServiceSpecInput = Static<typeof ServiceSpecInputSchema>;
 
@@ -179,10 +197,34 @@ export interface TaskList {
   nodes: Record<string, string>;
 }
 
+/**
+ * `secret create` / `config create`: `data` is the content, base64-encoded; `templateDriver`
+ * `golang` makes it a template rendered per task (see `SecretSpec.templating`).
+ */
+const SecretCreateSchema = Obj({ name: Str, labels: Opt(Labels), data: Str, templateDriver: Opt(Str) });
+export type SecretCreate = Static<typeof SecretCreateSchema>;
+
+/**
+ * `secret ls` / `config ls` filters (Docker's): `id` (ID prefixes), `name` (name prefixes), `label`
+ * (`KEY` or `KEY=VALUE`); an object matches when it matches one value of every filter given.
+ */
+const ListFiltersSchema = Obj({ filters: Opt(Obj({ id: Opt(T.Array(Str)), name: Opt(T.Array(Str)), label: Opt(T.Array(Str)) })) });
+export type SecretFilters = NonNullable<Static<typeof ListFiltersSchema>['filters']>;
+
+/** A secret as `secret ls` / `secret inspect` show it: everything but the data. */
+export interface SecretInfo {
+  id: string;
+  meta: Meta;
+  spec: Omit<SecretSpec, 'data'>;
+}
+
 /** `swarm info`: this node's view of the swarm. */
 export interface SwarmInfo {
-  /** 'inactive' before init/join; 'active' after; 'error' when this manager was removed or cannot run. */
-  localNodeState: 'inactive' | 'pending' | 'active' | 'error';
+  /**
+   * 'inactive' before init/join; 'active' after; 'locked' while an autolocked manager waits for
+   * `swarm unlock`; 'error' when this manager was removed or cannot run.
+   */
+  localNodeState: 'inactive' | 'pending' | 'active' | 'locked' | 'error';
   nodeId: string;
   role?: 'manager' | 'worker';
   isLeader?: boolean;
@@ -251,6 +293,7 @@ export interface StackRemoved {
 export const METHODS = {
   'swarm.init': def<{ nodeId: string }>()('local', Obj({
     advertiseAddr: Opt(Str), listenAddr: Opt(Str), forceNewCluster: Opt(Bool), taskHistoryLimit: Opt(Num),
+    autolock: Opt(Bool),
   }), 'create a swarm with this node as its first manager, or force a new cluster from this manager\'s state'),
   'swarm.join': def<{ nodeId: string; role: 'manager' | 'worker' }>()('local', Obj({
     token: Str, remoteAddr: Str, advertiseAddr: Opt(Str), listenAddr: Opt(Str),
@@ -259,7 +302,12 @@ export const METHODS = {
   'swarm.info': def<SwarmInfo>()('local', Empty, 'this node\'s view of the swarm'),
   'swarm.joinToken': def<{ token: string; managerAddr: string }>()('read', Obj({ role: Role }), 'the join token for a role'),
   'swarm.rotateJoinToken': def<{ token: string; managerAddr: string }>()('write', Obj({ role: Role }), 'replace the join token of a role'),
-  'swarm.update': def<Record<string, never>>()('write', Obj({ taskHistoryLimit: Opt(Num), heartbeatPeriodMs: Opt(Num) }), 'change cluster settings'),
+  'swarm.update': def<Record<string, never>>()('write', Obj({
+    taskHistoryLimit: Opt(Num), heartbeatPeriodMs: Opt(Num), autolock: Opt(Bool),
+  }), 'change cluster settings'),
+  'swarm.unlock': def<Record<string, never>>()('local', Obj({ key: Str }), 'unlock this locked manager with the swarm\'s unlock key'),
+  'swarm.unlockKey': def<{ key: string }>()('read', Empty, 'the managers\' unlock key (empty when autolock is off)'),
+  'swarm.rotateUnlockKey': def<{ key: string }>()('write', Empty, 'replace the managers\' unlock key; every manager re-wraps its keys with the new one'),
   'service.create': def<{ id: string }>()('write', ServiceSpecInputSchema, 'create a service'),
   'service.ls': def<ServiceSummary[]>()('read', Empty, 'list services with task counts'),
   'service.inspect': def<Service>()('read', Ref, 'one service by ID, name or unique ID prefix'),
@@ -286,6 +334,16 @@ export const METHODS = {
   'stack.services': def<ServiceSummary[]>()('read', Obj({ stack: Str }), 'the services of a stack'),
   'stack.ps': def<TaskList>()('read', Obj({ stack: Str, desiredState: Opt(Str) }), 'the tasks of a stack'),
   'stack.rm': def<StackRemoved>()('write', Obj({ stack: Str }), 'remove a stack\'s services, networks, secrets and configs (not volumes, not external objects)'),
+  'secret.create': def<{ id: string }>()('write', SecretCreateSchema, 'create a secret'),
+  'secret.ls': def<SecretInfo[]>()('read', ListFiltersSchema, 'list secrets (without their data)'),
+  'secret.inspect': def<SecretInfo>()('read', Ref, 'one secret by ID, name or unique ID prefix (without its data)'),
+  'secret.update': def<{ id: string }>()('write', Obj({ ref: Str, version: Opt(Num), labels: Labels }), 'replace a secret\'s labels (the data never changes)'),
+  'secret.rm': def<{ id: string }>()('write', Ref, 'remove a secret no service uses'),
+  'config.create': def<{ id: string }>()('write', SecretCreateSchema, 'create a config'),
+  'config.ls': def<SecretInfo[]>()('read', ListFiltersSchema, 'list configs (without their data)'),
+  'config.inspect': def<Config>()('read', Ref, 'one config by ID, name or unique ID prefix, with its data'),
+  'config.update': def<{ id: string }>()('write', Obj({ ref: Str, version: Opt(Num), labels: Labels }), 'replace a config\'s labels (the data never changes)'),
+  'config.rm': def<{ id: string }>()('write', Ref, 'remove a config no service uses'),
 } as const;
 
 export type Methods = typeof METHODS;

@@ -1,4 +1,4 @@
-import type { NodeDescription, PortConfig, Task, TaskStatus } from './objects.js';
+import type { Config, NodeDescription, PortConfig, Secret, Task, TaskStatus } from './objects.js';
 
 /**
  * The agent ↔ dispatcher protocol (SwarmKit `api/dispatcher.proto`: Session, Heartbeat,
@@ -40,6 +40,13 @@ export interface Assignments {
    * may have been demoted or gone by the time the leader goes.
    */
   managers?: { nodeId: string; addr: string }[];
+   * The secrets the listed tasks use, with their data — those of tasks not yet ended (observed state
+   * up to RUNNING) and nothing else (SwarmKit `assignments.go`): a node never receives the secrets of
+   * tasks it does not run. The agent keeps them in memory only. Absent or empty: none.
+   */
+  secrets?: Secret[];
+  /** The configs the listed tasks use (same rule as {@link secrets}). */
+  configs?: Config[];
   /**
    * The cluster-wide network state, present when the session asked for it
    * (`SessionRequest.networkView`). Always the complete view (level-triggered).

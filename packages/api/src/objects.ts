@@ -96,6 +96,40 @@ export interface ContainerSpec {
   dnsConfig?: DnsConfig;
   /** Extra `/etc/hosts` lines, SwarmKit's form `IP_address hostname [aliases...]` (`--host name:ip`). */
   hosts?: string[];
+  /**
+   * Secrets given to the container (`--secret`): each appears as a file at `file.name` — a path
+   * under `/run/secrets/` when relative (Docker's rule), else as given — kept in memory on the node
+   * (docs/SECURITY.md). Resolved by the control API; IDs and names of existing secrets.
+   */
+  secrets?: SecretReference[];
+  /** Configs given to the container (`--config`): files at `file.name` (absolute; default `/<config name>`). */
+  configs?: ConfigReference[];
+}
+
+/**
+ * Where a secret or config appears in a task's container (SwarmKit `FileTarget`): the path, its
+ * owner (numeric uid and gid as strings, Docker's default `"0"`), and its permission bits
+ * (Docker's default 0444).
+ */
+export interface FileTarget {
+  name: string;
+  uid: string;
+  gid: string;
+  mode: number;
+}
+
+/** A task's use of a secret (SwarmKit `SecretReference`). */
+export interface SecretReference {
+  secretId: string;
+  secretName: string;
+  file: FileTarget;
+}
+
+/** A task's use of a config (SwarmKit `ConfigReference`). */
+export interface ConfigReference {
+  configId: string;
+  configName: string;
+  file: FileTarget;
 }
 
 /** Mount types Shoal runs (Docker's `--mount type=`); `npipe` is Windows-only, `cluster` (CSI) is not supported. */
@@ -390,6 +424,12 @@ export interface ClusterSpec {
   taskHistoryRetentionLimit: number;
   dispatcher: { heartbeatPeriodMs: number };
   caConfig: { nodeCertExpiryMs: number };
+  /**
+   * Encryption at rest (Docker `EncryptionConfig`): with `autoLockManagers` every manager's keys are
+   * wrapped by the unlock key ({@link Cluster.unlockKey}), and a restarted manager stays locked
+   * until it is given that key (`swarm unlock`). Absent = off. See docs/SECURITY.md.
+   */
+  encryption?: { autoLockManagers: boolean };
 }
 
 export interface Cluster {
@@ -403,12 +443,43 @@ export interface Cluster {
   joinTokens?: { worker: string; manager: string };
   /** Node IDs whose certificates are revoked (`node rm`). */
   removedNodes?: string[];
+  /**
+   * The managers' unlock key (`SWMKEY-1-…`) while `spec.encryption.autoLockManagers` is on; absent
+   * otherwise. Replicated to managers only (encrypted at rest in their Raft logs), shown only by
+   * `swarm unlock-key`. Managers re-wrap their keys with it when it changes (docs/SECURITY.md).
+   */
+  unlockKey?: string;
 }
 
+/**
+ * What `secret create` / `config create` store (SwarmKit `SecretSpec` / `ConfigSpec`). The data is
+ * immutable: only the labels of an existing secret or config may change.
+ */
+export interface SecretSpec {
+  name: string;
+  labels: Record<string, string>;
+  /** The content, base64-encoded (binary-safe). Never returned by `inspect`/`ls` of a secret. */
+  data: string;
+  /**
+   * `{ name: 'golang' }`: the data is a Go template, rendered per task on its node
+   * (`{{ .Service.Name }}`, `{{ .Task.Slot }}`, `{{ .Node.Hostname }}`, `{{ env "X" }}`,
+   * `{{ secret "target" }}`, …; `--template-driver golang`). Absent: the data is used as it is.
+   */
+  templating?: { name: string };
+}
+
+/** Sensitive data for tasks (`secret create`): encrypted at rest, sent only to nodes that run a task using it. */
 export interface Secret {
   id: string;
   meta: Meta;
-  spec: { name: string; labels: Record<string, string>; data: string };
+  spec: SecretSpec;
+}
+
+/** Configuration files for tasks (`config create`): like secrets, but shown by `config inspect`. */
+export interface Config {
+  id: string;
+  meta: Meta;
+  spec: SecretSpec;
 }
 
 /** Every replicated table and its object type. */
@@ -419,7 +490,8 @@ export interface Tables {
   networks: Network;
   clusters: Cluster;
   secrets: Secret;
+  configs: Config;
 }
 export type TableName = keyof Tables;
-export const TABLE_NAMES: readonly TableName[] = ['nodes', 'services', 'tasks', 'networks', 'clusters', 'secrets'];
+export const TABLE_NAMES: readonly TableName[] = ['nodes', 'services', 'tasks', 'networks', 'clusters', 'secrets', 'configs'];
 export type AnyObject = Tables[TableName];

@@ -5,3 +5,4 @@
 export type {
   Call, Handlers, Method, MethodKind, Methods, NodeUpdate, Params, Result, ServiceSpecInput, ServiceSummary, SwarmInfo, TaskList, StackDeployInput, StackDeployResult, StackSummary, StackRemoved,
 } from './contract.js';
+export type { FileRefInput, SecretCreate, SecretFilters, SecretInfo } from './contract.js';

@@ -5,3 +5,4 @@
 export * from './certs.js';
 export * from './tokens.js';
 export * from './tls.js';
+export * from './keys.js';

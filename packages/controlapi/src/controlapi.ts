@@ -6,6 +6,10 @@ import {
 import type { MemoryStore, ReadTx, Tx } from '@shoal/store';
 import { isoNow, systemClock, type Clock } from '@shoal/runtime';
 import { checkDuration, checkReplicaCount, checkReplicas, normalizeServiceSpec } from './validate.js';
+import {
+  type FileTable, checkLabels, inUseMessage, kindOf, matchesFilters, normalizeSecretSpec, redact, resolveFileObject, resolveFileRefs, usersOf,
+} from './secrets.js';
+import type { Config, SecretCreate, SecretFilters, SecretInfo } from '@shoal/api';
 
 export type { NodeUpdate, ServiceSpecInput, ServiceSummary };
 
@@ -276,7 +280,10 @@ export class ControlApi {
   async bootstrapCluster(o: { nodeId: string; raftId: string; addr: string; description: NodeDescription; cluster: Partial<Cluster> }): Promise<void> {
     await this.store.update((tx) => {
       if (tx.list('clusters').length === 0) {
-        tx.create('clusters', { id: newId(), meta: meta0(), spec: defaultClusterSpec(), ...o.cluster });
+        const spec = defaultClusterSpec();
+        // `swarm init --autolock`: the cluster starts locked, with the unlock key the node made.
+        if (o.cluster.unlockKey) spec.encryption = { autoLockManagers: true };
+        tx.create('clusters', { id: newId(), meta: meta0(), spec, ...o.cluster });
       }
       if (!tx.get('nodes', o.nodeId)) {
         tx.create('nodes', {
@@ -354,7 +361,13 @@ export class ControlApi {
     return c;
   }
 
-  async updateCluster(change: { taskHistoryLimit?: number; heartbeatPeriodMs?: number }, ctx: WriteCtx = {}): Promise<void> {
+  /**
+   * Changes cluster settings. `autolock` turns manager autolock on or off (`swarm update
+   * --autolock`); turning it on needs `unlockKey` (a fresh `SWMKEY-1-…` the manager made), which
+   * is stored with it — turning it on when it is on already keeps the current key; turning it off
+   * drops the key. @throws InvalidArgument for bad values, FailedPrecondition outside a swarm.
+   */
+  async updateCluster(change: { taskHistoryLimit?: number; heartbeatPeriodMs?: number; autolock?: boolean; unlockKey?: string }, ctx: WriteCtx = {}): Promise<void> {
     if (change.taskHistoryLimit !== undefined) checkReplicas(change.taskHistoryLimit);
     if (change.heartbeatPeriodMs !== undefined) {
       checkDuration('dispatcher heartbeat period', change.heartbeatPeriodMs);
@@ -363,14 +376,104 @@ export class ControlApi {
     await this.store.update((tx) => {
       const c = tx.list('clusters')[0];
       if (!c) throw failedPrecondition('this node is not part of a swarm');
-      tx.update('clusters', {
+      const next: Cluster = {
         ...c,
         spec: {
           ...c.spec,
           taskHistoryRetentionLimit: change.taskHistoryLimit ?? c.spec.taskHistoryRetentionLimit,
           dispatcher: { heartbeatPeriodMs: change.heartbeatPeriodMs ?? c.spec.dispatcher.heartbeatPeriodMs },
         },
-      });
+      };
+      if (change.autolock !== undefined) {
+        const was = !!c.spec.encryption?.autoLockManagers;
+        next.spec.encryption = { autoLockManagers: change.autolock };
+        if (change.autolock && !was) {
+          if (!change.unlockKey) throw failedPrecondition('turning autolock on needs a new unlock key');
+          next.unlockKey = change.unlockKey;
+        } else if (!change.autolock) {
+          delete next.unlockKey;
+        }
+      }
+      tx.update('clusters', next);
+    }, req(ctx));
+  }
+
+  /**
+   * Replaces the managers' unlock key (`swarm unlock-key --rotate`); `key` is the new one the
+   * manager made. @throws FailedPrecondition when autolock is off (Docker's message).
+   */
+  async setUnlockKey(key: string, ctx: WriteCtx = {}): Promise<void> {
+    await this.store.update((tx) => {
+      const c = tx.list('clusters')[0];
+      if (!c) throw failedPrecondition('this node is not part of a swarm');
+      if (!c.spec.encryption?.autoLockManagers) throw failedPrecondition('cannot rotate because autolock is not turned on');
+      tx.update('clusters', { ...c, unlockKey: key });
+    }, req(ctx));
+  }
+
+  // ---- secrets and configs -----------------------------------------------------------------
+
+  /**
+   * Creates a secret (`table` secrets) or config. @throws InvalidArgument (name, labels, data,
+   * template driver; see normalizeSecretSpec), AlreadyExists when the name is taken in any case.
+   */
+  async createSecretLike(table: FileTable, input: SecretCreate, ctx: WriteCtx = {}): Promise<{ id: string }> {
+    const spec = normalizeSecretSpec(table, input);
+    const id = newId();
+    return this.store.update((tx) => {
+      const existing = tx.byName(table, spec.name);
+      if (existing) throw alreadyExists(`${kindOf(table)} ${spec.name} already exists${asExisting(spec.name, existing.spec.name)}`);
+      tx.create(table, { id, meta: meta0(), spec });
+      return { id };
+    }, { retries: 0, ...req(ctx) });
+  }
+
+  /** Secrets or configs matching `filters`, by name, without their data. */
+  listSecretLike(table: FileTable, filters?: SecretFilters): SecretInfo[] {
+    return this.store.view((tx) => tx.list(table)
+      .filter((o) => matchesFilters(o, filters))
+      .sort((a, b) => a.spec.name.localeCompare(b.spec.name, undefined, { numeric: true }))
+      .map(redact));
+  }
+
+  /** One secret without its data. @throws NotFound. */
+  getSecret(ref: string): SecretInfo {
+    return this.store.view((tx) => redact(resolveFileObject(tx, 'secrets', ref)));
+  }
+
+  /** One config with its data (Docker's `config inspect` shows it). @throws NotFound. */
+  getConfig(ref: string): Config {
+    return this.store.view((tx) => resolveFileObject(tx, 'configs', ref));
+  }
+
+  /**
+   * Replaces a secret's or config's labels — the only change allowed (SwarmKit: "only updates to
+   * Labels are allowed"). `version` (optional) is the `meta.version` read. @throws NotFound,
+   * FailedPrecondition (out of sequence), InvalidArgument (bad label).
+   */
+  async updateSecretLike(table: FileTable, ref: string, change: { labels: Record<string, string>; version?: number }, ctx: WriteCtx = {}): Promise<{ id: string }> {
+    checkLabels(change.labels, kindOf(table));
+    return this.store.update((tx) => {
+      const cur = resolveFileObject(tx, table, ref);
+      if (change.version !== undefined && change.version !== cur.meta.version) {
+        throw failedPrecondition(`update out of sequence: ${kindOf(table)} ${cur.spec.name} is at version ${cur.meta.version}, not ${change.version}; inspect it again and retry`);
+      }
+      tx.update(table, { ...cur, spec: { ...cur.spec, labels: { ...change.labels } } });
+      return { id: cur.id };
+    }, { retries: change.version === undefined ? 3 : 0, ...req(ctx) });
+  }
+
+  /**
+   * Removes a secret or config. @throws NotFound; InvalidArgument while a service uses it, naming
+   * the services (Docker's message), so nothing is removed.
+   */
+  async removeSecretLike(table: FileTable, ref: string, ctx: WriteCtx = {}): Promise<{ id: string }> {
+    return this.store.update((tx) => {
+      const cur = resolveFileObject(tx, table, ref);
+      const users = usersOf(tx, table, cur.id);
+      if (users.length) throw invalidArgument(inUseMessage(table, cur.spec.name, users));
+      tx.delete(table, cur.id);
+      return { id: cur.id };
     }, req(ctx));
   }
 
@@ -441,6 +544,7 @@ export class ControlApi {
         }
         // Compare with what runs (networks as IDs; a forced update's counter is kept).
         const next: ServiceSpec = { ...spec, task: { ...spec.task, forceUpdate: cur.spec.task.forceUpdate, networks: spec.task.networks.map((n) => ({ ...n, target: resolveNetwork(tx, n.target).id })) } };
+        resolveFileRefs(tx, next);
         if (JSON.stringify(next) === JSON.stringify(cur.spec)) {
           r.unchanged.push(spec.name);
           return;
@@ -604,13 +708,15 @@ function createNetworkIn(tx: Tx, net: Network): void {
 }
 
 /**
- * Creates service `id` with the normalized `spec` in `tx`: networks resolved to IDs, published
- * ports checked against other services. @throws AlreadyExists, NotFound (a network), InvalidArgument.
+ * Creates service `id` with the normalized `spec` in `tx`: networks, secrets and configs resolved
+ * to IDs, published ports checked against other services. @throws AlreadyExists, NotFound (a network), InvalidArgument.
  */
 function createServiceIn(tx: Tx, id: string, spec: ServiceSpec, now: string): void {
   const existing = tx.byName('services', spec.name);
   if (existing) throw alreadyExists(`service ${spec.name} already exists${asExisting(spec.name, existing.spec.name)}; use another name or update it`);
   spec.task.networks = spec.task.networks.map((n) => ({ ...n, target: resolveNetwork(tx, n.target).id }));
+  // Also on rollback: the previous spec may name a secret removed since (refused, not REJECTED tasks).
+  resolveFileRefs(tx, spec);
   checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
   const jobStatus = isJobMode(spec.mode) ? { jobStatus: { jobIteration: 0, lastExecution: now } } : {};
   tx.create('services', { id, meta: meta0(), spec, specVersion: 1, ...jobStatus });
@@ -626,6 +732,8 @@ function createServiceIn(tx: Tx, id: string, spec: ServiceSpec, now: string): vo
  */
 function applyServiceUpdate(tx: Tx, cur: Service, spec: ServiceSpec, o: { rollback: boolean; now: string }): void {
   spec.task.networks = spec.task.networks.map((n) => ({ ...n, target: resolveNetwork(tx, n.target).id }));
+  // Also on rollback: the previous spec may name a secret removed since (refused, not REJECTED tasks).
+  resolveFileRefs(tx, spec);
   checkPortConflicts(tx, spec.name, spec.endpoint?.ports ?? []);
   const taskChanged = JSON.stringify(spec.task) !== JSON.stringify(cur.spec.task)
     || JSON.stringify(spec.endpoint ?? null) !== JSON.stringify(cur.spec.endpoint ?? null);

@@ -1,2 +1,3 @@
 export * from './controlapi.js';
 export * from './validate.js';
+export * from './secrets.js';

@@ -5,6 +5,7 @@ import {
   isGlobalMode, isJobMode,
 } from '@shoal/api';
 import { applyRuntimeOptions, normalizeMode } from './validate-options.js';
+import { checkFileRefs } from './secrets.js';
 
 /**
  * Most replicas one service may have. Each node's overlay /24 holds about 250 tasks, and every
@@ -211,6 +212,16 @@ export function normalizeServiceSpec(input: ServiceSpecInput, base?: ServiceSpec
   };
   const healthcheck = input.healthcheck ?? prev?.healthcheck;
   if (healthcheck !== undefined) container.healthcheck = checkHealthcheck(healthcheck);
+  // Secret and config references: checked here, resolved to IDs in the write transaction
+  // (controlapi resolveFileRefs); until then the source (name or ID) sits in the name field.
+  const secrets = input.secrets !== undefined
+    ? checkFileRefs('secrets', input.secrets).map((r) => ({ secretId: '', secretName: r.source, file: r.file }))
+    : prev?.secrets;
+  if (secrets?.length) container.secrets = secrets;
+  const configs = input.configs !== undefined
+    ? checkFileRefs('configs', input.configs).map((r) => ({ configId: '', configName: r.source, file: r.file }))
+    : prev?.configs;
+  if (configs?.length) container.configs = configs;
   if (job && (input.update || input.rollback)) {
     throw invalidArgument('update and rollback configuration is not supported for jobs; a job re-runs as a whole on every update');
   }

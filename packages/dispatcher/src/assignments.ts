@@ -1,4 +1,4 @@
-import { handoffPending, isTerminal, taskStateRank, type Task } from '@shoal/api';
+import { handoffPending, isTerminal, taskStateRank, type Config, type Secret, type Task } from '@shoal/api';
 import type { Clock, TimerHandle } from '@shoal/runtime';
 import type { ReadTx } from '@shoal/store';
 import type { Watcher } from './liveness.js';
@@ -33,12 +33,32 @@ export function assignmentsOf(tx: Pick<ReadTx, 'tasksByNode' | 'get'>, nodeId: s
 }
 
 /**
+ * The secrets and configs the tasks of a node's set use, with their data (SwarmKit
+ * `assignments.go`): those referenced by tasks that have not ended (observed state up to RUNNING),
+ * and nothing else — a node never gets the secrets of tasks it does not run, and drops them once
+ * its tasks that used them have ended. By ID; `key` names the set (IDs) for change detection.
+ */
+export function dependenciesOf(tx: Pick<ReadTx, 'get'>, tasks: readonly Task[]): { secrets: Secret[]; configs: Config[]; key: string } {
+  const secretIds = new Set<string>();
+  const configIds = new Set<string>();
+  for (const t of tasks) {
+    if (taskStateRank(t.status.state) > RUNNING) continue;
+    for (const r of t.spec.container.secrets ?? []) secretIds.add(r.secretId);
+    for (const r of t.spec.container.configs ?? []) configIds.add(r.configId);
+  }
+  const secrets = [...secretIds].sort().map((id) => tx.get('secrets', id)).filter((x): x is Secret => !!x);
+  const configs = [...configIds].sort().map((id) => tx.get('configs', id)).filter((x): x is Config => !!x);
+  return { secrets, configs, key: `${secrets.map((x) => x.id).join(',')}|${configs.map((x) => x.id).join(',')}` };
+}
+
+/**
  * Records `set` as what watcher `w` is sent and says whether it differs from what `w` got last.
  * A change of a task's observed status alone (the agent's own report) does not count; anything
  * else about a member (desired state, spec, networks, being held…) does, and so does `netJson`
- * (the network view's JSON, for sessions that asked for it) differing from the last one sent.
+ * (the network view's JSON, for sessions that asked for it) or `depsKey` (the secrets and configs,
+ * {@link dependenciesOf}) differing from the last one sent.
  */
-export function recordSent(w: Watcher, set: { task: Task; held: boolean }[], netJson: string | undefined): boolean {
+export function recordSent(w: Watcher, set: { task: Task; held: boolean }[], netJson: string | undefined, depsKey = ''): boolean {
   const prev = w.sent;
   const next = new Map<string, { version: number; held: boolean; stable: string }>();
   let changed = !prev || prev.size !== set.length;
@@ -57,6 +77,9 @@ export function recordSent(w: Watcher, set: { task: Task; held: boolean }[], net
     if (w.sentNet !== netJson) changed = true;
     w.sentNet = netJson;
   }
+  // The secrets and configs sent change with the set (a task that ended releases its own).
+  if ((w.sentDeps ?? '') !== depsKey) changed = true;
+  w.sentDeps = depsKey;
   return changed;
 }
 

@@ -4,7 +4,7 @@ import {
 } from '@shoal/api';
 import { childLogger, errMessage, isoNow, nopLogger, nopMetrics, systemClock, type Clock, type Counter, type Gauge, type Logger, type Metrics } from '@shoal/runtime';
 import type { MemoryStore, StoreEvent } from '@shoal/store';
-import { assignmentsOf, HandoffHolds, recordSent } from './assignments.js';
+import { assignmentsOf, dependenciesOf, HandoffHolds, recordSent } from './assignments.js';
 import { Liveness, type Session, type Watcher } from './liveness.js';
 import { buildNetworkView, type NetworkViewOptions } from './network.js';
 import { StatusBatcher } from './status-batcher.js';
@@ -61,7 +61,8 @@ const KNOWN_STATES: ReadonlySet<string> = new Set(TASK_STATES);
  *   not fail healthy nodes.
  * - `watchAssignments` sends the node's complete task set on subscribe and again, once per
  *   store commit, whenever the set or any member changes (a member's observed status — which the
- *   agent reported itself — excepted).
+ *   agent reported itself — excepted). With the set go the secrets and configs its tasks use, and
+ *   only those ({@link dependenciesOf}): secret data reaches only the nodes that run a task using it.
  * - Graceful drain ({@link Task.handoff}): a task for which {@link handoffPending} holds is sent
  *   with desired state RUNNING (a copy; the store keeps its SHUTDOWN), so its container keeps
  *   serving until its successor is RUNNING. Any change of the successor (or its deletion), and the
@@ -374,21 +375,28 @@ export class Dispatcher {
 
   /**
    * Sends the node's set to one watcher unless it equals what that watcher last got ({@link recordSent});
-   * the manager list goes with the first message and with any message after it changed.
+   * the manager list goes with the first message and with any message after it changed; the
+   * secrets and configs the set's unfinished tasks use go with every message.
    */
   private push(s: Session, w: Watcher): void {
-    const set = this.store.view((tx) => assignmentsOf(tx, s.nodeId, this.clock.now()));
+    const { set, deps } = this.store.view((tx) => {
+      const set = assignmentsOf(tx, s.nodeId, this.clock.now());
+      return { set, deps: dependenciesOf(tx, set.map((x) => x.task)) };
+    });
     const net = s.networkView ? this.currentNet() : undefined;
     const mgrs = this.currentManagers();
     const newManagers = (w.sentManagers ?? '[]') !== mgrs.json;
-    if (!recordSent(w, set, net?.json) && !newManagers) return;
+    if (!recordSent(w, set, net?.json, deps.key) && !newManagers) return;
     w.sentManagers = mgrs.json;
-    const tasks = set.map((x) => x.task);
-    const managers = newManagers ? mgrs.list : undefined;
+    const a: Assignments = { tasks: set.map((x) => x.task) };
+    if (deps.secrets.length) a.secrets = deps.secrets;
+    if (deps.configs.length) a.configs = deps.configs;
+    if (net) a.network = net.view;
+    if (newManagers) a.managers = mgrs.list;
     queueMicrotask(() => {
       if (!s.watchers.has(w)) return;
       try {
-        w.onAssignments({ tasks, ...(net ? { network: net.view } : {}), ...(managers ? { managers } : {}) });
+        w.onAssignments(a);
       } catch (e) {
         this.log.warn({ nodeId: s.nodeId, err: errMessage(e) }, 'assignment handler threw');
       }

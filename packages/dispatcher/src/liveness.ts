@@ -14,6 +14,8 @@ export interface Watcher {
   sentNet: string | undefined;
   /** JSON of the manager list last sent. */
   sentManagers?: string;
+  /** IDs of the secrets and configs last sent (see `dependenciesOf`). */
+  sentDeps?: string;
 }
 
 /** An agent's session with this dispatcher. */

@@ -469,5 +469,38 @@ test('the manager list goes with the first assignments and again whenever it cha
   });
   await settle();
   t.deepEqual(got.at(-1)?.managers, [{ nodeId: 'm2', addr: 'm2:2377' }]);
+// Secrets and configs go with the sets of the nodes whose tasks use them, and only there.
+test('a secret is sent only to the node that runs a task using it, and dropped once that task has ended', async (t) => {
+  const env = setup({ nodes: [node('w1'), node('w2')] });
+  const secretRef = { secretId: 'sec1', secretName: 'db_pass', file: { name: 'db_pass', uid: '0', gid: '0', mode: 0o444 } };
+  const configRef = { configId: 'cfg1', configName: 'conf', file: { name: 'conf', uid: '0', gid: '0', mode: 0o444 } };
+  await env.store.update((tx) => {
+    tx.create('secrets', { id: 'sec1', meta, spec: { name: 'db_pass', labels: {}, data: 'aHVudGVyMg==' } });
+    tx.create('secrets', { id: 'sec2', meta, spec: { name: 'unused', labels: {}, data: 'eA==' } });
+    tx.create('configs', { id: 'cfg1', meta, spec: { name: 'conf', labels: {}, data: 'eA==' } });
+    const a = task('a', 'w1', 'running');
+    a.spec.container = { ...a.spec.container, secrets: [secretRef], configs: [configRef] };
+    tx.create('tasks', a);
+    tx.create('tasks', task('b', 'w2', 'running'));
+  });
+  const { d, client } = await env.start();
+  const got: Record<string, Assignments[]> = { w1: [], w2: [] };
+  for (const id of ['w1', 'w2']) {
+    const s = await client.openSession({ nodeId: id, description: desc, addr: '10.0.0.7' });
+    client.watchAssignments(s.sessionId, (a) => got[id]!.push(a), () => {});
+  }
+  await settle();
+  t.deepEqual(got['w1']!.at(-1)!.secrets?.map((x) => [x.id, x.spec.data]), [['sec1', 'aHVudGVyMg==']]);
+  t.deepEqual(got['w1']!.at(-1)!.configs?.map((x) => x.id), ['cfg1']);
+  t.is(got['w2']!.at(-1)!.secrets, undefined, 'w2 runs no task that uses it');
+  t.false(JSON.stringify(got['w2']).includes('aHVudGVyMg=='));
+  // The task fails (the agent's own report): w1 gets a set without the secret.
+  const n = got['w1']!.length;
+  await env.store.update((tx) => { const a = tx.get('tasks', 'a')!; a.status = { ...a.status, state: 'failed' }; tx.update('tasks', a); });
+  await settle();
+  t.is(got['w1']!.length, n + 1);
+  t.is(got['w1']!.at(-1)!.secrets, undefined);
+  t.is(got['w1']!.at(-1)!.configs, undefined);
+  t.deepEqual(got['w1']!.at(-1)!.tasks.map((x) => x.id), ['a'], 'the task itself is still in the set');
   await d.stop();
 });

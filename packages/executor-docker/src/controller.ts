@@ -1,11 +1,12 @@
 import type Dockerode from 'dockerode';
 import type { HealthConfig, PortConfig, Task } from '@shoal/api';
 import { DEFAULTS } from '@shoal/api';
-import type { ContainerStatus, Controller, HealthStatus } from '@shoal/agent';
+import type { ContainerStatus, Controller, HealthStatus, TaskFile } from '@shoal/agent';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, expandTemplate, normalizeImageRef, taskLabels } from '@shoal/agent';
 import type { TemplateContext } from '@shoal/agent';
 import { engineMessage, statusCodeOf } from './docker-host.js';
 import { applyRuntimeOptions, ensureVolumes } from './options.js';
+import type { FileMount, TaskFileMounts } from './files.js';
 
 export interface DockerControllerOptions {
   /** Written to the `shoal.node.id` label (the executor's node, whatever the task says). */
@@ -16,6 +17,10 @@ export interface DockerControllerOptions {
   node: () => Promise<TemplateContext['node']>;
   /** The node's overlay network, if any (see {@link TaskNetwork}). */
   network?: TaskNetwork;
+  /** Where the task's secret and config files are kept in memory (see files.ts); absent: a task with any is REJECTED. */
+  taskFiles?: TaskFileMounts;
+  /** The task's secret and config files (the agent renders them; see `Executor.controller`). */
+  files?: () => TaskFile[];
 }
 
 /**
@@ -60,14 +65,18 @@ export class DockerController implements Controller {
    * ({@link ensureVolumes}), then creates the container (nothing if it exists). A mount the engine
    * refuses (e.g. a bind source missing on this node) rejects with the engine's own words,
    * `invalid mount config for type "bind": bind source path does not exist: /path`.
+   * The task's secrets and configs are put on its tmpfs first — also for an existing container
+   * (after an agent restart), whose bind mounts need them.
    */
   async prepare(): Promise<void> {
-    if ((await this.inspect()).exists) return;
+    const exists = (await this.inspect()).exists;
+    const mounts = await this.fileMounts();
+    if (exists) return;
     await this.ensureImage();
     const ctx = await this.templateContext();
     await ensureVolumes(this.docker, this.task, ctx);
     try {
-      await this.docker.createContainer(await this.createOptions(ctx));
+      await this.docker.createContainer(await this.createOptions(ctx, mounts));
     } catch (err) {
       // 409: created meanwhile under the same name (a concurrent prepare); adopt it if it is ours.
       if (statusCodeOf(err) === 409 && (await this.inspect()).exists) return;
@@ -97,6 +106,7 @@ export class DockerController implements Controller {
       if (signal) opts.abortSignal = signal;
       const res = (await this.container().wait(opts)) as { StatusCode?: number };
       exitCode = res.StatusCode ?? -1;
+      await this.releaseFiles();
     } catch (err) {
       if (statusCodeOf(err) === 404) throw new ContainerNotFoundError(this.name);
       throw err;
@@ -127,9 +137,10 @@ export class DockerController implements Controller {
       await this.container().stop({ t: Math.max(0, Math.ceil(ms / 1000)) });
     } catch (err) {
       const code = statusCodeOf(err);
-      if (code === 304 || code === 404) return; // already stopped / gone
-      throw new Error(`stop container ${this.name}: ${engineMessage(err)}`);
+      // 304/404: already stopped / gone
+      if (code !== 304 && code !== 404) throw new Error(`stop container ${this.name}: ${engineMessage(err)}`);
     }
+    await this.releaseFiles();
   }
 
   async terminate(): Promise<void> {
@@ -137,20 +148,43 @@ export class DockerController implements Controller {
       await this.container().kill();
     } catch (err) {
       const code = statusCodeOf(err);
-      if (code === 404 || code === 409) return; // gone / not running
-      throw new Error(`kill container ${this.name}: ${engineMessage(err)}`);
+      // 404/409: gone / not running
+      if (code !== 404 && code !== 409) throw new Error(`kill container ${this.name}: ${engineMessage(err)}`);
     }
+    await this.releaseFiles();
   }
 
-  /** Removes the container and its anonymous volumes (`docker rm -fv`); named volumes stay. */
+  /**
+   * The container stopped: its secret and config files go (moby cleans its secrets directory up
+   * when a container stops, too). The agent never starts a stopped task container again.
+   */
+  private async releaseFiles(): Promise<void> {
+    if (!this.opts.files) return;
+    await this.opts.taskFiles?.release(this.task.id);
+  }
+
+  /**
+   * Removes the container and its anonymous volumes (`docker rm -fv`; named volumes stay), then
+   * the task's secret and config files (unmounting their tmpfs).
+   */
   async remove(): Promise<void> {
     try {
       await this.container().remove({ force: true, v: true });
     } catch (err) {
       const code = statusCodeOf(err);
-      if (code === 404 || (code === 409 && /already in progress/.test(engineMessage(err)))) return;
-      throw new Error(`remove container ${this.name}: ${engineMessage(err)}`);
+      if (!(code === 404 || (code === 409 && /already in progress/.test(engineMessage(err))))) {
+        throw new Error(`remove container ${this.name}: ${engineMessage(err)}`);
+      }
     }
+    await this.opts.taskFiles?.release(this.task.id);
+  }
+
+  /** The bind mounts of the task's secret and config files, put on its tmpfs (none without files). */
+  private async fileMounts(): Promise<FileMount[]> {
+    const files = this.opts.files?.() ?? [];
+    if (files.length === 0) return [];
+    if (!this.opts.taskFiles) throw new Error('this node cannot give tasks secrets or configs (no place to keep them in memory)');
+    return this.opts.taskFiles.ensure(this.task.id, files);
   }
 
   /** Throws if a container of this name exists but is not this task's (no matching `shoal.task.id` label). */
@@ -238,7 +272,7 @@ export class DockerController implements Controller {
     return { task: this.task, node: needsNode ? await this.opts.node() : { hostname: '' } };
   }
 
-  private async createOptions(ctx: TemplateContext): Promise<Dockerode.ContainerCreateOptions> {
+  private async createOptions(ctx: TemplateContext, fileMounts: FileMount[] = []): Promise<Dockerode.ContainerCreateOptions> {
     const spec = this.task.spec.container;
     const labels = { ...(spec.labels ?? {}), ...taskLabels(this.task), [LABELS.nodeId]: this.opts.nodeId };
     const o: Dockerode.ContainerCreateOptions = {
@@ -277,6 +311,8 @@ export class DockerController implements Controller {
         o.HostConfig!.PortBindings[key] = [{ HostPort: p.publishedPort > 0 ? String(p.publishedPort) : '' }];
       }
     }
+    // Secrets and configs: read-only binds of single files from the task's tmpfs (files.ts).
+    if (fileMounts.length) o.HostConfig!.Mounts = [...(o.HostConfig!.Mounts ?? []), ...fileMounts];
     return o;
   }
 }

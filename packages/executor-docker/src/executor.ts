@@ -1,9 +1,11 @@
+import path from 'node:path';
 import Dockerode from 'dockerode';
 import type { NodeDescription, Task } from '@shoal/api';
-import type { Controller, Executor, ManagedContainer } from '@shoal/agent';
+import type { Controller, Executor, ManagedContainer, TaskFile } from '@shoal/agent';
 import { LABELS, managedFromLabels } from '@shoal/agent';
 import { DockerController, type TaskNetwork } from './controller.js';
 import { defaultDockerHost, dockerOptions, engineMessage, statusCodeOf } from './docker-host.js';
+import { TaskFileMounts } from './files.js';
 
 export interface DockerExecutorOptions {
   /** This node's ID: the `shoal.node.id` label of the containers it creates, lists and removes. */
@@ -19,6 +21,11 @@ export interface DockerExecutorOptions {
    * its address there as `networkAddrs`. Absent: containers use the engine's default bridge.
    */
   network?: TaskNetwork;
+  /**
+   * Directory for the node's runtime state (shoald `--exec-root`): task secrets and configs are
+   * kept on one tmpfs per task under `<execRoot>/tasks/<nodeId>/` (files.ts). Default `/run/shoal`.
+   */
+  execRoot?: string;
 }
 
 /**
@@ -35,6 +42,8 @@ export class DockerExecutor implements Executor {
   private readonly hostname: string | undefined;
   private readonly pullTimeoutMs: number;
   private readonly network: TaskNetwork | undefined;
+  /** The node's in-memory secret and config files (one tmpfs per task). */
+  readonly taskFiles: TaskFileMounts;
   private node: Promise<{ hostname: string; os: string; architecture: string }> | undefined;
 
   /** Throws a one-line error when `nodeId` is empty or `dockerHost` is not a unix:// or tcp:// address. */
@@ -46,6 +55,7 @@ export class DockerExecutor implements Executor {
     this.hostname = opts.hostname;
     this.pullTimeoutMs = opts.pullTimeoutMs ?? 120_000;
     this.network = opts.network;
+    this.taskFiles = new TaskFileMounts(path.join(opts.execRoot ?? '/run/shoal', 'tasks', this.nodeId));
   }
 
   /**
@@ -88,10 +98,16 @@ export class DockerExecutor implements Executor {
     return this.node;
   }
 
-  controller(task: Task): Controller {
+  controller(task: Task, files?: () => TaskFile[]): Controller {
     return new DockerController(this.docker, task, {
       nodeId: this.nodeId, pullTimeoutMs: this.pullTimeoutMs, node: () => this.templateNode(), ...(this.network ? { network: this.network } : {}),
+      taskFiles: this.taskFiles, ...(files ? { files } : {}),
     });
+  }
+
+  /** Unmounts the secret and config files of every task `keep` does not name. */
+  pruneTaskFiles(keep: (taskId: string) => boolean): Promise<void> {
+    return this.taskFiles.prune(keep);
   }
 
   async list(): Promise<ManagedContainer[]> {
@@ -123,9 +139,9 @@ export class DockerExecutor implements Executor {
       await container.remove({ force: true, v: true }); // anonymous volumes go with the container
     } catch (err) {
       const code = statusCodeOf(err);
-      if (code === 404 || code === 409) return;
-      throw new Error(`remove container ${containerId}: ${engineMessage(err)}`);
+      if (code !== 404 && code !== 409) throw new Error(`remove container ${containerId}: ${engineMessage(err)}`);
     }
+    await this.taskFiles.release(labels[LABELS.taskId]!);
   }
 }
 

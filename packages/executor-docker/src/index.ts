@@ -4,3 +4,4 @@ export type { DockerExecutorOptions } from './executor.js';
 export { DockerController, engineHealthcheck } from './controller.js';
 export type { DockerControllerOptions, TaskNetwork } from './controller.js';
 export { defaultDockerHost, dockerOptions } from './docker-host.js';
+export { TaskFileMounts, mountPoints, type FileMount, type RunCommand } from './files.js';

@@ -8,9 +8,9 @@ import {
 } from '@shoal/api';
 import { nopMetrics, systemClock, type Clock, type Metrics } from '@shoal/runtime';
 import { MemoryStore, type StoreEvent } from '@shoal/store';
-import { RaftNode, type Member, type NodeStatus, type PeerAddr, type RaftStorage, type Transport } from '@shoal/replication';
+import { AesGcmCipher, RaftNode, type Member, type NodeStatus, type PeerAddr, type RaftStorage, type Transport } from '@shoal/replication';
 import { ControlApi, type WriteCtx } from '@shoal/controlapi';
-import { generateJoinToken } from '@shoal/ca';
+import { generateJoinToken, generateUnlockKey } from '@shoal/ca';
 import { Orchestrators } from '@shoal/orchestrator';
 import { Scheduler } from '@shoal/scheduler';
 import { Allocator } from '@shoal/allocator';
@@ -40,6 +40,11 @@ export interface ManagerOptions {
   transport?: Transport;
   /** Joining an existing cluster: address hints of its managers (the leader adds this node as a learner). */
   join?: { peers: PeerAddr[] };
+  /**
+   * The data encryption key the Raft log and snapshots are sealed with (docs/SECURITY.md); data
+   * still in the clear is encrypted with it on open. Absent: stored in the clear (tests).
+   */
+  dataKey?: { id: string; key: Buffer };
   /**
    * Time source of Raft, the store's timestamps and every leader component (default
    * {@link systemClock}). The in-process cluster harness (`@shoal/testkit/cluster`) passes one fake
@@ -81,8 +86,8 @@ export interface ManagerStatus {
   raftId: string;
 }
 
-/** The control methods a manager runs (the rest — init, join, leave, info — act on the node). */
-export type ControlMethod = Exclude<Method, 'swarm.init' | 'swarm.join' | 'swarm.leave' | 'swarm.info'>;
+/** The control methods a manager runs (the rest — init, join, leave, info, unlock — act on the node). */
+export type ControlMethod = Exclude<Method, 'swarm.init' | 'swarm.join' | 'swarm.leave' | 'swarm.info' | 'swarm.unlock'>;
 
 interface LeaderComponent {
   start(): void | Promise<void>;
@@ -145,6 +150,7 @@ export class Manager extends EventEmitter {
       ...(opts.transport ? { transport: opts.transport } : {}),
       ...(opts.join ? { join: opts.join } : {}),
       ...(opts.forceNewCluster ? { forceNewCluster: true } : {}),
+      ...(opts.dataKey ? { encryption: { cipher: new AesGcmCipher(opts.dataKey.key, opts.dataKey.id) } } : {}),
       logger: opts.logger,
       metrics: m.metrics,
     });
@@ -342,7 +348,9 @@ export class Manager extends EventEmitter {
   private readonly handlers: { [M in ControlMethod]: (p: Params<M>, ctx: WriteCtx) => Promise<Result<M>> | Result<M> } = {
     'swarm.joinToken': (p, ctx) => this.joinToken(p.role, false, ctx),
     'swarm.rotateJoinToken': (p, ctx) => this.joinToken(p.role, true, ctx),
-    'swarm.update': (p, ctx) => this.control.updateCluster(p, ctx).then(() => ({})),
+    'swarm.update': (p, ctx) => this.updateCluster(p, ctx).then(() => ({})),
+    'swarm.unlockKey': () => ({ key: this.control.getCluster().unlockKey ?? '' }),
+    'swarm.rotateUnlockKey': (_p, ctx) => this.rotateUnlockKey(ctx),
     'service.create': (p, ctx) => this.control.createService(p, ctx),
     'service.ls': () => this.control.listServices(),
     'service.inspect': (p) => this.control.getService(p.ref),
@@ -367,7 +375,30 @@ export class Manager extends EventEmitter {
     'stack.services': (p) => this.control.stackServices(p.stack),
     'stack.ps': (p) => this.taskList(this.control.stackTasks(p.stack, p.desiredState as TaskState | undefined)),
     'stack.rm': (p, ctx) => this.control.removeStack(p.stack, ctx),
+    'secret.create': (p, ctx) => this.control.createSecretLike('secrets', p, ctx),
+    'secret.ls': (p) => this.control.listSecretLike('secrets', p.filters),
+    'secret.inspect': (p) => this.control.getSecret(p.ref),
+    'secret.update': (p, ctx) => this.control.updateSecretLike('secrets', p.ref, { labels: p.labels, ...(p.version !== undefined ? { version: p.version } : {}) }, ctx),
+    'secret.rm': (p, ctx) => this.control.removeSecretLike('secrets', p.ref, ctx),
+    'config.create': (p, ctx) => this.control.createSecretLike('configs', p, ctx),
+    'config.ls': (p) => this.control.listSecretLike('configs', p.filters),
+    'config.inspect': (p) => this.control.getConfig(p.ref),
+    'config.update': (p, ctx) => this.control.updateSecretLike('configs', p.ref, { labels: p.labels, ...(p.version !== undefined ? { version: p.version } : {}) }, ctx),
+    'config.rm': (p, ctx) => this.control.removeSecretLike('configs', p.ref, ctx),
   };
+
+  /** `swarm update`: turning autolock on makes a fresh unlock key (kept when it is on already). */
+  private updateCluster(p: Params<'swarm.update'>, ctx: WriteCtx): Promise<void> {
+    const on = p.autolock === true && !this.control.getCluster().spec.encryption?.autoLockManagers;
+    return this.control.updateCluster({ ...p, ...(on ? { unlockKey: generateUnlockKey() } : {}) }, ctx);
+  }
+
+  /** `swarm unlock-key --rotate`: a new unlock key; every manager re-wraps its keys with it. */
+  private async rotateUnlockKey(ctx: WriteCtx): Promise<{ key: string }> {
+    await this.control.setUnlockKey(generateUnlockKey(), ctx);
+    // A retried rotation answers with the key the first one stored.
+    return { key: this.control.getCluster().unlockKey ?? '' };
+  }
 
   /** Tasks with the hostnames of their nodes. */
   private taskList(tasks: Task[]): TaskList {

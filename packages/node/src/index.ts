@@ -12,3 +12,5 @@ export {
   Observability, PromMetrics, parseListenAddr, clusterView, currentTasks, categoryOf,
   type ClusterView, type ViewNode, type ViewService, type ViewTask, type TaskCategory, type ListenAddr,
 } from './observe/index.js';
+export { SWARM_LOCKED, LEAVE_LOCKED } from './node.js';
+export { NodeKeys, keyPaths, writeSecretFile, type DataKey, type KekChange } from './keys.js';

@@ -10,8 +10,8 @@ import {
 import { Manager, type ControlMethod } from '@shoal/manager';
 import { Agent } from '@shoal/agent';
 import {
-  MANAGER_CHANNEL_OPTIONS, RootCA, TlsIdentity, clientCredentials, createKeyAndCsr, generateJoinTokens, issueNodeCertificate, needsRenewal, parseCertificate,
-  serverCredentials, type TlsMaterial,
+  MANAGER_CHANNEL_OPTIONS, RootCA, TlsIdentity, WrongKeyError, clientCredentials, createKeyAndCsr, generateJoinTokens, generateUnlockKey, issueNodeCertificate,
+  needsRenewal, parseCertificate, serverCredentials, type TlsMaterial,
 } from '@shoal/ca';
 import {
   ClusterClient, RemoteDispatcherClient, createClusterServer, joinCluster, normalizeManagerAddr, registerCluster, renewNodeCertificate, type ClusterServer,
@@ -21,6 +21,7 @@ import { serveRpc, assertSocketFree } from './socket.js';
 import { ControlRouter, noLeaderMessage } from './control.js';
 import { clusterPortHandler } from './cluster-port.js';
 import { loadMaterial, loadState, saveMaterial, saveState, wipeAll, wipeRaft, type NodeState } from './state.js';
+import { NodeKeys } from './keys.js';
 import type { Logger, NodeRuntime, PlatformFactory } from './platform.js';
 import { Observability, clusterView, unavailableView, type ClusterView } from './observe/index.js';
 
@@ -57,6 +58,13 @@ export interface NodeOptions {
   uiAddr?: string;
 }
 
+/** What every command but `swarm unlock` and `info` gets from a locked manager (Docker's words). */
+export const SWARM_LOCKED = 'Swarm is encrypted and needs to be unlocked before it can be used. Please use "shoal swarm unlock" to unlock it.';
+/** `swarm leave` without `--force` on a locked manager (Docker's words). */
+export const LEAVE_LOCKED = 'Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message.';
+/** Methods a locked manager still serves. */
+const WHILE_LOCKED: ReadonlySet<string> = new Set(['swarm.info', 'swarm.unlock', 'swarm.leave']);
+
 /** A fresh Raft ID: one per membership (never reused; see `@shoal/replication` membership.ts). */
 function freshRaftId(): string {
   return randomBytes(8).toString('hex');
@@ -91,6 +99,10 @@ export class SwarmNode {
   private http: http.Server | undefined;
   private state: NodeState | undefined;
   private material: TlsMaterial | undefined;
+  /** A manager's keys at rest (keys.ts); loaded at start, opened by the local KEK or `swarm unlock`. */
+  private keys: NodeKeys | undefined;
+  /** The cluster object version the unlock key was last followed at. */
+  private keysFollowedAt = -1;
   private leaderClients = new Map<string, ClusterClient>();
   private busy: Promise<unknown> = Promise.resolve();
   private readonly log: Logger;
@@ -149,6 +161,11 @@ export class SwarmNode {
     return this.manager;
   }
 
+  /** This node's agent while its services run (tests). */
+  get agentForTests(): Agent | undefined {
+    return this.agent;
+  }
+
   /**
    * Starts: takes the data directory (one daemon per directory), activates the node's services
    * if it is in a swarm, and serves the socket.
@@ -169,9 +186,14 @@ export class SwarmNode {
         },
       },
     );
-    if (this.state) await this.activate({});
+    if (this.state) {
+      this.keys = NodeKeys.load(this.opts.dataDir);
+      if (this.keys.locked) this.log.warn({}, 'this manager is locked (autolock): run `shoal swarm unlock` with the swarm\'s unlock key');
+      else await this.activate({});
+    }
     this.http = await serveRpc(this.opts.socket, this.handlers(), this.log, (m, sec, code) => this.observe.observeSocketCall(m, sec, code));
-    this.log.info({ socket: this.opts.socket, state: this.state ? 'active' : 'inactive', role: this.state?.role }, 'shoald ready');
+    const state = !this.state ? 'inactive' : this.keys?.locked ? 'locked' : 'active';
+    this.log.info({ socket: this.opts.socket, state, role: this.state?.role }, 'shoald ready');
   }
 
   async stop(): Promise<void> {
@@ -228,9 +250,11 @@ export class SwarmNode {
    * the manager; on every node the agent. `bootstrap` writes a new cluster's objects; `joinRaft`
    * asks the leader to add this manager to the Raft group.
    */
-  private async activate(o: { bootstrap?: { root: RootCA; tokens: { worker: string; manager: string } }; joinRaft?: boolean; forceNewCluster?: boolean }): Promise<void> {
+  private async activate(o: { bootstrap?: { root: RootCA; tokens: { worker: string; manager: string }; unlockKey?: string }; joinRaft?: boolean; forceNewCluster?: boolean }): Promise<void> {
     const st = this.state!;
-    this.material = loadMaterial(this.opts.dataDir);
+    this.keys ??= NodeKeys.load(this.opts.dataDir);
+    if (st.role === 'manager') this.keys.ensureManager();
+    this.material = loadMaterial(this.opts.dataDir, this.keys);
     this.runtime = await this.opts.platform(st.nodeId, this.log, { metrics: this.observe.metrics });
     let dispatcher: DispatcherClient;
     if (st.role === 'manager') {
@@ -255,11 +279,16 @@ export class SwarmNode {
         ...(o.joinRaft ? { join: { peers: [] } } : {}),
         ...(o.forceNewCluster ? { forceNewCluster: true } : {}),
         metrics: this.observe.metrics,
+        dataKey: this.keys.dek(),
       });
       this.manager = manager;
+      // Autolock follows the cluster object: re-wrap the keys whenever its unlock key changes.
+      this.keysFollowedAt = -1;
       manager.onCommit(() => {
+        this.followUnlockKey(manager);
         for (const fn of this.viewListeners) fn();
       });
+      this.followUnlockKey(manager);
       registerCluster(this.server, this.observe.timeCluster(clusterPortHandler({
         log: this.log, router: this.router, leaderClient: () => this.leaderClient(), removedFromRaft: () => this.removedFromRaft(manager),
       }, manager, st.clusterId)));
@@ -275,6 +304,7 @@ export class SwarmNode {
         await manager.waitLeader();
         await manager.bootstrap(await this.describe(), {
           id: st.clusterId, rootCaCert: o.bootstrap.root.certPem, rootCaKey: o.bootstrap.root.keyPem, joinTokens: o.bootstrap.tokens,
+          ...(o.bootstrap.unlockKey ? { unlockKey: o.bootstrap.unlockKey } : {}),
         });
       }
       if (o.joinRaft) {
@@ -296,6 +326,26 @@ export class SwarmNode {
     await this.agent.start();
     this.save();
     this.watchRole();
+  }
+
+  /**
+   * Re-wraps this manager's keys when the cluster's autolock setting or unlock key changed (keys.ts
+   * `follow`): with autolock on, the DEK and the node key are wrapped by the unlock key and nothing
+   * that opens them stays on disk; with it off, by a local KEK file. Runs in the commit that changed
+   * the cluster object, so a `swarm init --autolock` or `unlock-key --rotate` that returned has done it
+   * on this manager.
+   */
+  private followUnlockKey(m: Manager): void {
+    const c = m.cluster();
+    if (!c || !this.keys?.exists || !this.material || this.manager !== m || c.meta.version === this.keysFollowedAt) return;
+    this.keysFollowedAt = c.meta.version;
+    try {
+      const change = this.keys.follow(c.spec.encryption?.autoLockManagers ? c.unlockKey : undefined, c.meta.version, this.material.keyPem);
+      if (change) this.log.info({ change, clusterVersion: c.meta.version }, `manager keys ${change === 'rotated' ? 're-wrapped with the new unlock key' : change === 'locked' ? 'locked with the unlock key (autolock on)' : 'unlocked (autolock off)'}`);
+    } catch (e) {
+      this.keysFollowedAt = -1;
+      this.log.error({ err: String(e) }, 'could not re-wrap the manager keys; will retry on the next change');
+    }
   }
 
   private async deactivate(): Promise<void> {
@@ -372,7 +422,7 @@ export class SwarmNode {
       }
       await this.exclusive(async () => {
         if (this.state !== st || this.stopped) return;
-        if (material !== this.material) saveMaterial(this.opts.dataDir, material);
+        if (material !== this.material) saveMaterial(this.opts.dataDir, material, this.keys);
         const promote = promoting && parseCertificate(material.certPem).role === 'manager';
         await this.deactivate();
         if (promote) {
@@ -424,6 +474,8 @@ export class SwarmNode {
       this.log.warn({ managers }, `removed from the Raft group: ${st.notice}`);
       await this.deactivate();
       wipeRaft(this.opts.dataDir);
+      // Workers are never locked: the node key goes back to its plain file, the manager keys go.
+      this.keys?.drop(this.material?.keyPem);
       st.role = 'worker';
       if (st.raftId) st.removedRaftId = st.raftId;
       delete st.raftId;
@@ -561,18 +613,20 @@ export class SwarmNode {
       const tokens = generateJoinTokens(root.certPem);
       const { keyPem, csrPem } = await createKeyAndCsr(nodeId);
       const certPem = await issueNodeCertificate(root, { csrPem, nodeId, role: 'manager', clusterId });
+      const unlockKey = p.autolock ? generateUnlockKey() : undefined;
       this.state = {
         nodeId, role: 'manager', clusterId, advertiseAddr: this.defaultAdvertise(p.advertiseAddr, listenAddr), listenAddr, managers: [], raftId: freshRaftId(),
       };
       saveMaterial(this.opts.dataDir, { rootPem: root.certPem, certPem, keyPem });
       try {
-        await this.activate({ bootstrap: { root, tokens } });
+        await this.activate({ bootstrap: { root, tokens, ...(unlockKey ? { unlockKey } : {}) } });
         this.state.managers = [this.state.advertiseAddr];
         this.save();
         if (p.taskHistoryLimit !== undefined) await this.manager!.call('swarm.update', { taskHistoryLimit: p.taskHistoryLimit });
       } catch (e) {
         await this.deactivate();
         this.state = undefined;
+        this.keys = undefined;
         wipeAll(this.opts.dataDir);
         throw e;
       }
@@ -599,6 +653,7 @@ export class SwarmNode {
       } catch (e) {
         await this.deactivate();
         this.state = undefined;
+        this.keys = undefined;
         wipeAll(this.opts.dataDir);
         throw e;
       }
@@ -616,6 +671,7 @@ export class SwarmNode {
   private async leave(p: Params<'swarm.leave'>): Promise<{ message?: string }> {
     return this.exclusive(async () => {
       if (!this.state) throw failedPrecondition('This node is not part of a swarm');
+      if (this.keys?.locked && !p.force) throw failedPrecondition(LEAVE_LOCKED);
       let message: string | undefined;
       const m = this.manager;
       if (m) {
@@ -634,13 +690,15 @@ export class SwarmNode {
             : `The managers could not be told (no leader answered), so they still count this node as a manager: on a manager run \`shoal node demote ${name}\` and \`shoal node rm ${name}\`, or \`shoal swarm init --force-new-cluster\` on a manager if quorum is lost for good.`;
         }
       }
-      const rt = this.runtime;
+      // A locked manager never started its services: make its runtime just to clean up.
+      const rt = this.runtime ?? (this.keys?.locked ? await this.opts.platform(this.state.nodeId, this.log).catch(() => undefined) : undefined);
       await this.deactivate();
       // Containers of this node's tasks go with it (Docker shuts down a leaving node's tasks),
       // then the host plumbing its network plane added.
       await rt?.leave().catch((e) => this.log.warn({ err: String(e) }, 'leave clean-up failed'));
       this.runtime = undefined;
       this.state = undefined;
+      this.keys = undefined;
       wipeAll(this.opts.dataDir);
       return message ? { message } : {};
     });
@@ -662,9 +720,39 @@ export class SwarmNode {
     return false;
   }
 
+  /**
+   * `swarm unlock`: opens this locked manager's keys with the unlock key and starts its services.
+   * @throws FailedPrecondition when the node is in no swarm or not locked ("swarm is not locked");
+   *   InvalidArgument for a malformed key, or one that is not the key this manager's data is
+   *   wrapped with ("swarm could not be unlocked: invalid key provided") — nothing changes then.
+   */
+  private async unlock(p: Params<'swarm.unlock'>): Promise<Record<string, never>> {
+    return this.exclusive(async () => {
+      if (!this.state) throw failedPrecondition('This node is not part of a swarm');
+      const keys = this.keys;
+      if (!keys?.locked) throw failedPrecondition('swarm is not locked');
+      try {
+        keys.unlock(p.key);
+      } catch (e) {
+        if (e instanceof WrongKeyError) throw invalidArgument('swarm could not be unlocked: invalid key provided');
+        throw e;
+      }
+      try {
+        await this.activate({});
+      } catch (e) {
+        await this.deactivate();
+        this.keys = NodeKeys.load(this.opts.dataDir); // locked again
+        throw e;
+      }
+      this.log.info({}, 'unlocked: manager started');
+      return {};
+    });
+  }
+
   private info(): SwarmInfo {
     const st = this.state;
     if (!st) return { localNodeState: 'inactive', nodeId: '' };
+    if (this.keys?.locked) return { localNodeState: 'locked', nodeId: st.nodeId, role: st.role, clusterId: st.clusterId, error: SWARM_LOCKED };
     const info: SwarmInfo = { localNodeState: 'active', nodeId: st.nodeId, role: st.role, clusterId: st.clusterId };
     if (st.notice) info.error = st.notice;
     const m = this.manager;
@@ -687,8 +775,11 @@ export class SwarmNode {
   /** Every method of the control contract: the node's own, and the control methods through the router. */
   private handlers(): Handlers {
     const c = <M extends ControlMethod>(method: M) => (p: Params<M>) => this.router.control(method, p);
-    return {
+    return this.refuseWhileLocked({
       'swarm.init': (p) => this.init(p),
+      'swarm.unlock': (p) => this.unlock(p),
+      'swarm.unlockKey': c('swarm.unlockKey'),
+      'swarm.rotateUnlockKey': c('swarm.rotateUnlockKey'),
       'swarm.join': (p) => this.join(p),
       'swarm.leave': (p) => this.leave(p),
       'swarm.info': () => this.info(),
@@ -718,7 +809,29 @@ export class SwarmNode {
       'stack.services': c('stack.services'),
       'stack.ps': c('stack.ps'),
       'stack.rm': c('stack.rm'),
-    };
+      'secret.create': c('secret.create'),
+      'secret.ls': c('secret.ls'),
+      'secret.inspect': c('secret.inspect'),
+      'secret.update': c('secret.update'),
+      'secret.rm': c('secret.rm'),
+      'config.create': c('config.create'),
+      'config.ls': c('config.ls'),
+      'config.inspect': c('config.inspect'),
+      'config.update': c('config.update'),
+      'config.rm': c('config.rm'),
+    });
+  }
+
+  /** While this manager is locked, every method but info, unlock and leave answers {@link SWARM_LOCKED}. */
+  private refuseWhileLocked(h: Handlers): Handlers {
+    const out: Record<string, (p: unknown) => unknown> = {};
+    for (const [name, fn] of Object.entries(h) as [string, (p: unknown) => unknown][]) {
+      out[name] = WHILE_LOCKED.has(name) ? fn : (p) => {
+        if (this.state && this.keys?.locked) throw unavailable(SWARM_LOCKED);
+        return fn(p);
+      };
+    }
+    return out as Handlers;
   }
 }
 

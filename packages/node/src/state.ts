@@ -1,12 +1,14 @@
 /**
  * What a node keeps on disk under its data directory (mode 0600 files, 0700 directories):
- * `node.json` (identity), `certs/` (TLS material), `raft/` (a manager's Raft log, LevelDB).
+ * `node.json` (identity), `certs/` (TLS material; a manager's key file and KEK, keys.ts), `raft/`
+ * (a manager's Raft log, LevelDB, encrypted with its data key).
  * Files are replaced atomically (write to `.tmp`, rename).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { NodeRole } from '@shoal/api';
 import type { TlsMaterial } from '@shoal/ca';
+import type { NodeKeys } from './keys.js';
 
 /** Who this node is; written once init/join succeeded (`<dataDir>/node.json`). */
 export interface NodeState {
@@ -53,15 +55,22 @@ export function certPaths(dataDir: string) {
   return { dir, root: path.join(dir, 'swarm-root-ca.pem'), cert: path.join(dir, 'swarm-node.crt'), key: path.join(dir, 'swarm-node.key') };
 }
 
-export function saveMaterial(dataDir: string, m: TlsMaterial): void {
+/**
+ * Writes the TLS material. With `keys` of an autolocked manager the private key goes into its key
+ * file, wrapped by the unlock key (docs/SECURITY.md); otherwise into `swarm-node.key`.
+ */
+export function saveMaterial(dataDir: string, m: TlsMaterial, keys?: NodeKeys): void {
   const p = certPaths(dataDir);
   fs.mkdirSync(p.dir, { recursive: true, mode: 0o700 });
-  for (const [file, text] of [[p.root, m.rootPem], [p.cert, m.certPem], [p.key, m.keyPem]] as const) writeAtomic(file, text);
+  for (const [file, text] of [[p.root, m.rootPem], [p.cert, m.certPem]] as const) writeAtomic(file, text);
+  if (!keys?.setNodeKey(m.keyPem)) writeAtomic(p.key, m.keyPem);
 }
 
-export function loadMaterial(dataDir: string): TlsMaterial {
+/** Reads the TLS material; the private key from `keys` when autolock keeps it there. */
+export function loadMaterial(dataDir: string, keys?: NodeKeys): TlsMaterial {
   const p = certPaths(dataDir);
-  return { rootPem: fs.readFileSync(p.root, 'utf8'), certPem: fs.readFileSync(p.cert, 'utf8'), keyPem: fs.readFileSync(p.key, 'utf8') };
+  const keyPem = keys?.nodeKeyPem() ?? fs.readFileSync(p.key, 'utf8');
+  return { rootPem: fs.readFileSync(p.root, 'utf8'), certPem: fs.readFileSync(p.cert, 'utf8'), keyPem };
 }
 
 /** Removes the Raft data (a manager that stops being one; the next membership starts empty). */

@@ -9,6 +9,11 @@
  * - `snap/meta` — snapshot metadata `{index, term, confState, size, chunks}` (JSON);
  * - `snap/data/<snapshot index, 16 digits>/<chunk, 8 digits>` — snapshot data in 1 MiB chunks.
  *
+ * - `enc` — present when the database is encrypted: `{v, alg, keyId}` (JSON, in the clear), naming
+ *   the data encryption key every other record's payload is sealed with (see `cipher.ts`). A
+ *   database opened with a cipher must carry that key's id; an unencrypted one with data is first
+ *   rewritten (`encrypt.ts`), never mixed.
+ *
  * A Ready is one atomic batch (fsynced unless only the commit index changed, etcd `MustSync`).
  * A snapshot's data is first written under its own key prefix in fsynced batches of ≤ 4 MiB
  * (so other writes are never queued behind tens of MiB), then one atomic batch switches
@@ -24,6 +29,7 @@ import { MemoryStorage } from '@shoal/raft';
 import type { ConfState, Entry, HardState, Snapshot, SnapshotMetadata, Storage } from '@shoal/raft';
 import { entrySize, readEntry, writeEntry } from './codec.js';
 import { CorruptLogError } from './errors.js';
+import { DecryptError, type RecordCipher } from './cipher.js';
 
 /** Snapshot data is stored (and streamed) in chunks of this many bytes. */
 export const SNAPSHOT_CHUNK_BYTES = 1 << 20;
@@ -37,7 +43,26 @@ const SNAP_META_KEY = 'snap/meta';
 const SNAP_DATA_PREFIX = 'snap/data/';
 const SNAP_DATA_END = 'snap/data0';
 /** Set when an open found damage; every later open refuses too. */
-const CORRUPT_KEY = 'corrupt';
+export const CORRUPT_KEY = 'corrupt';
+/** The encryption record (in the clear): which data key seals the other records. */
+export const ENC_KEY = 'enc';
+
+/** What the `enc` record holds. */
+export interface EncInfo {
+  v: 1;
+  alg: 'aes-256-gcm';
+  keyId: string;
+}
+
+/** The database is encrypted with another data key than the one given (or with one, and none was given). */
+export class DataKeyMismatchError extends Error {
+  constructor(dir: string, readonly have: string | undefined, readonly want: string | undefined) {
+    super(have
+      ? `the Raft data in ${dir} is encrypted with data key ${have}${want ? `, not ${want}` : '; open it with that key'}`
+      : `the Raft data in ${dir} is not encrypted; rewrite it with the data key first`);
+    this.name = 'DataKeyMismatchError';
+  }
+}
 
 type Op = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string };
 
@@ -64,25 +89,44 @@ function keyCrc(key: string, payload: Uint8Array): number {
   return crc32(payload, crc32(key));
 }
 
-function seal(key: string, payload: Uint8Array): Buffer {
-  const buf = Buffer.allocUnsafe(4 + payload.byteLength);
-  buf.set(payload, 4);
-  buf.writeUInt32LE(keyCrc(key, payload), 0);
+/** A record's stored form: `crc32 · payload`, the payload sealed by `cipher` when given. */
+export function sealRecord(key: string, payload: Uint8Array, cipher?: RecordCipher): Buffer {
+  const body = cipher ? cipher.seal(key, payload) : payload;
+  const buf = Buffer.allocUnsafe(4 + body.byteLength);
+  buf.set(body, 4);
+  buf.writeUInt32LE(keyCrc(key, body), 0);
   return buf;
 }
 
-/** Verifies a record's checksum and returns its payload (a view, no copy). */
-function unseal(key: string, value: Buffer): Buffer {
+/**
+ * Verifies a record's checksum and returns its payload (opened by `cipher` when given; otherwise
+ * a view, no copy). @throws CorruptLogError on a bad checksum or a payload that does not decrypt.
+ */
+export function unsealRecord(key: string, value: Buffer, cipher?: RecordCipher): Buffer {
   if (value.byteLength < 4) throw new CorruptLogError(key, `record is ${value.byteLength} bytes, shorter than its checksum`);
   const payload = value.subarray(4);
   const want = value.readUInt32LE(0);
   const got = keyCrc(key, payload);
   if (want !== got) throw new CorruptLogError(key, `checksum mismatch (stored ${want.toString(16)}, computed ${got.toString(16)})`);
-  return payload;
+  if (!cipher) return payload;
+  try {
+    return cipher.open(key, payload);
+  } catch (err) {
+    if (err instanceof DecryptError) throw new CorruptLogError(key, `does not decrypt with data key ${cipher.keyId} (altered, or written with another key)`);
+    throw err;
+  }
 }
 
-function sealEntry(e: Entry): { key: string; value: Buffer } {
+const seal = sealRecord;
+const unseal = unsealRecord;
+
+function sealEntry(e: Entry, cipher?: RecordCipher): { key: string; value: Buffer } {
   const key = entryKey(e.index);
+  if (cipher) {
+    const plain = Buffer.allocUnsafe(entrySize(e));
+    writeEntry(plain, 0, e);
+    return { key, value: seal(key, plain, cipher) };
+  }
   const value = Buffer.allocUnsafe(4 + entrySize(e));
   writeEntry(value, 4, e);
   value.writeUInt32LE(keyCrc(key, value.subarray(4)), 0);
@@ -154,6 +198,7 @@ export class LevelStorage implements RaftStorage {
     diskLast: number,
     durableSnap: { index: number; chunks: number },
     mem: MemoryStorage,
+    private readonly cipher: RecordCipher | undefined,
   ) {
     this.mem = mem;
     this.diskFirst = diskFirst;
@@ -163,15 +208,19 @@ export class LevelStorage implements RaftStorage {
 
   /**
    * Opens (creating if needed) the LevelDB database at `dir` and loads snapshot, entries and hard
-   * state into the mirror. Every record's checksum is verified.
-   * @throws CorruptLogError naming the first bad record.
+   * state into the mirror. Every record's checksum is verified. With `cipher` every record is
+   * encrypted with it: a new database is marked with its key id, an existing one must carry it.
+   * @throws CorruptLogError naming the first bad record; DataKeyMismatchError when the database is
+   *   encrypted with another key, or is unencrypted with data while a cipher is given (rewrite it
+   *   first, `prepareEncryptedDir`), or is encrypted and no cipher is given.
    */
-  static async open(dir: string): Promise<LevelStorage> {
+  static async open(dir: string, opts: { cipher?: RecordCipher } = {}): Promise<LevelStorage> {
     const db = new Level<string, Buffer>(dir, { keyEncoding: 'utf8', valueEncoding: 'buffer' });
     await db.open();
     try {
       await LevelStorage.checkRecovery(db, dir);
-      return await LevelStorage.load(db);
+      await LevelStorage.checkEncryption(db, dir, opts.cipher);
+      return await LevelStorage.load(db, opts.cipher);
     } catch (err) {
       await db.close().catch(() => {});
       throw wrapLevelError(err);
@@ -199,16 +248,31 @@ export class LevelStorage implements RaftStorage {
     throw new CorruptLogError('(leveldb write-ahead log)', reason);
   }
 
-  private static async load(db: Level<string, Buffer>): Promise<LevelStorage> {
+  /** Checks the `enc` record against `cipher` (see {@link open}); marks a new database with its key id. */
+  private static async checkEncryption(db: Level<string, Buffer>, dir: string, cipher: RecordCipher | undefined): Promise<void> {
+    const info = await readEncInfo(db);
+    if (!cipher) {
+      if (info) throw new DataKeyMismatchError(dir, info.keyId, undefined);
+      return;
+    }
+    if (info) {
+      if (info.keyId !== cipher.keyId) throw new DataKeyMismatchError(dir, info.keyId, cipher.keyId);
+      return;
+    }
+    if (await hasRecords(db)) throw new DataKeyMismatchError(dir, undefined, cipher.keyId);
+    await db.put(ENC_KEY, encRecord(cipher.keyId), { sync: true });
+  }
+
+  private static async load(db: Level<string, Buffer>, cipher: RecordCipher | undefined): Promise<LevelStorage> {
     const hsRaw = await db.get(HS_KEY);
     const metaRaw = await db.get(SNAP_META_KEY);
     let hardState: HardState = { term: 0, vote: '', commit: 0 };
-    if (hsRaw) hardState = parseJson<HardState>(HS_KEY, unseal(HS_KEY, hsRaw));
+    if (hsRaw) hardState = parseJson<HardState>(HS_KEY, unseal(HS_KEY, hsRaw, cipher));
     let snapshot: Snapshot = { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) };
     let durableSnap = { index: 0, chunks: 0 };
     const garbage: string[] = [];
     if (metaRaw) {
-      const meta = parseJson<StoredSnapMeta>(SNAP_META_KEY, unseal(SNAP_META_KEY, metaRaw));
+      const meta = parseJson<StoredSnapMeta>(SNAP_META_KEY, unseal(SNAP_META_KEY, metaRaw, cipher));
       const parts: Buffer[] = [];
       const prefix = chunkPrefix(meta.index);
       for await (const [key, value] of db.iterator({ gte: SNAP_DATA_PREFIX, lt: SNAP_DATA_END })) {
@@ -219,7 +283,7 @@ export class LevelStorage implements RaftStorage {
         if (key !== chunkKey(meta.index, parts.length) || parts.length >= meta.chunks) {
           throw new CorruptLogError(key, `unexpected snapshot chunk (want ${chunkKey(meta.index, parts.length)} of ${meta.chunks})`);
         }
-        parts.push(unseal(key, value));
+        parts.push(unseal(key, value, cipher));
       }
       if (parts.length !== meta.chunks) throw new CorruptLogError(chunkKey(meta.index, parts.length), `snapshot has ${parts.length} of ${meta.chunks} chunks`);
       const data = Buffer.concat(parts);
@@ -246,7 +310,7 @@ export class LevelStorage implements RaftStorage {
         staleMax = keyIndex;
         continue;
       }
-      const payload = unseal(key, value);
+      const payload = unseal(key, value, cipher);
       let e: Entry;
       try {
         const r = readEntry(payload, 0);
@@ -268,7 +332,7 @@ export class LevelStorage implements RaftStorage {
 
     const fresh = !hsRaw && !metaRaw && diskLast < diskFirst && staleMax < 0;
     const mem = new MemoryStorage();
-    const storage = new LevelStorage(db, { fresh, hardState, snapshot, entryCount: entries.length }, diskFirst, diskLast, durableSnap, mem);
+    const storage = new LevelStorage(db, { fresh, hardState, snapshot, entryCount: entries.length }, diskFirst, diskLast, durableSnap, mem, cipher);
     if (staleMax >= 0) storage.clearLater(0, staleMax);
     mem.applySnapshot(snapshot);
     mem.append(entries);
@@ -289,7 +353,7 @@ export class LevelStorage implements RaftStorage {
       const ops: Op[] = [];
       for (let j = i; j < Math.min(chunks, i + CHUNKS_PER_BATCH); j++) {
         const key = chunkKey(index, j);
-        ops.push({ type: 'put', key, value: seal(key, data.subarray(j * SNAPSHOT_CHUNK_BYTES, (j + 1) * SNAPSHOT_CHUNK_BYTES)) });
+        ops.push({ type: 'put', key, value: seal(key, data.subarray(j * SNAPSHOT_CHUNK_BYTES, (j + 1) * SNAPSHOT_CHUNK_BYTES), this.cipher) });
       }
       await this.write(ops, true);
     }
@@ -297,7 +361,7 @@ export class LevelStorage implements RaftStorage {
     const old = this.durableSnap;
     if (old.index !== index) for (let i = 0; i < old.chunks; i++) ops.push({ type: 'del', key: chunkKey(old.index, i) });
     const meta: StoredSnapMeta = { ...snap.metadata, size: data.byteLength, chunks };
-    ops.push({ type: 'put', key: SNAP_META_KEY, value: seal(SNAP_META_KEY, Buffer.from(JSON.stringify(meta))) });
+    ops.push({ type: 'put', key: SNAP_META_KEY, value: seal(SNAP_META_KEY, Buffer.from(JSON.stringify(meta)), this.cipher) });
     return { ops, chunks };
   }
 
@@ -360,12 +424,12 @@ export class LevelStorage implements RaftStorage {
     if (entries.length > 0) {
       const last = entries[entries.length - 1]!.index;
       for (const e of entries) {
-        const { key, value } = sealEntry(e);
+        const { key, value } = sealEntry(e, this.cipher);
         ops.push({ type: 'put', key, value });
       }
       if (diskLastBefore > last) this.deleteEntryOps(ops, last + 1, diskLastBefore);
     }
-    if (hardState) ops.push({ type: 'put', key: HS_KEY, value: seal(HS_KEY, Buffer.from(JSON.stringify(hardState))) });
+    if (hardState) ops.push({ type: 'put', key: HS_KEY, value: seal(HS_KEY, Buffer.from(JSON.stringify(hardState)), this.cipher) });
     if (ops.length === 0) return;
     await this.write(ops, sync || applySnap);
     if (applySnap) {
@@ -449,6 +513,24 @@ export class LevelStorage implements RaftStorage {
   private checkOpen(): void {
     if (this.closed) throw new Error('LevelStorage is closed; open it again');
   }
+}
+
+/** The `enc` record's stored form for data key `keyId`. */
+export function encRecord(keyId: string): Buffer {
+  const info: EncInfo = { v: 1, alg: 'aes-256-gcm', keyId };
+  return seal(ENC_KEY, Buffer.from(JSON.stringify(info)));
+}
+
+/** The `enc` record of an open database, if it has one. @throws CorruptLogError when it is damaged. */
+export async function readEncInfo(db: Level<string, Buffer>): Promise<EncInfo | undefined> {
+  const raw = await db.get(ENC_KEY);
+  return raw ? parseJson<EncInfo>(ENC_KEY, unseal(ENC_KEY, raw)) : undefined;
+}
+
+/** True when the database holds any record besides `enc` and `corrupt`. */
+export async function hasRecords(db: Level<string, Buffer>): Promise<boolean> {
+  for await (const key of db.keys()) if (key !== ENC_KEY && key !== CORRUPT_KEY) return true;
+  return false;
 }
 
 /** LevelDB reports its own corruption (bad block checksum, bad compressed block) with this code. */

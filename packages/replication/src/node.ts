@@ -16,6 +16,8 @@ import { EntryType, NotLeaderError, ProposalDroppedError, RawNode, decodeConfCha
 import type { ConfChange, ConfState, Entry, Logger as CoreLogger, Message, NodeId, Ready, Snapshot, SoftState, Status } from '@shoal/raft';
 import { LATENCY_BUCKETS, nopLogger, nopMetrics, systemClock, type Clock, type Logger, type Metrics, type TimerHandle } from '@shoal/runtime';
 import { LevelStorage, type RaftStorage } from './level-storage.js';
+import type { RecordCipher } from './cipher.js';
+import { prepareEncryptedDir } from './encrypt.js';
 import { GrpcTransport, type Transport, type TransportCredentials, type TransportHandler } from './transport.js';
 import { MemberRemovedError, NodeClosedError, TimeoutError } from './errors.js';
 import { frameProposal, parseProposal, unwrapSnapshot, type PeerMap } from './envelope.js';
@@ -124,6 +126,12 @@ export interface RaftNodeOptions {
   readOnly?: 'safe' | 'lease';
   /** Cluster id checked on every envelope by the transport created from `listen`. */
   clusterId?: string;
+  /**
+   * Encryption at rest (docs/SECURITY.md): every record is sealed with `cipher` (the member's data
+   * encryption key). Unencrypted data, or data sealed with a key in `previous`, is rewritten under
+   * `cipher` before it is opened (`encrypt.ts`). Absent: records are stored in the clear.
+   */
+  encryption?: { cipher: RecordCipher; previous?: RecordCipher[] };
   /** Largest proposal payload in bytes (default 8 MiB). */
   maxProposalBytes?: number;
   /** Default deadline of propose/readIndex/membership calls, ms (default 10,000). */
@@ -335,7 +343,12 @@ export class RaftNode extends EventEmitter {
     }
     let storage: RaftStorage;
     try {
-      storage = opts.storage ?? (await LevelStorage.open(dir));
+      if (opts.storage) storage = opts.storage;
+      else {
+        const enc = opts.encryption;
+        if (enc) await prepareEncryptedDir(dir, enc.cipher, enc.previous ?? [], opts.logger);
+        storage = await LevelStorage.open(dir, enc ? { cipher: enc.cipher } : {});
+      }
     } catch (err) {
       if (owns) await transport!.close();
       throw err;

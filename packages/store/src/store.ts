@@ -65,7 +65,7 @@ export interface ReadTx {
    * Object whose `spec.name` is `name`, compared case-insensitively (services, networks, secrets,
    * nodes); an exact match wins over one that differs in case only.
    */
-  byName<T extends 'services' | 'networks' | 'secrets' | 'nodes'>(table: T, name: string): Tables[T] | undefined;
+  byName<T extends 'services' | 'networks' | 'secrets' | 'configs' | 'nodes'>(table: T, name: string): Tables[T] | undefined;
   tasksByService(serviceId: string): Tables['tasks'][];
   tasksByNode(nodeId: string): Tables['tasks'][];
 }
@@ -123,9 +123,9 @@ type Outcome = { err: Error | null; dup?: { result: unknown } };
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const UNIQUE_NAMES: ReadonlySet<TableName> = new Set(['services', 'networks', 'secrets']);
+const UNIQUE_NAMES: ReadonlySet<TableName> = new Set(['services', 'networks', 'secrets', 'configs']);
 /** Tables whose objects are found by `spec.name`. */
-const NAMED: ReadonlySet<TableName> = new Set(['services', 'networks', 'secrets', 'nodes']);
+const NAMED: ReadonlySet<TableName> = new Set(['services', 'networks', 'secrets', 'configs', 'nodes']);
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !Object.isFrozen(o)) {

@@ -1,6 +1,8 @@
 import type {
   Assignments,
+  Config,
   DispatcherClient,
+  Secret,
   HealthConfig,
   SessionInfo,
   SessionRequest,
@@ -25,6 +27,9 @@ interface FakeSession {
  */
 export class FakeDispatcher implements DispatcherClient {
   readonly tasks = new Map<string, Task>();
+  /** Secrets and configs "in the store": sent with the sets whose tasks use them (as the real dispatcher). */
+  readonly secrets = new Map<string, Secret>();
+  readonly configs = new Map<string, Config>();
   /** Every status update received, in order. */
   readonly updates: TaskStatusUpdate[] = [];
   readonly sessions = new Map<string, FakeSession>();
@@ -140,7 +145,13 @@ export class FakeDispatcher implements DispatcherClient {
     const tasks = [...this.tasks.values()].filter(
       (t) => t.nodeId === nodeId && taskStateRank(t.status.state) >= taskStateRank('assigned') && taskStateRank(t.desiredState) < taskStateRank('remove'),
     );
-    return { tasks: tasks.map((t) => structuredClone(t)) };
+    const a: Assignments = { tasks: tasks.map((t) => structuredClone(t)) };
+    const live = tasks.filter((t) => taskStateRank(t.status.state) <= taskStateRank('running'));
+    const secrets = [...new Set(live.flatMap((t) => (t.spec.container.secrets ?? []).map((r) => r.secretId)))].map((id) => this.secrets.get(id)).filter((x): x is Secret => !!x);
+    const configs = [...new Set(live.flatMap((t) => (t.spec.container.configs ?? []).map((r) => r.configId)))].map((id) => this.configs.get(id)).filter((x): x is Config => !!x);
+    if (secrets.length) a.secrets = secrets.map((x) => structuredClone(x));
+    if (configs.length) a.configs = configs.map((x) => structuredClone(x));
+    return a;
   }
 
   private push(nodeId: string): void {

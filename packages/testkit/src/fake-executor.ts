@@ -1,5 +1,5 @@
 import type { NodeDescription, Task } from '@shoal/api';
-import type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer } from '@shoal/agent';
+import type { ContainerStatus, Controller, Executor, HealthStatus, ManagedContainer, TaskFile } from '@shoal/agent';
 import { ContainerNotFoundError, ImageUnavailableError, LABELS, containerName, managedFromLabels, normalizeImageRef, taskLabels } from '@shoal/agent';
 
 /** One container of the {@link FakeExecutor}'s pretend engine. */
@@ -40,6 +40,12 @@ export class FakeExecutor implements Executor {
   /** Images "present locally"; anything else is not pullable. */
   readonly images: Set<string>;
   readonly ops: string[] = [];
+  /**
+   * The secret and config files each task's container got (by task ID), as a real executor would
+   * keep them in memory: set by prepare(), dropped when the container stops or is removed, and by
+   * pruneTaskFiles().
+   */
+  readonly files = new Map<string, TaskFile[]>();
   /** When set, the next prepare() rejects with it (then it is cleared). */
   failNextPrepare: Error | undefined;
   /** While set, every controller's inspect() rejects with it (engine trouble). */
@@ -72,8 +78,12 @@ export class FakeExecutor implements Executor {
     };
   }
 
-  controller(task: Task): Controller {
-    return new FakeController(this, task);
+  controller(task: Task, files?: () => TaskFile[]): Controller {
+    return new FakeController(this, task, files);
+  }
+
+  async pruneTaskFiles(keep: (taskId: string) => boolean): Promise<void> {
+    for (const id of [...this.files.keys()]) if (!keep(id)) this.files.delete(id);
   }
 
   async list(): Promise<ManagedContainer[]> {
@@ -95,6 +105,8 @@ export class FakeExecutor implements Executor {
     this.ops.push(`remove ${c.name}`);
     this.stop(c, 137);
     this.containers.delete(c.id);
+    const taskId = c.labels[LABELS.taskId];
+    if (taskId) this.files.delete(taskId);
   }
 
   /** Adds a container directly (a leftover of an earlier agent, or a foreign one without labels). */
@@ -169,6 +181,9 @@ export class FakeExecutor implements Executor {
   /** @internal */
   stop(c: FakeContainer, code: number): void {
     if (!c.running) return;
+    // A stopped task's secret and config files go (as the Docker executor unmounts them).
+    const taskId = c.labels[LABELS.taskId];
+    if (taskId) this.files.delete(taskId);
     c.running = false;
     c.exitCode = code;
     for (const w of c.waiters) w(code);
@@ -200,6 +215,7 @@ class FakeController implements Controller {
   constructor(
     private readonly engine: FakeExecutor,
     private readonly task: Task,
+    private readonly files?: () => TaskFile[],
   ) {
     this.name = containerName(task);
   }
@@ -215,6 +231,8 @@ class FakeController implements Controller {
       this.engine.failNextPrepare = undefined;
       throw failure;
     }
+    const files = this.files?.() ?? [];
+    if (files.length) this.engine.files.set(this.task.id, files);
     if (this.find()) return;
     const image = normalizeImageRef(this.task.spec.container.image);
     if (!this.engine.images.has(image)) throw new ImageUnavailableError(image, 'fake registry has no such image');
@@ -276,6 +294,7 @@ class FakeController implements Controller {
 
   async remove(): Promise<void> {
     await Promise.resolve();
+    this.engine.files.delete(this.task.id);
     const c = this.find();
     if (!c) return;
     this.engine.ops.push(`remove ${c.name}`);

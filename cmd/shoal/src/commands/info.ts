@@ -7,7 +7,7 @@ export function dockerSwarmInfo(i: SwarmInfo): Record<string, unknown> {
   return {
     NodeID: i.nodeId,
     LocalNodeState: i.localNodeState,
-    ControlAvailable: i.role === 'manager',
+    ControlAvailable: i.role === 'manager' && i.localNodeState === 'active',
     Error: i.error ?? '',
     RemoteManagers: (i.managers ?? []).map((m) => ({ NodeID: m.nodeId, Addr: m.addr })),
     Nodes: i.nodes ?? 0,

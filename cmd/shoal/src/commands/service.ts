@@ -6,7 +6,7 @@ import { serviceIds, serviceTable } from '../format/tables.js';
 import { inspectJson } from '../format/text.js';
 import { renderTemplate } from '../format/template.js';
 import {
-  checkServiceName, parseBytes, parseCount, parseDuration, parseEnv, parseLabels, parseNanoCpus, parsePublish, parseScaleArg, splitWords,
+  checkServiceName, parseBytes, parseCount, parseDuration, parseEnv, parseFileRef, parseLabels, parseNanoCpus, parsePublish, parseScaleArg, splitWords,
 } from '../parse/values.js';
 import { type Args, bool, connect, forEach, list, out, str } from './common.js';
 import { waitForService } from './progress.js';
@@ -167,6 +167,10 @@ export function createSpec(a: Args, commandWords: readonly string[]): ServiceSpe
   if (nets.length) spec.networks = nets;
   const ports = list(a, 'publish').flatMap(parsePublish);
   if (ports.length) spec.ports = ports;
+  const secrets = list(a, 'secret').map((v) => parseFileRef(v, '--secret'));
+  if (secrets.length) spec.secrets = secrets;
+  const configs = list(a, 'config').map((v) => parseFileRef(v, '--config'));
+  if (configs.length) spec.configs = configs;
   const health = healthFlags(a);
   if (health) spec.healthcheck = applyHealth(health, undefined);
   commonSpecFlags(a, spec);
@@ -337,6 +341,26 @@ export function updateSpec(a: Args, cur: Service, networkIds: Readonly<Record<st
     const nets = cur.spec.task.networks.map((n) => n.target).filter((id) => !rmIds.includes(id));
     for (const n of netAdd) if (!nets.includes(networkIds[n] ?? n)) nets.push(n);
     spec.networks = nets;
+  }
+  // Secrets and configs (Docker's getUpdatedSecrets/Configs): remove by name, then append the
+  // added ones; the ones kept are sent by ID with their targets, so nothing else changes.
+  const secAdd = list(a, 'secret-add').map((v) => parseFileRef(v, '--secret-add'));
+  const secRm = list(a, 'secret-rm');
+  if (secAdd.length || secRm.length) {
+    spec.secrets = [
+      ...(c.secrets ?? []).filter((r) => !secRm.includes(r.secretName) && !secRm.includes(r.secretId))
+        .map((r) => ({ source: r.secretId, target: r.file.name, uid: r.file.uid, gid: r.file.gid, mode: r.file.mode })),
+      ...secAdd,
+    ];
+  }
+  const cfgAdd = list(a, 'config-add').map((v) => parseFileRef(v, '--config-add'));
+  const cfgRm = list(a, 'config-rm');
+  if (cfgAdd.length || cfgRm.length) {
+    spec.configs = [
+      ...(c.configs ?? []).filter((r) => !cfgRm.includes(r.configName) && !cfgRm.includes(r.configId))
+        .map((r) => ({ source: r.configId, target: r.file.name, uid: r.file.uid, gid: r.file.gid, mode: r.file.mode })),
+      ...cfgAdd,
+    ];
   }
   const health = healthFlags(a);
   if (health) spec.healthcheck = applyHealth(health, c.healthcheck);

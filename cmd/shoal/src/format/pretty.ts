@@ -104,6 +104,14 @@ export function prettyService(s: Service): string {
   if (c.env?.length) lines.push([' Env', c.env.join(' ')]);
   if (c.hostname) lines.push([' Hostname', c.hostname]);
   lines.push(...runtimeLines(s));
+  if (c.secrets?.length) {
+    lines.push([' Secrets:']);
+    for (const r of c.secrets) lines.push(['  Target', r.file.name], ['   Source', r.secretName]);
+  }
+  if (c.configs?.length) {
+    lines.push([' Configs:']);
+    for (const r of c.configs) lines.push(['  Target', r.file.name], ['   Source', r.configName]);
+  }
   const hc = c.healthcheck;
   if (hc) {
     lines.push([' Healthcheck:']);

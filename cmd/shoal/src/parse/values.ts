@@ -262,3 +262,49 @@ export function parseManagerAddr(s: string): string {
   }
   return `${m[1]}:${port}`;
 }
+
+/** A `--secret` / `--config` value as the control API takes it (mode in permission bits). */
+export interface FileRefFlag {
+  source: string;
+  target?: string;
+  uid?: string;
+  gid?: string;
+  mode?: number;
+}
+
+/**
+ * Parses `--secret` / `--config` (Docker's `opts.SecretOpt`/`ConfigOpt`): `NAME`, or
+ * `source=NAME[,target=PATH][,uid=N][,gid=N][,mode=0OCTAL]` (`src` for `source`). The mode is
+ * octal with a leading 0 (`0400`, `0o400`).
+ * @throws UsageError naming the flag and the bad part.
+ */
+export function parseFileRef(value: string, flag: string): FileRefFlag {
+  const v = String(value).trim();
+  if (v === '') throw new UsageError(`invalid ${flag} value "": give NAME or source=NAME,target=PATH,uid=0,gid=0,mode=0444`);
+  if (!v.includes('=')) return { source: v };
+  const out: Partial<FileRefFlag> = {};
+  for (const part of v.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 1) throw new UsageError(`invalid field ${JSON.stringify(part)} in ${flag} ${JSON.stringify(v)}: must be a key=value pair`);
+    const key = part.slice(0, eq).trim().toLowerCase();
+    const val = part.slice(eq + 1).trim();
+    switch (key) {
+      case 'source': case 'src': out.source = val; break;
+      case 'target': out.target = val; break;
+      case 'uid': case 'gid':
+        if (!/^\d+$/.test(val)) throw new UsageError(`invalid ${key} ${JSON.stringify(val)} in ${flag}: must be a numeric ID such as 0 or 1000`);
+        out[key] = val;
+        break;
+      case 'mode': {
+        const m = /^0o?([0-7]{1,4})$/i.exec(val);
+        if (!m || Number.parseInt(m[1]!, 8) > 0o777) throw new UsageError(`invalid mode ${JSON.stringify(val)} in ${flag}: give octal permission bits with a leading 0, e.g. 0400`);
+        out.mode = Number.parseInt(m[1]!, 8);
+        break;
+      }
+      default:
+        throw new UsageError(`invalid field key ${JSON.stringify(key)} in ${flag} ${JSON.stringify(v)}: use source, target, uid, gid or mode`);
+    }
+  }
+  if (!out.source) throw new UsageError(`invalid ${flag} ${JSON.stringify(v)}: source is required, e.g. source=db_pass`);
+  return out as FileRefFlag;
+}
