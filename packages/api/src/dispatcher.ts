@@ -40,6 +40,7 @@ export interface Assignments {
    * may have been demoted or gone by the time the leader goes.
    */
   managers?: { nodeId: string; addr: string }[];
+  /**
    * The secrets the listed tasks use, with their data — those of tasks not yet ended (observed state
    * up to RUNNING) and nothing else (SwarmKit `assignments.go`): a node never receives the secrets of
    * tasks it does not run. The agent keeps them in memory only. Absent or empty: none.

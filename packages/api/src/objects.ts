@@ -475,6 +475,16 @@ export interface Secret {
   spec: SecretSpec;
 }
 
+/** The label Docker puts on every object of a stack (`docker stack deploy`): the stack's name. */
+export const STACK_LABEL = 'com.docker.stack.namespace';
+
+/**
+ * On a stack's secret or config whose content a redeploy changed: the ID of the object that took
+ * its name (the old one is renamed `<name>.<first 12 of its ID>`). Such an object is deleted by the
+ * leader once no service spec and no unfinished task uses it (orchestrator `SupersededReaper`).
+ */
+export const SUPERSEDED_LABEL = 'com.shoal.stack.superseded-by';
+
 /** Configuration files for tasks (`config create`): like secrets, but shown by `config inspect`. */
 export interface Config {
   id: string;

@@ -1,7 +1,7 @@
 import {
   type Cluster, type Network, type Node, type NodeDescription, type NodeRole, type NodeUpdate, type Service, type ServiceSpec, type ServiceSpecInput,
   type ServiceSummary, type StackDeployInput, type StackDeployResult, type StackRemoved, type StackSummary, type Task, type TaskState,
-  DEFAULTS, ShoalError, alreadyExists, failedPrecondition, invalidArgument, isJobMode, isTerminal, modeName, newId, notFound, taskStateRank,
+  DEFAULTS, STACK_LABEL, SUPERSEDED_LABEL, ShoalError, alreadyExists, failedPrecondition, invalidArgument, isJobMode, isTerminal, modeName, newId, notFound, taskStateRank,
 } from '@shoal/api';
 import type { MemoryStore, ReadTx, Tx } from '@shoal/store';
 import { isoNow, systemClock, type Clock } from '@shoal/runtime';
@@ -9,7 +9,7 @@ import { checkDuration, checkReplicaCount, checkReplicas, normalizeServiceSpec }
 import {
   type FileTable, checkLabels, inUseMessage, kindOf, matchesFilters, normalizeSecretSpec, redact, resolveFileObject, resolveFileRefs, usersOf,
 } from './secrets.js';
-import type { Config, SecretCreate, SecretFilters, SecretInfo } from '@shoal/api';
+import type { Config, SecretCreate, SecretFilters, SecretInfo, SecretSpec } from '@shoal/api';
 
 export type { NodeUpdate, ServiceSpecInput, ServiceSummary };
 
@@ -512,6 +512,10 @@ export class ControlApi {
       name: n.name, ...(n.driver ? { driver: n.driver } : {}), ...(n.subnet ? { subnet: n.subnet } : {}), ...(n.attachable !== undefined ? { attachable: n.attachable } : {}),
       labels: { ...(n.labels ?? {}), [STACK_LABEL]: stack },
     })));
+    const objects = {
+      secrets: (input.secrets ?? []).map((o) => (o.external ? undefined : stackObjectSpec('secrets', o, stack))),
+      configs: (input.configs ?? []).map((o) => (o.external ? undefined : stackObjectSpec('configs', o, stack))),
+    };
     const run = (tx: Tx): StackDeployResult => {
       const r: StackDeployResult = { created: [], updated: [], unchanged: [], removed: [], networks: [], secrets: [], configs: [] };
       (input.networks ?? []).forEach((n, i) => {
@@ -526,10 +530,14 @@ export class ControlApi {
         }
       });
       for (const kind of ['secrets', 'configs'] as const) {
-        for (const o of input[kind] ?? []) {
-          if (o.external) throw invalidArgument(`stack ${stack}: ${kind} are not supported by this manager yet (${o.name})`);
-          throw invalidArgument(`stack ${stack}: ${kind} are not supported by this manager yet (${o.name})`);
-        }
+        objects[kind].forEach((spec, i) => {
+          const o = input[kind]![i]!;
+          if (!spec) {
+            if (!tx.byName(kind, o.name)) throw notFound(`${kindOf(kind)} "${o.name}" is declared as external, but could not be found; create it first with \`shoal ${kindOf(kind)} create\``);
+            return;
+          }
+          if (applyStackObjectIn(tx, kind, spec, stack)) r[kind].push(spec.name);
+        });
       }
       specs.forEach((spec) => {
         if (only && !only.has(spec.name)) return;
@@ -558,6 +566,17 @@ export class ControlApi {
           if (svc.spec.labels[STACK_LABEL] !== stack || keep.has(svc.spec.name)) continue;
           removeServiceIn(tx, svc);
           r.removed.push(svc.spec.name);
+        }
+        // The stack's secrets and configs the file no longer declares, unless a service still uses
+        // them (docker/cli#203 asks for this; Docker's --prune leaves them).
+        for (const kind of ['secrets', 'configs'] as const) {
+          const declared = new Set((input[kind] ?? []).map((o) => o.name.toLowerCase()));
+          for (const obj of tx.list(kind)) {
+            if (obj.spec.labels[STACK_LABEL] !== stack || obj.spec.labels[SUPERSEDED_LABEL] || declared.has(obj.spec.name.toLowerCase())) continue;
+            if (usersOf(tx, kind, obj.id).length) continue;
+            tx.delete(kind, obj.id);
+            r.removed.push(obj.spec.name);
+          }
         }
       }
       return r;
@@ -611,9 +630,19 @@ export class ControlApi {
         tx.delete('networks', net.id);
         r.networks.push(net.spec.name);
       }
-      if (r.services.length + r.networks.length === 0) throw notFound(`Nothing found in stack: ${stack}`);
+      for (const kind of ['secrets', 'configs'] as const) {
+        for (const obj of tx.list(kind)) {
+          if (obj.spec.labels[STACK_LABEL] !== stack) continue;
+          if (usersOf(tx, kind, obj.id).length) continue; // a service outside the stack uses it: keep it
+          tx.delete(kind, obj.id);
+          if (!obj.spec.labels[SUPERSEDED_LABEL]) r[kind].push(obj.spec.name);
+        }
+      }
+      if (r.services.length + r.networks.length + r.secrets.length + r.configs.length === 0) throw notFound(`Nothing found in stack: ${stack}`);
       r.services.sort();
       r.networks.sort();
+      r.secrets.sort();
+      r.configs.sort();
       return r;
     }, req(ctx));
   }
@@ -648,6 +677,56 @@ export class ControlApi {
   }
 }
 
+/**
+ * A stack's secret or config as a create request would make it: the stack's label added.
+ * @throws InvalidArgument naming the stack and the object (name, data, template driver).
+ */
+function stackObjectSpec(kind: FileTable, o: { name: string; data?: string; labels?: Record<string, string>; templateDriver?: string }, stack: string): SecretSpec {
+  if (o.labels?.[STACK_LABEL] !== undefined && o.labels[STACK_LABEL] !== stack) {
+    throw invalidArgument(`${kindOf(kind)} ${o.name}: label ${STACK_LABEL}=${o.labels[STACK_LABEL]} does not name stack ${stack}`);
+  }
+  try {
+    return normalizeSecretSpec(kind, {
+      name: o.name, data: o.data ?? '', labels: { ...(o.labels ?? {}), [STACK_LABEL]: stack },
+      ...(o.templateDriver ? { templateDriver: o.templateDriver } : {}),
+    });
+  } catch (e) {
+    throw e instanceof ShoalError ? new ShoalError(e.code, `stack ${stack}: ${e.message}`) : e;
+  }
+}
+
+/**
+ * Creates or updates a stack's secret or config in `tx`; returns whether anything was written.
+ * - absent: created;
+ * - same content and template driver: its labels are updated if they differ, else nothing;
+ * - other content (the file changed): objects are immutable (SwarmKit allows label changes only),
+ *   so the current one is renamed `<name>.<first 12 of its ID>` and labelled
+ *   {@link SUPERSEDED_LABEL}, and a new object takes the name. The services that use it by name
+ *   then resolve to the new ID — a task change, rolled out like any other update (moby/moby#35048
+ *   asks for exactly this); the old object goes once nothing uses it (orchestrator).
+ * @throws InvalidArgument when an object of that name exists but belongs to no stack or another one.
+ */
+function applyStackObjectIn(tx: Tx, kind: FileTable, spec: SecretSpec, stack: string): boolean {
+  const cur = tx.byName(kind, spec.name);
+  if (!cur) {
+    tx.create(kind, { id: newId(), meta: meta0(), spec });
+    return true;
+  }
+  if (cur.spec.labels[STACK_LABEL] !== stack) {
+    throw invalidArgument(`${kindOf(kind)} ${spec.name} exists and is not part of stack ${stack}; remove it, or declare it \`external: true\` in the compose file`);
+  }
+  if (cur.spec.data === spec.data && (cur.spec.templating?.name ?? '') === (spec.templating?.name ?? '')) {
+    if (JSON.stringify(cur.spec.labels) === JSON.stringify(spec.labels)) return false;
+    tx.update(kind, { ...cur, spec: { ...cur.spec, labels: spec.labels } });
+    return true;
+  }
+  const id = newId();
+  const renamed = `${cur.spec.name}.${cur.id.slice(0, 12)}`;
+  tx.update(kind, { ...cur, spec: { ...cur.spec, name: renamed, labels: { ...cur.spec.labels, [SUPERSEDED_LABEL]: id } } });
+  tx.create(kind, { id, meta: meta0(), spec });
+  return true;
+}
+
 /** Deletes service `cur` and gives its tasks desired state REMOVE, in `tx`. */
 function removeServiceIn(tx: Tx, cur: Service): void {
   for (const t of tx.tasksByService(cur.id)) {
@@ -656,8 +735,7 @@ function removeServiceIn(tx: Tx, cur: Service): void {
   tx.delete('services', cur.id);
 }
 
-/** The label Docker puts on every object of a stack (`docker stack deploy`). */
-export const STACK_LABEL = 'com.docker.stack.namespace';
+export { STACK_LABEL };
 
 /**
  * A transaction over a read view that checks but writes nothing (a stack's dry run): creations and

@@ -66,3 +66,65 @@ test('waves (only), dry run, prune and rm', async (t) => {
   await t.throwsAsync(c.removeStack('s'), { message: 'Nothing found in stack: s' });
   t.throws(() => c.stackServices('s'), { message: 'Nothing found in stack: s' });
 });
+
+test('secrets and configs: created with the stack; a changed file takes the name, the old one is renamed and marked; rm and prune remove them', async (t) => {
+  const c = new ControlApi(newTestStore());
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const withObjects = (conf: string) => input({
+    secrets: [{ name: 's_pw', external: false, data: b64('hunter2') }],
+    configs: [{ name: 's_conf', external: false, data: b64(conf) }, { name: 's_tpl', external: false, data: b64('{{.Task.Slot}}'), templateDriver: 'golang' }],
+    services: [{ name: 's_web', image: img, secrets: [{ source: 's_pw' }], configs: [{ source: 's_conf', target: '/etc/app.conf' }, { source: 's_tpl', target: '/etc/tpl' }] }],
+    networks: [],
+  });
+  const r1 = await c.deployStack(withObjects('v1'));
+  t.deepEqual([r1.secrets, r1.configs], [['s_pw'], ['s_conf', 's_tpl']]);
+  const conf1 = c.getConfig('s_conf');
+  t.is(conf1.spec.labels['com.docker.stack.namespace'], 's');
+  t.is(c.getConfig('s_tpl').spec.templating?.name, 'golang');
+  const web1 = c.getService('s_web');
+  t.deepEqual(web1.spec.task.container.configs?.map((r) => r.configId), [conf1.id, c.getConfig('s_tpl').id]);
+
+  // The same file again: nothing written.
+  const r2 = await c.deployStack(withObjects('v1'));
+  t.deepEqual([r2.secrets, r2.configs, r2.unchanged], [[], [], ['s_web']]);
+
+  // The file changed: a new object takes the name, the service rolls onto it.
+  const r3 = await c.deployStack(withObjects('v2'));
+  t.deepEqual([r3.configs, r3.updated], [['s_conf'], ['s_web']]);
+  const conf2 = c.getConfig('s_conf');
+  t.not(conf2.id, conf1.id);
+  t.is(Buffer.from(conf2.spec.data, 'base64').toString(), 'v2');
+  const old = c.getConfig(conf1.id);
+  t.is(old.spec.name, `s_conf.${conf1.id.slice(0, 12)}`);
+  t.is(old.spec.labels['com.shoal.stack.superseded-by'], conf2.id);
+  const web3 = c.getService('s_web');
+  t.is(web3.spec.task.container.configs?.[0]?.configId, conf2.id);
+  t.is(web3.specVersion, web1.specVersion + 1, 'its tasks roll');
+
+  // A name taken by an object outside the stack is refused, nothing written.
+  await c.createSecretLike('secrets', { name: 's_other', data: b64('x') });
+  const clash = withObjects('v2');
+  clash.secrets!.push({ name: 's_other', external: false, data: b64('y') });
+  await t.throwsAsync(c.deployStack(clash), { message: 'secret s_other exists and is not part of stack s; remove it, or declare it `external: true` in the compose file' });
+  // An external one must exist.
+  const ext = withObjects('v2');
+  ext.secrets!.push({ name: 'nope', external: true });
+  await t.throwsAsync(c.deployStack(ext), { message: /secret "nope" is declared as external, but could not be found/ });
+  // Bad data names the stack and the object; nothing written.
+  const bad = withObjects('v3');
+  bad.configs![0]!.data = '';
+  await t.throwsAsync(c.deployStack(bad), { message: /^stack s: config data must be larger than 0/ });
+  t.is(c.getConfig('s_conf').id, conf2.id);
+
+  // --prune drops the stack's objects the file no longer declares (and nothing uses).
+  const fewer = withObjects('v2');
+  fewer.configs = [fewer.configs![0]!];
+  fewer.services[0]!.configs = [{ source: 's_conf', target: '/etc/app.conf' }];
+  const r4 = await c.deployStack({ ...fewer, prune: true });
+  t.deepEqual(r4.removed, ['s_tpl']);
+
+  const rm = await c.removeStack('s');
+  t.deepEqual(rm, { services: ['s_web'], networks: [], secrets: ['s_pw'], configs: ['s_conf'] });
+  t.deepEqual(c.listSecretLike('configs').map((x) => x.spec.name), [], 'the superseded version went too');
+  t.deepEqual(c.listSecretLike('secrets').map((x) => x.spec.name), ['s_other'], 'not the stack\'s: kept');
+});

@@ -469,6 +469,9 @@ test('the manager list goes with the first assignments and again whenever it cha
   });
   await settle();
   t.deepEqual(got.at(-1)?.managers, [{ nodeId: 'm2', addr: 'm2:2377' }]);
+  await d.stop();
+});
+
 // Secrets and configs go with the sets of the nodes whose tasks use them, and only there.
 test('a secret is sent only to the node that runs a task using it, and dropped once that task has ended', async (t) => {
   const env = setup({ nodes: [node('w1'), node('w2')] });

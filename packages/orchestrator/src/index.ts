@@ -3,6 +3,7 @@ export { GlobalOrchestrator } from './global.js';
 export { JobOrchestrator } from './jobs.js';
 export { type OrchestratorOptions, ServiceOrchestrator } from './service-orchestrator.js';
 export { TaskReaper, type TaskReaperOptions } from './reaper.js';
+export { SupersededReaper, unusedObjects } from './superseded.js';
 export { RestartSupervisor, type RestartDecision, conditionAllows } from './restart.js';
 export { RollingUpdater, type UpdatePlan, type UpdateSlot } from './update.js';
 export { Orchestrators } from './orchestrators.js';

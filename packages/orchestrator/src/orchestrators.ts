@@ -6,6 +6,7 @@ import { JobOrchestrator } from './jobs.js';
 import { ReplicatedOrchestrator } from './replicated.js';
 import { TaskReaper, type TaskReaperOptions } from './reaper.js';
 import { RestartSupervisor } from './restart.js';
+import { SupersededReaper } from './superseded.js';
 
 /**
  * All leader-only orchestration components over one store, sharing one restart supervisor:
@@ -19,6 +20,8 @@ export class Orchestrators {
   /** Replicated and global jobs (run to completion). */
   readonly jobs: JobOrchestrator;
   readonly reaper: TaskReaper;
+  /** Deletes the secrets and configs a stack redeploy replaced, once unused. */
+  readonly superseded: SupersededReaper;
 
   /**
    * @param opts.reaperBatchMs task reaper batching period (default 250 ms)
@@ -35,6 +38,7 @@ export class Orchestrators {
       ...opts,
       ...(opts.reaperBatchMs !== undefined ? { batchMs: opts.reaperBatchMs } : {}),
     });
+    this.superseded = new SupersededReaper(store, opts);
   }
 
   start(): void {
@@ -43,9 +47,11 @@ export class Orchestrators {
     this.global.start();
     this.jobs.start();
     this.reaper.start();
+    this.superseded.start();
   }
 
   stop(): void {
+    this.superseded.stop();
     this.reaper.stop();
     this.jobs.stop();
     this.global.stop();
@@ -54,13 +60,13 @@ export class Orchestrators {
   }
 
   get busy(): boolean {
-    return this.replicated.busy || this.global.busy || this.jobs.busy || this.reaper.busy;
+    return this.replicated.busy || this.global.busy || this.jobs.busy || this.reaper.busy || this.superseded.busy;
   }
 
   /** Resolves once every component is idle at the same moment. */
   async idle(): Promise<void> {
     for (let i = 0; i < 1000 && this.busy; i++) {
-      await Promise.all([this.replicated.idle(), this.global.idle(), this.jobs.idle(), this.reaper.idle()]);
+      await Promise.all([this.replicated.idle(), this.global.idle(), this.jobs.idle(), this.reaper.idle(), this.superseded.idle()]);
       await new Promise((r) => setImmediate(r));
     }
   }

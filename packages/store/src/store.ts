@@ -370,6 +370,15 @@ export class MemoryStore {
 
   private check(actions: StoreAction[]): Error | null {
     const seen = new Map<string, AnyObject | null>();
+    // Who holds `name` at this point of the entry: an object written earlier in it (a rename frees
+    // the old name, as a stack's replaced config does), else a committed one not touched by it.
+    const holderOf = (table: TableName, name: string): AnyObject | undefined => {
+      for (const [k, o] of seen) {
+        const n = o ? nameOf(o) : undefined;
+        if (n !== undefined && k.startsWith(`${table}/`) && nameKey(n) === nameKey(name)) return o!;
+      }
+      return pickByName(this.named(table, name).filter((o) => !seen.has(`${table}/${o.id}`)), name);
+    };
     for (const act of actions) {
       const key = `${act.table}/${act.object.id}`;
       const cur = seen.has(key) ? seen.get(key)! : this.tables.get(act.table)?.get(act.object.id) ?? null;
@@ -378,7 +387,7 @@ export class MemoryStore {
         if (cur) return alreadyExists(`${act.table} ${act.object.id} already exists`);
         const name = nameOf(act.object);
         if (UNIQUE_NAMES.has(act.table) && name !== undefined) {
-          const other = this.findByName(act.table, name);
+          const other = holderOf(act.table, name);
           if (other && other.id !== act.object.id) return nameTaken(act.table, name, other);
         }
       } else {
@@ -387,7 +396,7 @@ export class MemoryStore {
           const name = nameOf(act.object);
           const was = nameOf(cur);
           if (name !== undefined && (was === undefined || nameKey(was) !== nameKey(name))) {
-            const other = this.findByName(act.table, name);
+            const other = holderOf(act.table, name);
             if (other && other.id !== act.object.id) return nameTaken(act.table, name, other);
           }
         }

@@ -172,6 +172,23 @@ test('a rename may not take another name in any case; names stored twice before 
   t.is(r.view((tx) => tx.get('services', 'y'))?.specVersion, 2);
 });
 
+test('one transaction may rename an object and give its old name to a new one (a stack\'s replaced config); the apply checks names in order', async (t) => {
+  const s = newTestStore();
+  await s.update((tx) => tx.create('services', svc('a', 'api')));
+  await s.update((tx) => {
+    tx.update('services', { ...tx.get('services', 'a')!, spec: { ...tx.get('services', 'a')!.spec, name: 'api.old' } });
+    tx.create('services', svc('b', 'api'));
+  });
+  t.is(s.view((tx) => tx.byName('services', 'api'))?.id, 'b');
+  t.is(s.view((tx) => tx.byName('services', 'api.old'))?.id, 'a');
+  // Taking a name before it is freed, in the same transaction, is still refused.
+  await t.throwsAsync(s.update((tx) => {
+    tx.create('services', svc('c', 'api.old'));
+    tx.update('services', { ...tx.get('services', 'a')!, spec: { ...tx.get('services', 'a')!.spec, name: 'api.older' } });
+  }), { message: /service api.old already exists/ });
+  t.falsy(s.view((tx) => tx.get('services', 'c')));
+});
+
 test('every written object gets createdAt (kept across updates) and updatedAt, even when the writer left them empty', async (t) => {
   const s = newTestStore();
   await s.update((tx) => tx.create('services', svc('a', 'web')));
